@@ -1,0 +1,449 @@
+/**
+ * What both loops share (asyncio's `base_events.py`): the ready queue and
+ * one iteration of it, lifecycle, Futures and Tasks, the exception handler
+ * and debug mode. The ready queue lives in TypeScript for both loops because
+ * callbacks are JS functions: draining a JS array costs 20–30 ns a callback,
+ * while every C++→JS call costs 115–210 ns (see DESIGN.md).
+ *
+ * A concrete loop supplies the clock, the timer store and the driver: what
+ * makes `_runOnce()` happen while the loop runs (`_startDriving`,
+ * `_readyBecameNonEmpty`, `_stopDriving`).
+ * @module
+ */
+import {
+  Handle,
+  TimerHandle,
+  _markRunning,
+  _setCurrentLoop,
+  describe,
+  type EventLoop,
+  type ExceptionContext,
+  type ExceptionHandler,
+  type TaskFactory,
+  type TaskOptions,
+} from './events.js';
+import { Future, _reportUnretrieved } from './futures.js';
+import { Task, ensureFuture } from './tasks.js';
+import { isCoroutine, type Awaitable, type TaskTarget } from './coroutines.js';
+
+/** Something with a `shutdown(wait)`: the default executor, once set. */
+export interface Executor {
+  shutdown(wait?: boolean): void | Promise<void>;
+}
+
+function envDebug(): boolean {
+  const v = process.env.AIOLOOP_DEBUG;
+  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+function checkCallback(cb: unknown, method: string): void {
+  if (typeof cb !== 'function') {
+    throw new TypeError(`${method}() callback must be a function, not ${describe(cb)}`);
+  }
+}
+
+function checkTime(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number, not ${describe(value)}`);
+  if (Number.isNaN(value)) throw new RangeError(`${what} must not be NaN`);
+}
+
+/**
+ * The shared part of every loop. Not exported from the package: use
+ * `DefaultLoop` or `NativeLoop`.
+ */
+export abstract class BaseEventLoop implements EventLoop {
+  /** @internal Callbacks ready to run this iteration. */
+  _ready: Handle[] = [];
+  /** @internal The other ready array, swapped in while one drains. */
+  private _spare: Handle[] = [];
+  /** @internal */ _closed = false;
+  /** @internal */ _stopping = false;
+  /** @internal */ _running = false;
+  /** @internal True while `_runOnce()` runs callbacks. */
+  _inIteration = false;
+  /** @internal */ _debug = envDebug();
+  /** Callbacks slower than this (ms) are logged in debug mode. */
+  slowCallbackDuration = 100;
+  /** @internal */ _exceptionHandler: ExceptionHandler | null = null;
+  /** @internal */ _taskFactory: TaskFactory | null = null;
+  /** @internal The Task whose step runs now. */
+  _currentTask: Task<any> | null = null;
+  /** @internal Tasks not done yet (allTasks). */
+  _tasks = new Set<Task<any>>();
+  /** @internal */ _defaultExecutor: Executor | null = null;
+  /** @internal Settles the promise of the active `runForever()`. */
+  private _runForeverResolve: (() => void) | null = null;
+
+  // -- What a concrete loop provides ----------------------------------------
+
+  /** The loop's monotonic clock, in milliseconds. */
+  abstract time(): number;
+  /** @internal Store a timer. */
+  protected abstract _addTimer(handle: TimerHandle): void;
+  /** @internal A stored timer was cancelled. */
+  abstract _timerHandleCancelled(handle: TimerHandle): void;
+  /** @internal Append the timers due now to `_ready`. */
+  protected abstract _collectDueTimers(): void;
+  /** @internal Forget every timer (close). */
+  protected abstract _clearTimers(): void;
+  /** @internal Begin calling `_runOnce()` (runForever started). */
+  protected abstract _startDriving(): void;
+  /** @internal Stop calling `_runOnce()` (runForever ends). */
+  protected abstract _stopDriving(): void;
+  /** @internal The ready queue went from empty to non-empty (or stop() was called). */
+  protected abstract _readyBecameNonEmpty(): void;
+
+  // -- Scheduling ------------------------------------------------------------
+
+  /**
+   * Run `cb(...args)` in the next iteration, after everything already queued.
+   *
+   * @example
+   * ```ts
+   * loop.callSoon((x) => console.log(x), 42);
+   * ```
+   */
+  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle {
+    checkCallback(cb, 'callSoon');
+    if (this._closed) throw new Error('Event loop is closed');
+    const handle = new Handle(cb as (...a: unknown[]) => unknown, args.length === 0 ? null : args, this);
+    this._ready.push(handle);
+    if (this._ready.length === 1 && !this._inIteration) this._readyBecameNonEmpty();
+    return handle;
+  }
+
+  /**
+   * Run `cb(...args)` once `delayMs` milliseconds have passed (never early).
+   * A negative delay runs it in the next iteration.
+   *
+   * @example
+   * ```ts
+   * const t = loop.callLater(100, () => console.log('later'));
+   * ```
+   */
+  callLater<A extends unknown[]>(delayMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle {
+    checkTime(delayMs, 'callLater() delay');
+    return this._callAt(this.time() + delayMs, cb, args, 'callLater');
+  }
+
+  /**
+   * Run `cb(...args)` when `loop.time()` reaches `whenMs`.
+   *
+   * @example
+   * ```ts
+   * loop.callAt(loop.time() + 100, () => console.log('at'));
+   * ```
+   */
+  callAt<A extends unknown[]>(whenMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle {
+    checkTime(whenMs, 'callAt() time');
+    return this._callAt(whenMs, cb, args, 'callAt');
+  }
+
+  private _callAt(when: number, cb: (...a: any[]) => unknown, args: unknown[], method: string): TimerHandle {
+    checkCallback(cb, method);
+    if (this._closed) throw new Error('Event loop is closed');
+    const handle = new TimerHandle(when, cb, args.length === 0 ? null : args, this);
+    this._addTimer(handle);
+    return handle;
+  }
+
+  // -- One iteration ---------------------------------------------------------
+
+  /**
+   * @internal One iteration (asyncio's `_run_once`): move due timers to the
+   * ready queue, then run what is ready now. Callbacks they schedule land in
+   * the other array and run in the next iteration (the snapshot rule).
+   */
+  _runOnce(): void {
+    this._collectDueTimers();
+    const batch = this._ready;
+    const n = batch.length;
+    if (n === 0) return;
+    this._ready = this._spare;
+    this._inIteration = true;
+    const previous = _setCurrentLoop(this);
+    try {
+      if (this._debug) this._runDebug(batch, n);
+      else {
+        for (let i = 0; i < n; i++) {
+          const h = batch[i]!;
+          if (!h._cancelled) h._run();
+        }
+      }
+    } finally {
+      _setCurrentLoop(previous);
+      this._inIteration = false;
+      batch.length = 0;
+      this._spare = batch;
+    }
+  }
+
+  /** Debug mode: time each callback and catch coroutines nobody runs. */
+  private _runDebug(batch: Handle[], n: number): void {
+    for (let i = 0; i < n; i++) {
+      const h = batch[i]!;
+      if (h._cancelled) continue;
+      const t0 = performance.now();
+      const returned = h._run();
+      const took = performance.now() - t0;
+      if (took >= this.slowCallbackDuration) this._debugWarn(`Executing ${h} took ${took.toFixed(3)} ms`);
+      if (isCoroutine(returned)) {
+        this._debugWarn(
+          `${h} returned a coroutine that was never awaited: schedule it with createTask() instead`,
+        );
+      }
+    }
+  }
+
+  /** @internal Debug-mode diagnostics go to console.warn, like asyncio's logger.warning. */
+  _debugWarn(message: string): void {
+    console.warn(`aioloop: ${message}`);
+  }
+
+  // -- Lifecycle ---------------------------------------------------------------
+
+  /**
+   * Run until `stop()` is called. Resolves once the loop has stopped.
+   * While it runs, the loop keeps the Node process alive.
+   *
+   * @example
+   * ```ts
+   * loop.callLater(100, () => loop.stop());
+   * await loop.runForever();
+   * ```
+   */
+  runForever(): Promise<void> {
+    this._checkClosed();
+    if (this._running) throw new Error('This event loop is already running');
+    this._running = true;
+    _markRunning(this, true);
+    return new Promise<void>((resolve) => {
+      this._runForeverResolve = resolve;
+      this._startDriving();
+    });
+  }
+
+  /** @internal Called by the driver after an iteration that saw `stop()`. */
+  _finishRunning(): void {
+    this._stopping = false;
+    this._running = false;
+    _markRunning(this, false);
+    this._stopDriving();
+    const resolve = this._runForeverResolve;
+    this._runForeverResolve = null;
+    resolve?.();
+  }
+
+  /**
+   * Run until `aw` completes and return its result (or throw its error).
+   *
+   * @example
+   * ```ts
+   * const value = await loop.runUntilComplete(main());
+   * ```
+   */
+  runUntilComplete<T>(aw: Awaitable<T>): Promise<T> {
+    this._checkClosed();
+    if (this._running) throw new Error('This event loop is already running');
+    const fut = ensureFuture(aw, { loop: this });
+    return this._runUntilComplete(fut);
+  }
+
+  private async _runUntilComplete<T>(fut: Future<T>): Promise<T> {
+    const onDone = () => this.stop();
+    fut.addDoneCallback(onDone);
+    try {
+      await this.runForever();
+    } finally {
+      fut.removeDoneCallback(onDone);
+    }
+    if (!fut.done()) throw new Error('Event loop stopped before Future completed.');
+    return fut.result();
+  }
+
+  /**
+   * Stop after the current iteration. Called before `runForever()`, it makes
+   * that run exactly one iteration.
+   *
+   * @example
+   * ```ts
+   * loop.callSoon(() => loop.stop());
+   * ```
+   */
+  stop(): void {
+    this._stopping = true;
+    if (this._running && !this._inIteration) this._readyBecameNonEmpty();
+  }
+
+  /** True while `runForever()` is active. */
+  isRunning(): boolean {
+    return this._running;
+  }
+
+  /** True after `close()`. */
+  isClosed(): boolean {
+    return this._closed;
+  }
+
+  /**
+   * Close the loop: pending callbacks and timers are dropped, unretrieved
+   * task exceptions are reported. Throws if the loop is running.
+   *
+   * @example
+   * ```ts
+   * try { await loop.runUntilComplete(main()); } finally { loop.close(); }
+   * ```
+   */
+  close(): void {
+    if (this._running) throw new Error('Cannot close a running event loop');
+    if (this._closed) return;
+    _reportUnretrieved(this);
+    this._closed = true;
+    this._ready.length = 0;
+    this._clearTimers();
+    const executor = this._defaultExecutor;
+    this._defaultExecutor = null;
+    if (executor !== null) void executor.shutdown(false);
+  }
+
+  /**
+   * asyncio closes async generators here. JavaScript gives no hook to track
+   * them (Python's `sys.set_asyncgen_hooks`), so there is nothing to close:
+   * it resolves at once. Documented in the README.
+   */
+  shutdownAsyncgens(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Shut down the default executor (if one was set), waiting for its jobs. */
+  async shutdownDefaultExecutor(): Promise<void> {
+    const executor = this._defaultExecutor;
+    this._defaultExecutor = null;
+    if (executor !== null) await executor.shutdown(true);
+  }
+
+  /** @internal */
+  _checkClosed(): void {
+    if (this._closed) throw new Error('Event loop is closed');
+  }
+
+  // -- Futures and tasks -----------------------------------------------------
+
+  /**
+   * A new Future attached to this loop.
+   *
+   * @example
+   * ```ts
+   * const fut = loop.createFuture<number>();
+   * loop.callSoon(() => fut.setResult(1));
+   * ```
+   */
+  createFuture<T = unknown>(): Future<T> {
+    return new Future<T>({ loop: this });
+  }
+
+  /**
+   * Schedule a coroutine, promise or function as a Task (through the task
+   * factory, if one is set).
+   *
+   * @example
+   * ```ts
+   * const t = loop.createTask(worker(), { name: 'w1' });
+   * ```
+   */
+  createTask<T>(coro: TaskTarget<T>, opts?: TaskOptions): Task<T> {
+    this._checkClosed();
+    if (opts !== undefined && (typeof opts !== 'object' || opts === null)) {
+      throw new TypeError(`createTask() options must be an object, not ${describe(opts)}`);
+    }
+    if (this._taskFactory === null) return new Task(coro, { loop: this, name: opts?.name });
+    const task = this._taskFactory(this, coro, opts ?? {});
+    if (opts?.name !== undefined && typeof task.setName === 'function') task.setName(opts.name);
+    return task;
+  }
+
+  /** Use `factory(loop, coro, opts)` to create tasks; null restores the default. */
+  setTaskFactory(factory: TaskFactory | null): void {
+    if (factory !== null && typeof factory !== 'function') {
+      throw new TypeError(`task factory must be a function or null, not ${describe(factory)}`);
+    }
+    this._taskFactory = factory;
+  }
+
+  /** The task factory, or null. */
+  getTaskFactory(): TaskFactory | null {
+    return this._taskFactory;
+  }
+
+  /** Executor used by `runInExecutor(null, ...)`. */
+  setDefaultExecutor(executor: Executor): void {
+    if (executor === null || typeof executor !== 'object' || typeof executor.shutdown !== 'function') {
+      throw new TypeError(`executor must have a shutdown() method, not ${describe(executor)}`);
+    }
+    this._defaultExecutor = executor;
+  }
+
+  // -- Errors ----------------------------------------------------------------
+
+  /** The handler set by `setExceptionHandler`, or null. */
+  getExceptionHandler(): ExceptionHandler | null {
+    return this._exceptionHandler;
+  }
+
+  /**
+   * Route callback errors to `handler(loop, context)`; null restores the default.
+   *
+   * @example
+   * ```ts
+   * loop.setExceptionHandler((loop, ctx) => log.error(ctx.message, ctx.exception));
+   * ```
+   */
+  setExceptionHandler(handler: ExceptionHandler | null): void {
+    if (handler !== null && typeof handler !== 'function') {
+      throw new TypeError(`exception handler must be a function or null, not ${describe(handler)}`);
+    }
+    this._exceptionHandler = handler;
+  }
+
+  /** Log `context` with console.error (what runs when no handler is set). */
+  defaultExceptionHandler(context: ExceptionContext): void {
+    const lines = [context.message || 'Unhandled exception in event loop'];
+    for (const key of Object.keys(context).sort()) {
+      if (key === 'message' || key === 'exception') continue;
+      lines.push(`${key}: ${String(context[key])}`);
+    }
+    if ('exception' in context) console.error(lines.join('\n'), context.exception);
+    else console.error(lines.join('\n'));
+  }
+
+  /** Report an error; never throws, so it cannot stop the loop. */
+  callExceptionHandler(context: ExceptionContext): void {
+    const handler = this._exceptionHandler;
+    try {
+      if (handler === null) this.defaultExceptionHandler(context);
+      else handler(this, context);
+    } catch (exception) {
+      try {
+        this.defaultExceptionHandler({
+          message: handler === null ? 'Exception in default exception handler' : 'Unhandled error in exception handler',
+          exception,
+          context: context as unknown,
+        });
+      } catch {
+        // Even logging failed (console replaced by something that throws): nothing left to do.
+      }
+    }
+  }
+
+  // -- Debug -----------------------------------------------------------------
+
+  /** True in debug mode. */
+  getDebug(): boolean {
+    return this._debug;
+  }
+
+  /** Debug mode logs slow callbacks and coroutines that are never run. */
+  setDebug(enabled: boolean): void {
+    this._debug = Boolean(enabled);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Coroutines are generators (asyncio's `coroutines.py`). Inside one,
+ * `yield* x` suspends until the awaitable `x` completes.
+ * @module
+ */
+import type { Future } from './futures.js';
+
+/**
+ * A coroutine that evaluates to `T`: what a `function*` returns.
+ *
+ * @example
+ * ```ts
+ * function* double(x: number): Coroutine<number> { yield* sleep(10); return 2 * x; }
+ * ```
+ */
+export type Coroutine<T> = Generator<unknown, T, unknown>;
+
+/**
+ * Anything `yield*` (after `fromPromise` for promises) or `ensureFuture` accepts.
+ *
+ * @example
+ * ```ts
+ * const aws: Awaitable<number>[] = [sleep(1, 1), Promise.resolve(2), double(3)];
+ * ```
+ */
+export type Awaitable<T> = Future<T> | PromiseLike<T> | Coroutine<T>;
+
+/**
+ * What a Task can run: a coroutine, a promise, or a function called on the
+ * task's first step that returns either (a generator or async function).
+ *
+ * @example
+ * ```ts
+ * createTask(worker());            // coroutine
+ * createTask(fetch(url));          // promise
+ * createTask(async () => 42);      // async function, called on the loop
+ * ```
+ */
+export type TaskTarget<T> = Coroutine<T> | PromiseLike<T> | (() => Coroutine<T> | PromiseLike<T> | T);
+
+const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor as Function;
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor as Function;
+
+/**
+ * True for a generator object, the coroutine of this library
+ * (asyncio's `iscoroutine`).
+ *
+ * @example
+ * ```ts
+ * function* work() {}
+ * isCoroutine(work()); // true
+ * isCoroutine(work);   // false: that is a coroutine function
+ * ```
+ */
+export function isCoroutine(value: unknown): value is Coroutine<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Generator).next === 'function' &&
+    typeof (value as Generator).throw === 'function' &&
+    Object.prototype.toString.call(value) === '[object Generator]'
+  );
+}
+
+/**
+ * True for a generator function or an async function
+ * (asyncio's `iscoroutinefunction`).
+ *
+ * @example
+ * ```ts
+ * isCoroutineFunction(function* () {}); // true
+ * isCoroutineFunction(async () => {});  // true
+ * isCoroutineFunction(() => {});        // false
+ * ```
+ */
+export function isCoroutineFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn instanceof GeneratorFunction || fn instanceof AsyncFunction);
+}
+
+/** @internal True for anything with a callable `then`. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** @internal A readable name for a task target in messages. */
+export function coroutineName(target: unknown): string {
+  // A generator object does not know its function's name; a function does.
+  if (typeof target === 'function') return target.name || '<anonymous>';
+  return isCoroutine(target) ? 'coroutine' : isPromiseLike(target) ? 'promise' : typeof target;
+}

@@ -1,0 +1,343 @@
+/**
+ * The event-loop contract (asyncio's `events.py`): callback handles, the
+ * `EventLoop` interface both loops implement, the policy interface, and the
+ * process-wide "running loop" and policy slots.
+ *
+ * Policy classes live in `policies.ts`; this module only holds the slot and a
+ * factory hook so that `futures.ts` can find a loop without importing the
+ * loop implementations (which import futures: an import cycle).
+ * @module
+ */
+import type { Future } from './futures.js';
+import type { Task } from './tasks.js';
+import type { Awaitable, TaskTarget } from './coroutines.js';
+
+/** What an exception handler receives (asyncio's `context` dict). */
+export interface ExceptionContext {
+  message: string;
+  exception?: unknown;
+  handle?: Handle;
+  future?: Future<unknown>;
+  task?: Task<unknown>;
+  transport?: unknown;
+  protocol?: unknown;
+  [key: string]: unknown;
+}
+
+/** `handler(loop, context)`, as in asyncio. */
+export type ExceptionHandler = (loop: EventLoop, context: ExceptionContext) => void;
+
+/** `factory(loop, coro, opts)`, as in asyncio. Must return a Task (or Future). */
+export type TaskFactory = <T>(loop: EventLoop, coro: TaskTarget<T>, opts: TaskOptions) => Task<T>;
+
+/** Options of `createTask`. */
+export interface TaskOptions {
+  name?: string;
+}
+
+/** The part of a loop a Handle needs: report errors. */
+interface HandleOwner {
+  callExceptionHandler(context: ExceptionContext): void;
+}
+
+/**
+ * A scheduled callback, returned by `callSoon`. `cancel()` before it runs
+ * and it never runs.
+ *
+ * @example
+ * ```ts
+ * const h = loop.callSoon(() => console.log('never'));
+ * h.cancel();
+ * ```
+ */
+export class Handle {
+  /** @internal */ _callback: ((...args: any[]) => unknown) | null;
+  /** @internal */ _args: unknown[] | null;
+  /** @internal */ _cancelled = false;
+  /** @internal */ readonly _loop: HandleOwner;
+
+  /** @internal Use `loop.callSoon`. */
+  constructor(callback: (...args: any[]) => unknown, args: unknown[] | null, loop: HandleOwner) {
+    this._callback = callback;
+    this._args = args;
+    this._loop = loop;
+  }
+
+  /** Stop the callback from running (no effect once it ran). */
+  cancel(): void {
+    if (!this._cancelled) {
+      this._cancelled = true;
+      // Drop references so a cancelled handle does not keep its closure alive.
+      this._callback = null;
+      this._args = null;
+    }
+  }
+
+  /** True once `cancel()` was called. */
+  cancelled(): boolean {
+    return this._cancelled;
+  }
+
+  /**
+   * @internal Run the callback; an error goes to the loop's exception handler,
+   * never up the stack, so one bad callback cannot stop the loop.
+   */
+  _run(): unknown {
+    const cb = this._callback!;
+    const args = this._args;
+    try {
+      return args === null ? cb() : args.length === 1 ? cb(args[0]) : cb(...args);
+    } catch (exception) {
+      this._loop.callExceptionHandler({
+        message: `Exception in callback ${describeCallback(cb)}`,
+        exception,
+        handle: this,
+      });
+      return undefined;
+    }
+  }
+
+  toString(): string {
+    const state = this._cancelled ? ' cancelled' : '';
+    return `<${this.constructor.name}${state} ${this._callback ? describeCallback(this._callback) : ''}>`;
+  }
+}
+
+/**
+ * A callback scheduled for a time, returned by `callLater` and `callAt`.
+ *
+ * @example
+ * ```ts
+ * const t = loop.callLater(50, tick);
+ * console.log(t.when() - loop.time()); // about 50
+ * ```
+ */
+export class TimerHandle extends Handle {
+  /** @internal */ readonly _when: number;
+  /** @internal Set by the timer store that holds this handle (its bucket). */
+  _slot: unknown = null;
+  /** @internal */ private readonly _owner: TimerOwner;
+
+  /** @internal Use `loop.callLater` / `loop.callAt`. */
+  constructor(
+    when: number,
+    callback: (...args: any[]) => unknown,
+    args: unknown[] | null,
+    loop: TimerOwner,
+  ) {
+    super(callback, args, loop);
+    this._when = when;
+    this._owner = loop;
+  }
+
+  /** The loop time (ms) at which the callback is due. */
+  when(): number {
+    return this._when;
+  }
+
+  override cancel(): void {
+    if (!this._cancelled) {
+      super.cancel();
+      this._owner._timerHandleCancelled(this);
+    }
+  }
+}
+
+/** The part of a loop a TimerHandle needs. */
+interface TimerOwner extends HandleOwner {
+  _timerHandleCancelled(handle: TimerHandle): void;
+}
+
+function describeCallback(cb: (...args: any[]) => unknown): string {
+  return cb.name ? `${cb.name}()` : '<anonymous>()';
+}
+
+/**
+ * The interface both loops implement (asyncio's AbstractEventLoop).
+ * Delays and times are milliseconds. Network, process and signal methods
+ * arrive with their own modules.
+ */
+export interface EventLoop {
+  // Lifecycle.
+  runForever(): Promise<void>;
+  runUntilComplete<T>(aw: Awaitable<T>): Promise<T>;
+  stop(): void;
+  close(): void;
+  isRunning(): boolean;
+  isClosed(): boolean;
+  shutdownAsyncgens(): Promise<void>;
+  shutdownDefaultExecutor(): Promise<void>;
+  // Scheduling.
+  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle;
+  callLater<A extends unknown[]>(delayMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle;
+  callAt<A extends unknown[]>(whenMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle;
+  time(): number;
+  // Futures and tasks.
+  createFuture<T = unknown>(): Future<T>;
+  createTask<T>(coro: TaskTarget<T>, opts?: TaskOptions): Task<T>;
+  setTaskFactory(factory: TaskFactory | null): void;
+  getTaskFactory(): TaskFactory | null;
+  // Errors.
+  getExceptionHandler(): ExceptionHandler | null;
+  setExceptionHandler(handler: ExceptionHandler | null): void;
+  defaultExceptionHandler(context: ExceptionContext): void;
+  callExceptionHandler(context: ExceptionContext): void;
+  // Debug.
+  getDebug(): boolean;
+  setDebug(enabled: boolean): void;
+  slowCallbackDuration: number;
+}
+
+/**
+ * Chooses and remembers loops (asyncio's AbstractEventLoopPolicy).
+ *
+ * @example
+ * ```ts
+ * setEventLoopPolicy(new NativeLoopPolicy());
+ * const loop = newEventLoop(); // a NativeLoop
+ * ```
+ */
+export interface EventLoopPolicy {
+  getEventLoop(): EventLoop;
+  setEventLoop(loop: EventLoop | null): void;
+  newEventLoop(): EventLoop;
+}
+
+// ---------------------------------------------------------------------------
+// The running loop. Loops run as guests on Node's one libuv loop, so two
+// aioloop loops can both be "running" at once (each `runForever()` is a
+// pending Promise). `getRunningLoop()` answers the loop whose callback is
+// executing right now, else the most recently started running loop, which is
+// what async functions resumed by a promise reaction expect.
+
+let currentLoop: EventLoop | null = null;
+const runningLoops: EventLoop[] = [];
+
+/** @internal Called by a loop around each burst of iterations. */
+export function _setCurrentLoop(loop: EventLoop | null): EventLoop | null {
+  const previous = currentLoop;
+  currentLoop = loop;
+  return previous;
+}
+
+/** @internal Called by a loop when `runForever` starts and ends. */
+export function _markRunning(loop: EventLoop, running: boolean): void {
+  const i = runningLoops.lastIndexOf(loop);
+  if (running && i < 0) runningLoops.push(loop);
+  else if (!running && i >= 0) runningLoops.splice(i, 1);
+}
+
+/** @internal The running loop, or null (asyncio's `_get_running_loop`). */
+export function _getRunningLoop(): EventLoop | null {
+  return currentLoop ?? (runningLoops.length > 0 ? runningLoops[runningLoops.length - 1]! : null);
+}
+
+/**
+ * The loop that is running now. Throws when no loop is running, as asyncio does.
+ *
+ * @example
+ * ```ts
+ * function* main() { const loop = getRunningLoop(); loop.callSoon(() => {}); }
+ * ```
+ */
+export function getRunningLoop(): EventLoop {
+  const loop = _getRunningLoop();
+  if (loop === null) throw new Error('no running event loop');
+  return loop;
+}
+
+// ---------------------------------------------------------------------------
+// The policy slot.
+
+let policy: EventLoopPolicy | null = null;
+let defaultPolicyFactory: (() => EventLoopPolicy) | null = null;
+
+/** @internal `policies.ts` registers how the default policy is chosen. */
+export function _setDefaultPolicyFactory(factory: () => EventLoopPolicy): void {
+  defaultPolicyFactory = factory;
+}
+
+/**
+ * The current policy; created on first use from `AIOLOOP_LOOP` (default loop
+ * when unset).
+ *
+ * @example
+ * ```ts
+ * if (getEventLoopPolicy() instanceof NativeLoopPolicy) console.log('native');
+ * ```
+ */
+export function getEventLoopPolicy(): EventLoopPolicy {
+  if (policy === null) {
+    if (defaultPolicyFactory === null) throw new Error('aioloop: policies module not loaded');
+    policy = defaultPolicyFactory();
+  }
+  return policy;
+}
+
+/**
+ * Set the policy; `null` goes back to the default (chosen from `AIOLOOP_LOOP`).
+ *
+ * @example
+ * ```ts
+ * setEventLoopPolicy(new DefaultLoopPolicy());
+ * ```
+ */
+export function setEventLoopPolicy(p: EventLoopPolicy | null): void {
+  if (
+    p !== null &&
+    (typeof p !== 'object' ||
+      typeof p.getEventLoop !== 'function' ||
+      typeof p.setEventLoop !== 'function' ||
+      typeof p.newEventLoop !== 'function')
+  ) {
+    throw new TypeError(`policy must be an EventLoopPolicy or null, not ${describe(p)}`);
+  }
+  policy = p;
+}
+
+/**
+ * The running loop if there is one, else the policy's loop (created on demand).
+ *
+ * @example
+ * ```ts
+ * const loop = getEventLoop();
+ * await loop.runUntilComplete(main());
+ * ```
+ */
+export function getEventLoop(): EventLoop {
+  return _getRunningLoop() ?? getEventLoopPolicy().getEventLoop();
+}
+
+/**
+ * Make `loop` the policy's current loop.
+ *
+ * @example
+ * ```ts
+ * setEventLoop(new DefaultLoop());
+ * ```
+ */
+export function setEventLoop(loop: EventLoop | null): void {
+  getEventLoopPolicy().setEventLoop(loop);
+}
+
+/**
+ * A new loop from the current policy.
+ *
+ * @example
+ * ```ts
+ * const loop = newEventLoop();
+ * try { await loop.runUntilComplete(main()); } finally { loop.close(); }
+ * ```
+ */
+export function newEventLoop(): EventLoop {
+  return getEventLoopPolicy().newEventLoop();
+}
+
+/** @internal A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  return `${typeof value} ${String(value)}`;
+}

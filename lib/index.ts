@@ -1,0 +1,38 @@
+/**
+ * aioloop: asyncio's event-loop model for TypeScript on Node.js.
+ *
+ * @example
+ * ```ts
+ * import * as aio from 'aioloop';
+ * function* main() {
+ *   const t = aio.createTask(aio.sleep(50, 'hello'));
+ *   console.log(yield* t);
+ * }
+ * await aio.run(main);
+ * ```
+ * @module
+ */
+export * from './errors.js';
+export {
+  Handle,
+  TimerHandle,
+  getRunningLoop,
+  getEventLoop,
+  setEventLoop,
+  newEventLoop,
+  getEventLoopPolicy,
+  setEventLoopPolicy,
+  type EventLoop,
+  type EventLoopPolicy,
+  type ExceptionContext,
+  type ExceptionHandler,
+  type TaskFactory,
+  type TaskOptions,
+} from './events.js';
+export { isCoroutine, isCoroutineFunction, type Coroutine, type Awaitable, type TaskTarget } from './coroutines.js';
+export { Future, fromPromise, isFuture } from './futures.js';
+export { Task, createTask, ensureFuture, sleep, currentTask, allTasks } from './tasks.js';
+export { DefaultLoop } from './loops/default/loop.js';
+export { NativeLoop } from './loops/native/loop.js';
+export { DefaultLoopPolicy, NativeLoopPolicy, install, LOOP_NAMES, type LoopName } from './policies.js';
+export { run, Runner, type RunOptions } from './runners.js';

@@ -1,0 +1,435 @@
+/**
+ * Task: runs a coroutine on a loop (asyncio's `tasks.py`).
+ *
+ * A Task steps its generator exactly as asyncio's `Task.__step` steps a
+ * coroutine: `gen.next()` / `gen.throw(err)` from a loop callback. A yielded
+ * Future makes the Task wait on it; a bare `yield` gives up one iteration.
+ * A Task may also wrap a promise (or an async function called on its first
+ * step): such a task cannot be interrupted, so `cancel()` aborts
+ * `task.signal` and the task ends cancelled when the promise settles.
+ * @module
+ */
+import { CancelledError, InvalidStateError } from './errors.js';
+import { describe, getEventLoop, getRunningLoop, _getRunningLoop, type EventLoop, type TaskOptions } from './events.js';
+import { Future, fromPromise, _setResultUnlessCancelled } from './futures.js';
+import {
+  isCoroutine,
+  isPromiseLike,
+  type Awaitable,
+  type Coroutine,
+  type TaskTarget,
+} from './coroutines.js';
+import type { TimerHandle } from './events.js';
+
+/** @internal What a Task needs from its loop beyond the public interface. */
+export interface TaskLoop extends EventLoop {
+  _currentTask: Task<any> | null;
+  _tasks: Set<Task<any>>;
+  _debugWarn(message: string): void;
+}
+
+let taskCounter = 0;
+
+/** The loop callback that runs one step; a plain function so handles describe it. */
+function taskStep(task: Task<any>): void {
+  task._step(false, undefined);
+}
+
+/** The loop callback that throws `error` into the coroutine. */
+function taskThrow(task: Task<any>, error: unknown): void {
+  task._step(true, error);
+}
+
+/**
+ * A coroutine (or promise) scheduled on a loop; itself a Future of its result.
+ *
+ * @example
+ * ```ts
+ * function* worker(n: number) { yield* sleep(10); return n * 2; }
+ * function* main() {
+ *   const t = createTask(worker(21), { name: 'worker' });
+ *   console.log(yield* t); // 42
+ * }
+ * await run(main);
+ * ```
+ */
+export class Task<T = unknown> extends Future<T> {
+  /** @internal The generator being stepped (null until started, or for promise tasks). */
+  _coro: Coroutine<T> | null = null;
+  /** @internal A function to call on the first step. */
+  private _starter: (() => unknown) | null = null;
+  /** @internal */ _name: string;
+  /** @internal */ _mustCancel = false;
+  /** @internal */ _numCancelsRequested = 0;
+  /** @internal The Future this task waits on. */
+  _futWaiter: Future<any> | null = null;
+  /** @internal */ private _abort: AbortController | null = null;
+  /** @internal Registered as a done callback of the awaited Future. */
+  readonly _wakeup: (fut: Future<any>) => void;
+
+  /**
+   * Prefer `createTask()` / `loop.createTask()`.
+   * @param target a coroutine, a promise, or a function returning either
+   */
+  constructor(target: TaskTarget<T>, opts?: { loop?: EventLoop; name?: string }) {
+    super(opts?.loop ? { loop: opts.loop } : undefined);
+    const loop = this._loop as TaskLoop;
+    if (loop.isClosed()) throw new Error('Event loop is closed');
+    const name = opts?.name;
+    if (name !== undefined && typeof name !== 'string') {
+      throw new TypeError(`task name must be a string, not ${describe(name)}`);
+    }
+    this._name = name ?? `Task-${++taskCounter}`;
+    this._wakeup = (fut) => this._wakeUpFrom(fut);
+    if (isCoroutine(target)) {
+      this._coro = target as Coroutine<T>;
+    } else if (typeof target === 'function') {
+      this._starter = target as () => unknown;
+    } else if (isPromiseLike(target)) {
+      this._adoptPromise(target);
+      loop._tasks.add(this);
+      return;
+    } else {
+      throw new TypeError(
+        `a coroutine, a promise or a function is required, not ${describe(target)}`,
+      );
+    }
+    loop._tasks.add(this);
+    loop.callSoon(taskStep, this);
+  }
+
+  /** The task's name (`Task-N` unless given). */
+  getName(): string {
+    return this._name;
+  }
+
+  /** Rename the task. */
+  setName(name: string): void {
+    if (typeof name !== 'string') throw new TypeError(`task name must be a string, not ${describe(name)}`);
+    this._name = name;
+  }
+
+  /** The coroutine this task runs (null for a task wrapping a promise). */
+  getCoro(): Coroutine<T> | null {
+    return this._coro;
+  }
+
+  /**
+   * An AbortSignal aborted (with a CancelledError as reason) when the task
+   * is cancelled: pass it to fetch and other promise APIs.
+   */
+  get signal(): AbortSignal {
+    if (this._abort === null) {
+      this._abort = new AbortController();
+      if (this._numCancelsRequested > 0) this._abort.abort(new CancelledError(this._cancelMessage ?? ''));
+    }
+    return this._abort.signal;
+  }
+
+  /** How many cancellations are requested and not yet `uncancel()`ed. */
+  cancelling(): number {
+    return this._numCancelsRequested;
+  }
+
+  /** Withdraw one cancellation request; returns the remaining count. */
+  uncancel(): number {
+    if (this._numCancelsRequested > 0) {
+      this._numCancelsRequested--;
+      if (this._numCancelsRequested === 0) this._mustCancel = false;
+    }
+    return this._numCancelsRequested;
+  }
+
+  /**
+   * Request cancellation: CancelledError is thrown into the coroutine at its
+   * current suspension point on the next step. Returns false if done.
+   */
+  override cancel(msg?: string): boolean {
+    if (msg !== undefined && typeof msg !== 'string') {
+      throw new TypeError(`cancel message must be a string, not ${describe(msg)}`);
+    }
+    if (this._state !== 0) return false;
+    this._numCancelsRequested++;
+    if (this._abort !== null && !this._abort.signal.aborted) {
+      this._abort.abort(new CancelledError(msg ?? ''));
+    }
+    if (this._futWaiter !== null && this._futWaiter.cancel(msg)) {
+      // The waiter's done callback wakes us with its CancelledError.
+      return true;
+    }
+    this._mustCancel = true;
+    this._cancelMessage = msg;
+    return true;
+  }
+
+  override toString(): string {
+    return `<Task ${this._stateName()} name=${JSON.stringify(this._name)}>`;
+  }
+
+  /** @internal Leaving the pending state: no longer in allTasks(). */
+  override _scheduleCallbacks(): void {
+    (this._loop as TaskLoop)._tasks.delete(this);
+    super._scheduleCallbacks();
+  }
+
+  /** @internal One step (asyncio's `Task.__step`). */
+  _step(hasError: boolean, error: unknown): void {
+    if (this._state !== 0) {
+      throw new InvalidStateError(`_step(): already done: ${this}`);
+    }
+    if (this._mustCancel) {
+      if (!(error instanceof CancelledError)) {
+        error = new CancelledError(this._cancelMessage ?? '');
+        hasError = true;
+      }
+      this._mustCancel = false;
+    }
+    this._futWaiter = null;
+    const loop = this._loop as TaskLoop;
+    const previous = loop._currentTask;
+    loop._currentTask = this;
+    try {
+      this._run(hasError, error);
+    } finally {
+      loop._currentTask = previous;
+    }
+  }
+
+  private _run(hasError: boolean, error: unknown): void {
+    let coro = this._coro;
+    if (coro === null) {
+      coro = this._start(hasError, error);
+      if (coro === null) return;
+      hasError = false;
+    }
+    let result: IteratorResult<unknown, T>;
+    try {
+      result = hasError ? coro.throw(error) : coro.next();
+    } catch (exc) {
+      if (exc instanceof CancelledError) {
+        this._cancelledError = exc;
+        this._cancelFuture();
+      } else {
+        this.setException(exc);
+      }
+      return;
+    }
+    if (result.done) {
+      if (this._mustCancel) {
+        // Cancelled right before the coroutine returned.
+        this._mustCancel = false;
+        this._cancelFuture(this._cancelMessage);
+      } else {
+        if (isCoroutine(result.value) && (this._loop as TaskLoop).getDebug()) {
+          (this._loop as TaskLoop)._debugWarn(
+            `${this} returned a coroutine that was never awaited (did you mean \`return yield* ...\`?)`,
+          );
+        }
+        this.setResult(result.value);
+      }
+      return;
+    }
+    this._waitOn(result.value);
+  }
+
+  /** Call the starter function (first step). Returns the coroutine to step, or null when done. */
+  private _start(hasError: boolean, error: unknown): Coroutine<T> | null {
+    const starter = this._starter;
+    this._starter = null;
+    if (hasError) {
+      // Cancelled (or failed) before it started: the function never runs.
+      if (error instanceof CancelledError) {
+        this._cancelledError = error;
+        this._cancelFuture();
+      } else this.setException(error);
+      return null;
+    }
+    let started: unknown;
+    try {
+      started = starter!();
+    } catch (exc) {
+      this.setException(exc);
+      return null;
+    }
+    if (isCoroutine(started)) return (this._coro = started as Coroutine<T>);
+    if (isPromiseLike(started)) this._adoptPromise(started as PromiseLike<T>);
+    else this.setResult(started as T);
+    return null;
+  }
+
+  /** Handle a value the coroutine yielded. */
+  private _waitOn(yielded: unknown): void {
+    const loop = this._loop as TaskLoop;
+    if (yielded instanceof Future) {
+      if (yielded._relinquish) {
+        // sleep(0): give up exactly one iteration, like asyncio's bare yield.
+        loop.callSoon(taskStep, this);
+      } else if (yielded._loop !== this._loop) {
+        this._throwSoon(new Error(`${this} got ${yielded} attached to a different loop`));
+      } else if (!yielded._blocking) {
+        this._throwSoon(
+          new TypeError(`yield was used instead of yield* in ${this} with ${yielded}: write \`yield* future\``),
+        );
+      } else if (yielded === this) {
+        this._throwSoon(new Error(`Task cannot await on itself: ${this}`));
+      } else {
+        yielded._blocking = false;
+        yielded.addDoneCallback(this._wakeup);
+        this._futWaiter = yielded;
+        if (this._mustCancel && yielded.cancel(this._cancelMessage)) this._mustCancel = false;
+      }
+    } else if (yielded === undefined) {
+      // A bare `yield`: run again in the next iteration.
+      loop.callSoon(taskStep, this);
+    } else if (isCoroutine(yielded)) {
+      this._throwSoon(
+        new TypeError(`yield was used instead of yield* for a coroutine in ${this}: write \`yield* coro\``),
+      );
+    } else if (isPromiseLike(yielded)) {
+      this._throwSoon(new TypeError(`${this} yielded a promise: write \`yield* fromPromise(promise)\``));
+    } else {
+      this._throwSoon(new TypeError(`${this} got bad yield: ${describe(yielded)} is not awaitable`));
+    }
+  }
+
+  private _throwSoon(error: Error): void {
+    this._loop.callSoon(taskThrow, this, error as unknown);
+  }
+
+  /** The awaited Future is done (asyncio's `Task.__wakeup`). */
+  private _wakeUpFrom(fut: Future<any>): void {
+    if (fut._state === 1 && !fut._failed) {
+      this._step(false, undefined);
+      return;
+    }
+    let error: unknown;
+    try {
+      fut.result();
+    } catch (exc) {
+      error = exc;
+    }
+    this._step(true, error);
+  }
+
+  /** Finish when the promise settles (cancelled if cancel() was called meanwhile). */
+  private _adoptPromise(promise: PromiseLike<T>): void {
+    const settle = (failed: boolean, value: unknown) => {
+      if (this._state !== 0 || this._loop.isClosed()) return;
+      if (this._mustCancel) this._cancelFuture(this._cancelMessage);
+      else if (!failed) this.setResult(value as T);
+      else if (value instanceof CancelledError) {
+        this._cancelledError = value;
+        this._cancelFuture();
+      } else this.setException(value);
+    };
+    promise.then(
+      (value) => settle(false, value),
+      (err) => settle(true, err),
+    );
+  }
+}
+
+/** A Future that resolves after a delay; cancelling it cancels its timer. */
+class SleepFuture<T> extends Future<T> {
+  /** @internal */ _timer: TimerHandle | null = null;
+
+  override cancel(msg?: string): boolean {
+    if (!super.cancel(msg)) return false;
+    this._timer?.cancel();
+    this._timer = null;
+    return true;
+  }
+}
+
+/**
+ * Schedule a coroutine, promise or async function as a Task on the running
+ * loop. The first step runs on the loop, not synchronously.
+ *
+ * @example
+ * ```ts
+ * function* main() {
+ *   const t = createTask(fetchAll(), { name: 'fetch' });
+ *   yield* sleep(100);
+ *   t.cancel();
+ * }
+ * ```
+ */
+export function createTask<T>(target: TaskTarget<T>, opts?: TaskOptions): Task<T> {
+  return getRunningLoop().createTask(target, opts);
+}
+
+/**
+ * Turn an awaitable into a Future: a Future is returned as is, a coroutine
+ * becomes a Task, a promise is wrapped with `fromPromise`.
+ *
+ * @example
+ * ```ts
+ * const fut = ensureFuture(Promise.resolve(1));
+ * ```
+ */
+export function ensureFuture<T>(aw: Awaitable<T>, opts?: { loop?: EventLoop }): Future<T> {
+  if (aw instanceof Future) {
+    if (opts?.loop !== undefined && aw._loop !== opts.loop) {
+      throw new Error('The future belongs to a different loop than the one specified as the loop argument');
+    }
+    return aw;
+  }
+  if (isCoroutine(aw)) {
+    const loop = opts?.loop ?? getEventLoop();
+    return loop.createTask(aw as Coroutine<T>);
+  }
+  if (isPromiseLike(aw)) return fromPromise(aw, opts);
+  throw new TypeError(`a Future, a coroutine or a promise is required, not ${describe(aw)}`);
+}
+
+/**
+ * A Future that resolves to `value` after `ms` milliseconds. `sleep(0)` gives
+ * up exactly one loop iteration, as asyncio's `sleep(0)` does.
+ *
+ * @example
+ * ```ts
+ * function* tick() { for (;;) { yield* sleep(1000); console.log('tick'); } }
+ * ```
+ */
+export function sleep<T = undefined>(ms: number, value?: T): Future<T> {
+  if (typeof ms !== 'number') throw new TypeError(`sleep() delay must be a number, not ${describe(ms)}`);
+  if (Number.isNaN(ms)) throw new RangeError('sleep() delay must not be NaN');
+  const loop = getRunningLoop();
+  const fut = new SleepFuture<T>({ loop });
+  if (ms <= 0) {
+    fut._relinquish = true;
+    loop.callSoon(_setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
+  } else {
+    fut._timer = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
+  }
+  return fut;
+}
+
+/**
+ * The Task running now on the running loop, or null (outside any task, or no
+ * loop running). In an async function it is only meaningful before the
+ * first `await`.
+ *
+ * @example
+ * ```ts
+ * function* main() { console.log(currentTask()?.getName()); }
+ * ```
+ */
+export function currentTask(loop?: EventLoop): Task<any> | null {
+  const l = (loop ?? _getRunningLoop()) as TaskLoop | null;
+  return l === null ? null : l._currentTask;
+}
+
+/**
+ * The Tasks of the running loop that are not done yet.
+ *
+ * @example
+ * ```ts
+ * for (const t of allTasks()) if (t !== currentTask()) t.cancel();
+ * ```
+ */
+export function allTasks(loop?: EventLoop): Set<Task<any>> {
+  const l = (loop ?? getRunningLoop()) as TaskLoop;
+  return new Set(l._tasks);
+}
+
