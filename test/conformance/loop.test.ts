@@ -1,0 +1,445 @@
+/**
+ * Event-loop conformance: scheduling order, timers, lifecycle, the exception
+ * handler, debug mode and bad input. Runs against every loop in LOOPS.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle } from '../../lib/index.js';
+import { LOOPS, withLoop } from '../loops.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Run the loop until `done` resolves the returned future. */
+function untilCalled(loop: EventLoop): { done: () => void; run: () => Promise<void> } {
+  const fut = loop.createFuture<void>();
+  return { done: () => fut.done() || fut.setResult(), run: () => loop.runUntilComplete(fut) };
+}
+
+describe.each(LOOPS)('$name loop: scheduling', (kind) => {
+  it('runs callSoon callbacks FIFO, with their arguments', () =>
+    withLoop(kind, async (loop) => {
+      const seen: unknown[] = [];
+      for (let i = 0; i < 100; i++) loop.callSoon((a: number, b: string) => seen.push([a, b]), i, `x${i}`);
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => [i, `x${i}`]));
+    }));
+
+  it('runs a callback scheduled during an iteration in the next iteration (snapshot rule)', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      loop.callSoon(() => {
+        seen.push('a');
+        loop.callSoon(() => seen.push('c: next iteration'));
+        loop.stop(); // the current iteration finishes, the next does not start
+      });
+      loop.callSoon(() => seen.push('b'));
+      await loop.runForever();
+      expect(seen).toEqual(['a', 'b']);
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual(['a', 'b', 'c: next iteration']);
+    }));
+
+  it('runs exactly one iteration when stop() was called before runForever()', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      loop.callSoon(() => {
+        seen.push('first');
+        loop.callSoon(() => seen.push('second'));
+      });
+      loop.stop();
+      await loop.runForever();
+      expect(seen).toEqual(['first']);
+      expect(loop.isRunning()).toBe(false);
+    }));
+
+  it('never runs a cancelled handle', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      const h = loop.callSoon(() => seen.push('cancelled one'));
+      loop.callSoon(() => seen.push('kept'));
+      expect(h.cancelled()).toBe(false);
+      h.cancel();
+      expect(h.cancelled()).toBe(true);
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual(['kept']);
+    }));
+
+  it('lets a callback cancel a later handle of the same iteration', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      let later: Handle | null = null;
+      loop.callSoon(() => later!.cancel());
+      later = loop.callSoon(() => seen.push('should not run'));
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual([]);
+    }));
+
+  it('reports the running loop inside callbacks', () =>
+    withLoop(kind, async (loop) => {
+      let inside: EventLoop | null = null;
+      loop.callSoon(() => {
+        inside = getRunningLoop();
+        loop.stop();
+      });
+      await loop.runForever();
+      expect(inside).toBe(loop);
+    }));
+
+  it('keeps Node timers and I/O running while a callback chain never ends', () =>
+    withLoop(kind, async (loop) => {
+      // A chain that always has ready work must still let Node poll: the
+      // Node timer below is what stops the loop.
+      let hops = 0;
+      const hop = () => {
+        hops++;
+        loop.callSoon(hop);
+      };
+      loop.callSoon(hop);
+      setTimeout(() => loop.stop(), 30);
+      await loop.runForever();
+      expect(hops).toBeGreaterThan(100);
+    }));
+
+  it('runs promise reactions between iterations of a busy loop', () =>
+    withLoop(kind, async (loop) => {
+      const order: string[] = [];
+      let n = 0;
+      const hop = () => {
+        if (++n < 1000) loop.callSoon(hop);
+      };
+      loop.callSoon(() => {
+        void Promise.resolve().then(() => order.push(`reaction after ${n} hops`));
+        hop();
+      });
+      setTimeout(() => loop.stop(), 50);
+      await loop.runForever();
+      // The reaction ran long before the 1000-hop chain finished.
+      expect(order).toHaveLength(1);
+      expect(Number(order[0]!.match(/\d+/)![0])).toBeLessThan(10);
+    }));
+});
+
+describe.each(LOOPS)('$name loop: timers', (kind) => {
+  it('runs timers in deadline order whatever the scheduling order', () =>
+    withLoop(kind, async (loop) => {
+      const seen: number[] = [];
+      const { done, run } = untilCalled(loop);
+      for (const d of [30, 10, 20, 0, 5]) loop.callLater(d, () => seen.push(d));
+      loop.callLater(40, done);
+      await run();
+      expect(seen).toEqual([0, 5, 10, 20, 30]);
+    }));
+
+  it('runs timers with equal deadlines FIFO', () =>
+    withLoop(kind, async (loop) => {
+      const seen: number[] = [];
+      const { done, run } = untilCalled(loop);
+      const when = loop.time() + 15;
+      for (let i = 0; i < 50; i++) loop.callAt(when, () => seen.push(i));
+      loop.callAt(when + 1, done);
+      await run();
+      expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    }));
+
+  it('never runs a timer early', () =>
+    withLoop(kind, async (loop) => {
+      const lateness: number[] = [];
+      const { done, run } = untilCalled(loop);
+      for (let i = 0; i < 40; i++) {
+        const delay = (i * 0.37) % 12; // sub-millisecond deadlines too
+        const h = loop.callLater(delay, () => lateness.push(loop.time() - h.when()));
+      }
+      loop.callLater(20, done);
+      await run();
+      expect(lateness).toHaveLength(40);
+      for (const late of lateness) expect(late).toBeGreaterThanOrEqual(0);
+    }));
+
+  it('measures time in milliseconds on a monotonic clock', () =>
+    withLoop(kind, async (loop) => {
+      const { done, run } = untilCalled(loop);
+      const t0 = loop.time();
+      const wall0 = Date.now();
+      let fired = 0;
+      const h = loop.callLater(50, () => {
+        fired = loop.time();
+        done();
+      });
+      expect(h.when()).toBeCloseTo(t0 + 50, 0);
+      await run();
+      expect(fired - t0).toBeGreaterThanOrEqual(50);
+      expect(Date.now() - wall0).toBeGreaterThanOrEqual(48); // Date.now has ms resolution
+      expect(loop.time()).toBeGreaterThanOrEqual(fired);
+    }));
+
+  it('runs many random timers in sorted order', () =>
+    withLoop(kind, async (loop) => {
+      const fired: number[] = [];
+      const { done, run } = untilCalled(loop);
+      const whens: number[] = [];
+      const base = loop.time();
+      for (let i = 0; i < 500; i++) {
+        const when = base + Math.random() * 40;
+        whens.push(when);
+        loop.callAt(when, () => fired.push(when));
+      }
+      loop.callAt(base + 45, done);
+      await run();
+      expect(fired).toEqual([...whens].sort((a, b) => a - b));
+    }));
+
+  it('runs a negative delay at once, after callbacks already queued', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      const { done, run } = untilCalled(loop);
+      loop.callLater(-100, () => seen.push('negative delay'));
+      loop.callSoon(() => seen.push('soon'));
+      loop.callLater(5, done);
+      await run();
+      expect(seen).toEqual(['soon', 'negative delay']);
+    }));
+
+  it('never runs a cancelled timer, and keeps running the others', () =>
+    withLoop(kind, async (loop) => {
+      const seen: number[] = [];
+      const { done, run } = untilCalled(loop);
+      const handles = Array.from({ length: 300 }, (_, i) => loop.callLater(i % 10, () => seen.push(i)));
+      for (const h of handles) if (h.when() && handles.indexOf(h) % 3 !== 0) h.cancel();
+      loop.callLater(15, done);
+      await run();
+      const expected = handles.map((_, i) => i).filter((i) => i % 3 === 0);
+      expect([...seen].sort((a, b) => a - b)).toEqual(expected);
+    }));
+
+  it('cancels a huge number of timers and stays correct', () =>
+    withLoop(kind, async (loop) => {
+      const seen: number[] = [];
+      const { done, run } = untilCalled(loop);
+      const keep = new Set<number>();
+      for (let i = 0; i < 100_000; i++) {
+        const h = loop.callLater((i % 1000) / 100, () => seen.push(i));
+        if (i % 997 === 0) keep.add(i);
+        else h.cancel();
+      }
+      loop.callLater(12, done);
+      await run();
+      expect(new Set(seen)).toEqual(keep);
+    }));
+
+  it('fires a timer scheduled while idle before a later armed timer', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      const { done, run } = untilCalled(loop);
+      loop.callLater(200, () => {
+        seen.push('late');
+        done();
+      });
+      // Scheduled from a Node timer while the loop waits for the 200 ms one.
+      setTimeout(() => loop.callLater(5, () => seen.push('early')), 10);
+      await run();
+      expect(seen).toEqual(['early', 'late']);
+    }));
+
+  it('wakes up for callSoon from outside the loop (a Node callback)', () =>
+    withLoop(kind, async (loop) => {
+      const { done, run } = untilCalled(loop);
+      setTimeout(() => loop.callSoon(done), 10);
+      await run();
+    }));
+});
+
+describe.each(LOOPS)('$name loop: lifecycle', (kind) => {
+  it('runUntilComplete returns the result or rejects with the error', () =>
+    withLoop(kind, async (loop) => {
+      const ok = loop.createFuture<number>();
+      loop.callLater(1, () => ok.setResult(42));
+      expect(await loop.runUntilComplete(ok)).toBe(42);
+      const bad = loop.createFuture<number>();
+      loop.callSoon(() => bad.setException(new RangeError('boom')));
+      await expect(loop.runUntilComplete(bad)).rejects.toThrow(RangeError);
+      expect(await loop.runUntilComplete(Promise.resolve('from a promise'))).toBe('from a promise');
+    }));
+
+  it('rejects runUntilComplete when the loop stops before the future is done', () =>
+    withLoop(kind, async (loop) => {
+      const never = loop.createFuture();
+      loop.callSoon(() => loop.stop());
+      await expect(loop.runUntilComplete(never)).rejects.toThrow('Event loop stopped before Future completed.');
+    }));
+
+  it('refuses to run twice, to close while running, and to schedule once closed', () =>
+    withLoop(kind, async (loop) => {
+      const errors: string[] = [];
+      loop.callSoon(() => {
+        for (const f of [() => loop.runForever(), () => loop.runUntilComplete(loop.createFuture()), () => loop.close()]) {
+          try {
+            void f();
+          } catch (e) {
+            errors.push((e as Error).message);
+          }
+        }
+        loop.stop();
+      });
+      await loop.runForever();
+      expect(errors).toEqual([
+        'This event loop is already running',
+        'This event loop is already running',
+        'Cannot close a running event loop',
+      ]);
+      expect(loop.isClosed()).toBe(false);
+      loop.close();
+      loop.close(); // idempotent
+      expect(loop.isClosed()).toBe(true);
+      expect(() => loop.callSoon(() => {})).toThrow('Event loop is closed');
+      expect(() => loop.callLater(1, () => {})).toThrow('Event loop is closed');
+      expect(() => loop.callAt(1, () => {})).toThrow('Event loop is closed');
+      expect(() => loop.runForever()).toThrow('Event loop is closed');
+      expect(() => loop.createTask(function* () {})).toThrow('Event loop is closed');
+    }));
+
+  it('drops pending callbacks and timers on close', () =>
+    withLoop(kind, async (loop) => {
+      const seen: string[] = [];
+      loop.callSoon(() => seen.push('soon'));
+      loop.callLater(1, () => seen.push('later'));
+      loop.close();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(seen).toEqual([]);
+    }));
+
+  it('resolves shutdownAsyncgens and shutdownDefaultExecutor', () =>
+    withLoop(kind, async (loop) => {
+      await expect(loop.shutdownAsyncgens()).resolves.toBeUndefined();
+      await expect(loop.shutdownDefaultExecutor()).resolves.toBeUndefined();
+    }));
+});
+
+describe.each(LOOPS)('$name loop: errors', (kind) => {
+  it('sends a callback error to the exception handler and keeps running', () =>
+    withLoop(kind, async (loop) => {
+      const contexts: ExceptionContext[] = [];
+      const seen: string[] = [];
+      loop.setExceptionHandler((l, ctx) => {
+        expect(l).toBe(loop);
+        contexts.push(ctx);
+      });
+      const boom = new Error('boom');
+      const h = loop.callSoon(function exploding() {
+        throw boom;
+      });
+      loop.callSoon(() => seen.push('after'));
+      loop.callLater(1, () => {
+        throw new TypeError('timer boom');
+      });
+      loop.callLater(3, () => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual(['after']);
+      expect(contexts).toHaveLength(2);
+      expect(contexts[0]!.message).toContain('Exception in callback exploding');
+      expect(contexts[0]!.exception).toBe(boom);
+      expect(contexts[0]!.handle).toBe(h);
+      expect(contexts[1]!.exception).toBeInstanceOf(TypeError);
+      expect(loop.getExceptionHandler()).toBeTypeOf('function');
+    }));
+
+  it('logs with console.error when no handler is set', () =>
+    withLoop(kind, async (loop) => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      loop.callSoon(() => {
+        throw new Error('unhandled here');
+      });
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(logged).toHaveBeenCalledTimes(1);
+      expect(String(logged.mock.calls[0]![0])).toContain('Exception in callback');
+      expect((logged.mock.calls[0]![1] as Error).message).toBe('unhandled here');
+    }));
+
+  it('survives an exception handler that throws', () =>
+    withLoop(kind, async (loop) => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      loop.setExceptionHandler(() => {
+        throw new Error('handler broke');
+      });
+      const seen: string[] = [];
+      loop.callSoon(() => {
+        throw new Error('first');
+      });
+      loop.callSoon(() => seen.push('still running'));
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(seen).toEqual(['still running']);
+      expect(String(logged.mock.calls[0]![0])).toContain('Unhandled error in exception handler');
+      loop.setExceptionHandler(null);
+      expect(loop.getExceptionHandler()).toBeNull();
+    }));
+
+  it('rejects bad arguments with TypeError or RangeError', () =>
+    withLoop(kind, async (loop) => {
+      const bad = (f: () => unknown) => f;
+      expect(bad(() => loop.callSoon(42 as never))).toThrow(TypeError);
+      expect(bad(() => loop.callSoon(undefined as never))).toThrow(/callSoon\(\) callback must be a function/);
+      expect(bad(() => loop.callLater('10' as never, () => {}))).toThrow(TypeError);
+      expect(bad(() => loop.callLater(NaN, () => {}))).toThrow(RangeError);
+      expect(bad(() => loop.callLater(10, 'nope' as never))).toThrow(TypeError);
+      expect(bad(() => loop.callAt(NaN, () => {}))).toThrow(RangeError);
+      expect(bad(() => loop.callAt(null as never, () => {}))).toThrow(TypeError);
+      expect(bad(() => loop.setExceptionHandler(5 as never))).toThrow(TypeError);
+      expect(bad(() => loop.setTaskFactory('f' as never))).toThrow(TypeError);
+      expect(bad(() => loop.createTask(5 as never))).toThrow(TypeError);
+      expect(bad(() => loop.runUntilComplete(5 as never))).toThrow(TypeError);
+      // Nothing was scheduled by the failed calls: the loop still runs cleanly.
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+    }));
+});
+
+describe.each(LOOPS)('$name loop: debug mode', (kind) => {
+  it('logs slow callbacks with their duration', () =>
+    withLoop(kind, async (loop) => {
+      const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      loop.setDebug(true);
+      expect(loop.getDebug()).toBe(true);
+      loop.slowCallbackDuration = 5;
+      loop.callSoon(function busyWait() {
+        const end = performance.now() + 10;
+        while (performance.now() < end);
+      });
+      loop.callSoon(function quick() {});
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(warned).toHaveBeenCalledTimes(1);
+      expect(String(warned.mock.calls[0]![0])).toMatch(/Executing <Handle busyWait\(\)> took \d+\.\d+ ms/);
+    }));
+
+  it('reports a coroutine that a callback created and nobody ran', () =>
+    withLoop(kind, async (loop) => {
+      const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      loop.setDebug(true);
+      function* forgotten() {
+        yield;
+      }
+      loop.callSoon(forgotten);
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(warned).toHaveBeenCalledTimes(1);
+      expect(String(warned.mock.calls[0]![0])).toContain('never awaited');
+    }));
+
+  it('is silent about slow callbacks outside debug mode', () =>
+    withLoop(kind, async (loop) => {
+      const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      loop.setDebug(false);
+      loop.slowCallbackDuration = 0;
+      loop.callSoon(() => {});
+      loop.callSoon(() => loop.stop());
+      await loop.runForever();
+      expect(warned).not.toHaveBeenCalled();
+      expect(loop.slowCallbackDuration).toBe(0);
+    }));
+});
