@@ -307,6 +307,10 @@ const collected = new FinalizationRegistry<UnretrievedError>((record) => {
 });
 
 function trackUnretrieved(fut: Future<any>, exception: unknown): UnretrievedError {
+  // V8 keeps an Error's unformatted stack as call sites that hold each frame's
+  // `this` (here the Task itself), which would keep the Future alive forever.
+  // Formatting the stack now replaces them with a string.
+  if (exception instanceof Error) void exception.stack;
   const name = typeof (fut as { getName?: () => string }).getName === 'function'
     ? (fut as unknown as { getName(): string }).getName()
     : null;

@@ -1,0 +1,168 @@
+/** Loop policies and loop selection: in-process and in child processes (env, --import). */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DefaultLoop,
+  DefaultLoopPolicy,
+  NativeLoop,
+  NativeLoopPolicy,
+  getEventLoop,
+  getEventLoopPolicy,
+  getRunningLoop,
+  install,
+  newEventLoop,
+  setEventLoop,
+  setEventLoopPolicy,
+} from '../lib/index.js';
+import { runChild } from './child.js';
+
+afterEach(() => setEventLoopPolicy(null));
+
+describe('policies', () => {
+  it('uses the default loop policy when nothing is chosen', () => {
+    const policy = getEventLoopPolicy();
+    expect(policy).toBeInstanceOf(DefaultLoopPolicy);
+    const loop = newEventLoop();
+    expect(loop).toBeInstanceOf(DefaultLoop);
+    loop.close();
+  });
+
+  it('keeps one current loop per policy, replaced by setEventLoop', () => {
+    const a = getEventLoop();
+    expect(getEventLoop()).toBe(a);
+    const b = new DefaultLoop();
+    setEventLoop(b);
+    expect(getEventLoop()).toBe(b);
+    a.close();
+    b.close();
+    // A closed current loop is replaced on the next request.
+    const c = getEventLoop();
+    expect(c).not.toBe(b);
+    c.close();
+    expect(() => setEventLoop(5 as never)).toThrow(TypeError);
+  });
+
+  it('prefers the running loop in getEventLoop', async () => {
+    const loop = new DefaultLoop();
+    try {
+      const inside = await loop.runUntilComplete(loop.createTask(() => [getEventLoop(), getRunningLoop()]));
+      expect(inside).toEqual([loop, loop]);
+    } finally {
+      loop.close();
+    }
+    expect(() => getRunningLoop()).toThrow('no running event loop');
+  });
+
+  it('accepts any object implementing the policy interface, or null', () => {
+    const custom = {
+      getEventLoop: () => loop,
+      setEventLoop: () => {},
+      newEventLoop: () => loop,
+    };
+    const loop = new DefaultLoop();
+    setEventLoopPolicy(custom);
+    expect(getEventLoopPolicy()).toBe(custom);
+    expect(newEventLoop()).toBe(loop);
+    setEventLoopPolicy(null);
+    expect(getEventLoopPolicy()).toBeInstanceOf(DefaultLoopPolicy);
+    expect(() => setEventLoopPolicy({} as never)).toThrow(TypeError);
+    expect(() => setEventLoopPolicy('native' as never)).toThrow(TypeError);
+    loop.close();
+  });
+
+  it('exports distinct loop classes', () => {
+    expect(NativeLoop).not.toBe(DefaultLoop);
+  });
+
+  // Until the native loop lands, choosing it must fail loudly with the reason.
+  it('says the native loop is not available when asked for it', () => {
+    expect(() => new NativeLoopPolicy()).toThrow(/native loop is not available/);
+    expect(() => install()).toThrow(/native loop is not available/);
+    expect(() => new NativeLoop()).toThrow(/native loop is not available/);
+    expect(getEventLoopPolicy()).toBeInstanceOf(DefaultLoopPolicy); // install() changed nothing
+  });
+});
+
+describe('loop selection without code changes (child processes)', () => {
+  const probe = `
+    const loop = aio.newEventLoop();
+    console.log(loop.constructor.name);
+    console.log(await loop.runUntilComplete(aio.sleep ? loop.createTask(function* () { yield* aio.sleep(1); return 'ran'; }) : null));
+    loop.close();`;
+
+  it('uses the default loop when AIOLOOP_LOOP is unset or "default"', async () => {
+    for (const value of [undefined, '', 'default']) {
+      const r = await runChild(probe, { env: { AIOLOOP_LOOP: value } });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('DefaultLoop\nran\n');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('rejects an unknown AIOLOOP_LOOP, naming the accepted values', async () => {
+    const r = await runChild(probe, { env: { AIOLOOP_LOOP: 'uvloop' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('AIOLOOP_LOOP="uvloop" is not a loop; accepted values: default, native');
+  });
+
+  it('fails clearly for AIOLOOP_LOOP=native and --import aioloop/install until the native loop lands', async () => {
+    const viaEnv = await runChild(probe, { env: { AIOLOOP_LOOP: 'native' } });
+    expect(viaEnv.code).not.toBe(0);
+    expect(viaEnv.stderr).toContain('native loop is not available');
+    const viaImport = await runChild(probe, { nodeArgs: ['--import', 'aioloop/install'] });
+    expect(viaImport.code).not.toBe(0);
+    expect(viaImport.stderr).toContain('native loop is not available');
+  });
+
+  it('turns on debug mode with AIOLOOP_DEBUG=1', async () => {
+    const r = await runChild(`console.log(new aio.DefaultLoop().getDebug(), await aio.run(function* () { return aio.getRunningLoop().getDebug(); }));`, {
+      env: { AIOLOOP_DEBUG: '1' },
+    });
+    expect(r.stdout).toBe('true true\n');
+    const off = await runChild(`console.log(new aio.DefaultLoop().getDebug());`, { env: { AIOLOOP_DEBUG: undefined } });
+    expect(off.stdout).toBe('false\n');
+  });
+
+  it('lets the process exit while a loop with pending timers is not running', async () => {
+    const r = await runChild(`
+      const loop = new aio.DefaultLoop();
+      loop.callLater(60_000, () => console.log('never'));
+      loop.callSoon(() => console.log('never either'));
+      console.log('bye');`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('bye\n');
+    expect(r.ms).toBeLessThan(8_000); // far below the 60 s timer: the loop did not hold the process
+  });
+
+  it('keeps the process alive while a loop runs, and lets it exit once stopped', async () => {
+    const r = await runChild(`
+      const loop = new aio.DefaultLoop();
+      loop.callLater(300, () => { console.log('stopping'); loop.stop(); });
+      loop.callLater(60_000, () => console.log('never'));
+      await loop.runForever();
+      console.log('stopped');`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('stopping\nstopped\n');
+  });
+
+  it('reports a task exception nobody retrieved when the task is garbage-collected', async () => {
+    const r = await runChild(
+      `
+      const loop = new aio.DefaultLoop();
+      const seen = [];
+      loop.setExceptionHandler((_, ctx) => seen.push(ctx.message + ': ' + ctx.exception.message));
+      await loop.runUntilComplete(loop.createTask(function* () {
+        aio.createTask(function* () { throw new Error('dropped on the floor'); }, { name: 'lost' });
+        yield* aio.sleep(5);
+      }));
+      for (let i = 0; i < 20 && seen.length === 0; i++) {
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      console.log(JSON.stringify(seen));
+      loop.close();`,
+      { nodeArgs: ['--expose-gc'] },
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual(['Task exception was never retrieved (task lost): dropped on the floor']);
+  });
+});

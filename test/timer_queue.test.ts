@@ -1,0 +1,101 @@
+/** Property tests of the default loop's bucketed timer store against a plain sort. */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { TimerQueue } from '../lib/timer_queue.js';
+import { Handle, TimerHandle } from '../lib/index.js';
+
+function makeHandles(whens: number[]) {
+  const q = new TimerQueue();
+  const owner = {
+    callExceptionHandler() {},
+    _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h),
+  };
+  const handles = whens.map((w, i) => new TimerHandle(w, () => i, null, owner));
+  return { q, handles };
+}
+
+/** What must come out: live handles with when <= now, by (when, insertion order). */
+function expected(handles: TimerHandle[], now: number) {
+  return handles
+    .map((h, i) => ({ h, i }))
+    .filter(({ h }) => !h.cancelled() && h.when() <= now)
+    .sort((a, b) => a.h.when() - b.h.when() || a.i - b.i)
+    .map(({ h }) => h);
+}
+
+describe('TimerQueue', () => {
+  it('pops due timers in deadline order, FIFO among equal deadlines, skipping cancelled ones', () => {
+    fc.assert(
+      fc.property(
+        // Deadlines on a coarse grid so equal deadlines and shared buckets are common.
+        fc.array(fc.integer({ min: 0, max: 400 }).map((x) => x / 8), { maxLength: 300 }),
+        fc.array(fc.boolean(), { maxLength: 300 }),
+        fc.array(fc.integer({ min: 0, max: 60 }), { minLength: 1, maxLength: 5 }),
+        (whens, cancelMask, nows) => {
+          const { q, handles } = makeHandles(whens);
+          for (const h of handles) q.push(h);
+          handles.forEach((h, i) => cancelMask[i] && h.cancel());
+          const out: Handle[] = [];
+          const taken = new Set<Handle>();
+          for (const now of [...nows].sort((a, b) => a - b)) {
+            const before = out.length;
+            q.popDue(now, out);
+            const want = expected(handles, now).filter((h) => !taken.has(h));
+            expect(out.slice(before)).toEqual(want);
+            for (const h of want) taken.add(h);
+          }
+          const live = handles.filter((h) => !h.cancelled() && !taken.has(h));
+          expect(q.size).toBe(live.length);
+          const next = live.length ? Math.min(...live.map((h) => h.when())) : Infinity;
+          expect(q.nextDeadline()).toBe(next);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('stays correct when timers are added to a bucket that is partly taken', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 80 }).map((x) => x / 16), fc.boolean()), { maxLength: 200 }),
+        (ops) => {
+          const { q } = makeHandles([]);
+          const owner = { callExceptionHandler() {}, _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h) };
+          const all: TimerHandle[] = [];
+          const out: Handle[] = [];
+          let now = 0;
+          for (const [when, advance] of ops) {
+            const h = new TimerHandle(when, () => {}, null, owner);
+            all.push(h);
+            q.push(h);
+            if (advance) {
+              now += 0.3;
+              q.popDue(now, out);
+            }
+          }
+          q.popDue(Infinity, out);
+          // Everything came out exactly once, and never before its deadline was reached.
+          expect(new Set(out).size).toBe(all.length);
+          expect(q.size).toBe(0);
+          expect(q.nextDeadline()).toBe(Infinity);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('drops memory of fully cancelled buckets and compacts partly cancelled ones', () => {
+    const whens = Array.from({ length: 50_000 }, (_, i) => (i % 1000) + 0.5);
+    const { q, handles } = makeHandles(whens);
+    for (const h of handles) q.push(h);
+    handles.forEach((h, i) => i % 10 !== 0 && h.cancel());
+    expect(q.size).toBe(5_000);
+    const out: Handle[] = [];
+    q.popDue(2000, out);
+    expect(out).toEqual(expected(handles, 2000));
+    expect(out).toHaveLength(5_000);
+    handles.forEach((h) => h.cancel());
+    expect(q.size).toBe(0);
+    expect(q.nextDeadline()).toBe(Infinity);
+  });
+});
