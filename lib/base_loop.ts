@@ -13,9 +13,11 @@
 import {
   Handle,
   TimerHandle,
+  type Runnable,
   _markRunning,
   _setCurrentLoop,
   describe,
+  describeCallback,
   type EventLoop,
   type ExceptionContext,
   type ExceptionHandler,
@@ -52,10 +54,9 @@ function checkTime(value: unknown, what: string): asserts value is number {
  * `DefaultLoop` or `NativeLoop`.
  */
 export abstract class BaseEventLoop implements EventLoop {
-  /** @internal Callbacks ready to run this iteration. */
-  _ready: Handle[] = [];
-  /** @internal The other ready array, swapped in while one drains. */
-  private _spare: Handle[] = [];
+  /** @internal The ready queue: a linked list through `Runnable._next`. */
+  _readyHead: Runnable | null = null;
+  /** @internal */ _readyTail: Runnable | null = null;
   /** @internal */ _closed = false;
   /** @internal */ _stopping = false;
   /** @internal */ _running = false;
@@ -82,7 +83,7 @@ export abstract class BaseEventLoop implements EventLoop {
   protected abstract _addTimer(handle: TimerHandle): void;
   /** @internal A stored timer was cancelled. */
   abstract _timerHandleCancelled(handle: TimerHandle): void;
-  /** @internal Append the timers due now to `_ready`. */
+  /** @internal Enqueue the timers due now (`_enqueue`). */
   protected abstract _collectDueTimers(): void;
   /** @internal Forget every timer (close). */
   protected abstract _clearTimers(): void;
@@ -103,13 +104,37 @@ export abstract class BaseEventLoop implements EventLoop {
    * loop.callSoon((x) => console.log(x), 42);
    * ```
    */
-  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle {
+  callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle;
+  callSoon(cb: (...args: unknown[]) => unknown): Handle {
+    // `arguments` instead of a rest parameter: no array for 0 or 1 argument
+    // (this is the hottest call of the library).
     checkCallback(cb, 'callSoon');
     if (this._closed) throw new Error('Event loop is closed');
-    const handle = new Handle(cb as (...a: unknown[]) => unknown, args.length === 0 ? null : args, this);
-    this._ready.push(handle);
-    if (this._ready.length === 1 && !this._inIteration) this._readyBecameNonEmpty();
+    const argc = arguments.length - 1;
+    const handle = new Handle(
+      cb,
+      argc,
+      argc === 0 ? undefined : argc === 1 ? arguments[1] : Array.prototype.slice.call(arguments, 1),
+    );
+    this._enqueue(handle);
     return handle;
+  }
+
+  /** @internal Append to the ready queue, waking the driver if it was empty. */
+  _enqueue(item: Runnable): void {
+    const tail = this._readyTail;
+    this._readyTail = item;
+    if (tail !== null) {
+      tail._next = item;
+    } else {
+      this._readyHead = item;
+      if (!this._inIteration) this._readyBecameNonEmpty();
+    }
+  }
+
+  /** @internal True when callbacks are ready. */
+  _hasReady(): boolean {
+    return this._readyHead !== null;
   }
 
   /**
@@ -121,9 +146,17 @@ export abstract class BaseEventLoop implements EventLoop {
    * const t = loop.callLater(100, () => console.log('later'));
    * ```
    */
-  callLater<A extends unknown[]>(delayMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle {
+  callLater<A extends unknown[]>(delayMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle;
+  callLater(delayMs: number, cb: (...args: unknown[]) => unknown): TimerHandle {
     checkTime(delayMs, 'callLater() delay');
-    return this._callAt(this.time() + delayMs, cb, args, 'callLater');
+    checkCallback(cb, 'callLater');
+    const argc = arguments.length - 2;
+    return this._callAt(
+      this.time() + delayMs,
+      cb,
+      argc,
+      argc <= 0 ? undefined : argc === 1 ? arguments[2] : Array.prototype.slice.call(arguments, 2),
+    );
   }
 
   /**
@@ -134,15 +167,22 @@ export abstract class BaseEventLoop implements EventLoop {
    * loop.callAt(loop.time() + 100, () => console.log('at'));
    * ```
    */
-  callAt<A extends unknown[]>(whenMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle {
+  callAt<A extends unknown[]>(whenMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle;
+  callAt(whenMs: number, cb: (...args: unknown[]) => unknown): TimerHandle {
     checkTime(whenMs, 'callAt() time');
-    return this._callAt(whenMs, cb, args, 'callAt');
+    checkCallback(cb, 'callAt');
+    const argc = arguments.length - 2;
+    return this._callAt(
+      whenMs,
+      cb,
+      argc,
+      argc <= 0 ? undefined : argc === 1 ? arguments[2] : Array.prototype.slice.call(arguments, 2),
+    );
   }
 
-  private _callAt(when: number, cb: (...a: any[]) => unknown, args: unknown[], method: string): TimerHandle {
-    checkCallback(cb, method);
+  private _callAt(when: number, cb: (...a: any[]) => unknown, argc: number, arg: unknown): TimerHandle {
     if (this._closed) throw new Error('Event loop is closed');
-    const handle = new TimerHandle(when, cb, args.length === 0 ? null : args, this);
+    const handle = new TimerHandle(when, cb, argc < 0 ? 0 : argc, arg, this);
     this._addTimer(handle);
     return handle;
   }
@@ -156,42 +196,54 @@ export abstract class BaseEventLoop implements EventLoop {
    */
   _runOnce(): void {
     this._collectDueTimers();
-    const batch = this._ready;
-    const n = batch.length;
-    if (n === 0) return;
-    this._ready = this._spare;
+    let item = this._readyHead;
+    if (item === null) return;
+    this._readyHead = this._readyTail = null; // new work goes to a fresh list
     this._inIteration = true;
     const previous = _setCurrentLoop(this);
+    const debug = this._debug;
     try {
-      if (this._debug) this._runDebug(batch, n);
-      else {
-        for (let i = 0; i < n; i++) {
-          const h = batch[i]!;
-          if (!h._cancelled) h._run();
+      while (item !== null) {
+        const next: Runnable | null = item._next;
+        item._next = null;
+        try {
+          if (debug) this._runDebug(item);
+          else item._run();
+        } catch (exception) {
+          this._reportCallbackError(item, exception);
         }
+        item = next;
       }
     } finally {
       _setCurrentLoop(previous);
       this._inIteration = false;
-      batch.length = 0;
-      this._spare = batch;
+    }
+  }
+
+  private _reportCallbackError(item: Runnable, exception: unknown): void {
+    if (item instanceof Handle) {
+      this.callExceptionHandler({
+        message: `Exception in callback ${item._callback ? describeCallback(item._callback) : '<cancelled>'}`,
+        exception,
+        handle: item,
+      });
+    } else {
+      this.callExceptionHandler({ message: `Exception in ${item}`, exception });
     }
   }
 
   /** Debug mode: time each callback and catch coroutines nobody runs. */
-  private _runDebug(batch: Handle[], n: number): void {
-    for (let i = 0; i < n; i++) {
-      const h = batch[i]!;
-      if (h._cancelled) continue;
-      const t0 = performance.now();
-      const returned = h._run();
+  private _runDebug(item: Runnable): void {
+    const t0 = performance.now();
+    let returned: unknown;
+    try {
+      returned = item._run();
+    } finally {
       const took = performance.now() - t0;
-      if (took >= this.slowCallbackDuration) this._debugWarn(`Executing ${h} took ${took.toFixed(3)} ms`);
-      if (isCoroutine(returned)) {
-        this._debugWarn(
-          `${h} returned a coroutine that was never awaited: schedule it with createTask() instead`,
-        );
-      }
+      if (took >= this.slowCallbackDuration) this._debugWarn(`Executing ${item} took ${took.toFixed(3)} ms`);
+    }
+    if (isCoroutine(returned)) {
+      this._debugWarn(`${item} returned a coroutine that was never awaited: schedule it with createTask() instead`);
     }
   }
 
@@ -299,7 +351,7 @@ export abstract class BaseEventLoop implements EventLoop {
     if (this._closed) return;
     _reportUnretrieved(this);
     this._closed = true;
-    this._ready.length = 0;
+    this._readyHead = this._readyTail = null;
     this._clearTimers();
     const executor = this._defaultExecutor;
     this._defaultExecutor = null;

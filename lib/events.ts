@@ -35,9 +35,16 @@ export interface TaskOptions {
   name?: string;
 }
 
-/** The part of a loop a Handle needs: report errors. */
-interface HandleOwner {
-  callExceptionHandler(context: ExceptionContext): void;
+/**
+ * Something the ready queue can run: a Handle, or a Task resuming itself
+ * (so waking a task allocates nothing). The queue is an intrusive linked list
+ * through `_next`: appending never copies, and a snapshot is just detaching
+ * the list.
+ * @internal
+ */
+export interface Runnable {
+  _next: Runnable | null;
+  _run(): void;
 }
 
 /**
@@ -50,17 +57,20 @@ interface HandleOwner {
  * h.cancel();
  * ```
  */
-export class Handle {
+export class Handle implements Runnable {
   /** @internal */ _callback: ((...args: any[]) => unknown) | null;
-  /** @internal */ _args: unknown[] | null;
+  /** @internal The one argument, or the argument array when `_argc > 1`. */
+  _arg: unknown;
+  /** @internal Number of arguments (kept apart so one argument needs no array). */
+  _argc: number;
   /** @internal */ _cancelled = false;
-  /** @internal */ readonly _loop: HandleOwner;
+  /** @internal */ _next: Runnable | null = null;
 
   /** @internal Use `loop.callSoon`. */
-  constructor(callback: (...args: any[]) => unknown, args: unknown[] | null, loop: HandleOwner) {
+  constructor(callback: (...args: any[]) => unknown, argc: number, arg: unknown) {
     this._callback = callback;
-    this._args = args;
-    this._loop = loop;
+    this._argc = argc;
+    this._arg = arg;
   }
 
   /** Stop the callback from running (no effect once it ran). */
@@ -69,7 +79,7 @@ export class Handle {
       this._cancelled = true;
       // Drop references so a cancelled handle does not keep its closure alive.
       this._callback = null;
-      this._args = null;
+      this._arg = undefined;
     }
   }
 
@@ -78,23 +88,12 @@ export class Handle {
     return this._cancelled;
   }
 
-  /**
-   * @internal Run the callback; an error goes to the loop's exception handler,
-   * never up the stack, so one bad callback cannot stop the loop.
-   */
+  /** @internal Run the callback (the loop catches what it throws). */
   _run(): unknown {
+    if (this._cancelled) return undefined;
     const cb = this._callback!;
-    const args = this._args;
-    try {
-      return args === null ? cb() : args.length === 1 ? cb(args[0]) : cb(...args);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: `Exception in callback ${describeCallback(cb)}`,
-        exception,
-        handle: this,
-      });
-      return undefined;
-    }
+    const argc = this._argc;
+    return argc === 0 ? cb() : argc === 1 ? cb(this._arg) : cb(...(this._arg as unknown[]));
   }
 
   toString(): string {
@@ -119,13 +118,8 @@ export class TimerHandle extends Handle {
   /** @internal */ private readonly _owner: TimerOwner;
 
   /** @internal Use `loop.callLater` / `loop.callAt`. */
-  constructor(
-    when: number,
-    callback: (...args: any[]) => unknown,
-    args: unknown[] | null,
-    loop: TimerOwner,
-  ) {
-    super(callback, args, loop);
+  constructor(when: number, callback: (...args: any[]) => unknown, argc: number, arg: unknown, loop: TimerOwner) {
+    super(callback, argc, arg);
     this._when = when;
     this._owner = loop;
   }
@@ -144,11 +138,12 @@ export class TimerHandle extends Handle {
 }
 
 /** The part of a loop a TimerHandle needs. */
-interface TimerOwner extends HandleOwner {
+interface TimerOwner {
   _timerHandleCancelled(handle: TimerHandle): void;
 }
 
-function describeCallback(cb: (...args: any[]) => unknown): string {
+/** @internal `name()` of a callback, for messages. */
+export function describeCallback(cb: (...args: any[]) => unknown): string {
   return cb.name ? `${cb.name}()` : '<anonymous>()';
 }
 

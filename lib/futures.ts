@@ -10,17 +10,28 @@ import { CancelledError, InvalidStateError } from './errors.js';
 import { _getRunningLoop, describe, getEventLoop, type EventLoop } from './events.js';
 import { isPromiseLike } from './coroutines.js';
 
-const PENDING = 0;
-const FINISHED = 1;
-const CANCELLED = 2;
+/** @internal States. A failed Future keeps its exception in `_result`. */
+export const PENDING = 0;
+/** @internal */ export const FINISHED = 1;
+/** @internal */ export const CANCELLED = 2;
+/** @internal */ export const FAILED = 3;
+
+/** @internal `_flags`: set by the iterator when a Task should wait on this Future. */
+export const BLOCKING = 1;
+/** @internal `_flags`: sleep(0), a Task yielding it gives up one iteration instead of waiting. */
+export const RELINQUISH = 2;
 
 type DoneCallback<T> = (future: Future<T>) => void;
 
-/** A promise waiting on a Future through `then()`: settled directly, see `then`. */
-interface PromiseWaiter {
-  resolve(value: unknown): void;
-  reject(reason: unknown): void;
+/**
+ * @internal Something woken directly (not through callSoon) when a Future is
+ * done: a Task (it enqueues itself), or a promise from `then()`.
+ */
+export interface FutureWaiter {
+  _onFutureDone(fut: Future<any>): void;
 }
+
+type Callback<T> = DoneCallback<T> | FutureWaiter;
 
 /**
  * A result that will be set later, by a callback, a task or I/O.
@@ -36,21 +47,16 @@ interface PromiseWaiter {
  */
 export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal */ _state: number = PENDING;
-  /** @internal */ _result: T | undefined = undefined;
-  /** @internal */ _exception: unknown = undefined;
-  /** @internal true when done with an exception (which may be any value). */
-  _failed = false;
+  /**
+   * @internal The result; the exception when FAILED; when CANCELLED the
+   * cancel message, or the CancelledError a Task's coroutine raised.
+   */
+  _result: unknown = undefined;
   /** @internal */ _loop: EventLoop;
-  /** @internal */ _callbacks: Array<DoneCallback<T> | PromiseWaiter> | null = null;
-  /** @internal */ _cancelMessage: string | undefined = undefined;
-  /** @internal The CancelledError a Task's coroutine raised, re-thrown by result(). */
-  _cancelledError: CancelledError | null = null;
-  /** @internal Set by the iterator when a Task should wait on this Future. */
-  _blocking = false;
-  /** @internal sleep(0): a Task yielding this gives up one iteration instead of waiting. */
-  _relinquish = false;
-  /** @internal Tracks an exception nobody retrieved yet. */
-  _unretrieved: UnretrievedError | null = null;
+  /** @internal No callback, one callback, or an array of them (one is the common case). */
+  _callbacks: Callback<T> | Callback<T>[] | null = null;
+  /** @internal BLOCKING | RELINQUISH */
+  _flags = 0;
 
   /**
    * @param opts.loop the loop the Future belongs to; defaults to the running
@@ -83,24 +89,25 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * cancelled, and the stored exception if one was set.
    */
   result(): T {
-    if (this._state === FINISHED) {
-      if (this._failed) {
-        this._retrieved();
-        throw this._exception;
-      }
-      return this._result as T;
+    const state = this._state;
+    if (state === FINISHED) return this._result as T;
+    if (state === FAILED) {
+      retrieved(this);
+      throw this._result;
     }
-    if (this._state === CANCELLED) throw this._makeCancelledError();
+    if (state === CANCELLED) throw this._makeCancelledError();
     throw new InvalidStateError('Result is not set.');
   }
 
   /** The exception, or null when it finished with a result. Throws like `result()` when pending or cancelled. */
   exception(): unknown {
-    if (this._state === FINISHED) {
-      this._retrieved();
-      return this._failed ? this._exception : null;
+    const state = this._state;
+    if (state === FINISHED) return null;
+    if (state === FAILED) {
+      retrieved(this);
+      return this._result;
     }
-    if (this._state === CANCELLED) throw this._makeCancelledError();
+    if (state === CANCELLED) throw this._makeCancelledError();
     throw new InvalidStateError('Exception is not set.');
   }
 
@@ -115,10 +122,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** Complete with an exception; InvalidStateError if already done. */
   setException(exception: unknown): void {
     if (this._state !== PENDING) throw new InvalidStateError(`invalid state: ${this._stateName()}`);
-    this._exception = exception;
-    this._failed = true;
-    this._state = FINISHED;
-    this._unretrieved = trackUnretrieved(this, exception);
+    this._result = exception;
+    this._state = FAILED;
+    trackUnretrieved(this, exception);
     this._scheduleCallbacks();
   }
 
@@ -130,11 +136,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return this._cancelFuture(msg);
   }
 
-  /** @internal Future.cancel without a subclass override (asyncio's super().cancel()). */
-  _cancelFuture(msg?: string): boolean {
+  /**
+   * @internal Future.cancel without a subclass override (asyncio's
+   * super().cancel()). `reason` is the message, or the CancelledError to
+   * re-throw from result().
+   */
+  _cancelFuture(reason?: string | CancelledError): boolean {
     if (this._state !== PENDING) return false;
     this._state = CANCELLED;
-    this._cancelMessage = msg;
+    this._result = reason;
     this._scheduleCallbacks();
     return true;
   }
@@ -145,23 +155,30 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   addDoneCallback(cb: DoneCallback<T>): void {
     if (typeof cb !== 'function') throw new TypeError(`callback must be a function, not ${describe(cb)}`);
-    if (this._state !== PENDING) {
-      this._loop.callSoon(cb, this);
-    } else if (this._callbacks === null) {
-      this._callbacks = [cb];
-    } else {
-      this._callbacks.push(cb);
-    }
+    if (this._state !== PENDING) this._loop.callSoon(cb, this);
+    else this._addCallback(cb);
+  }
+
+  /** @internal Register a callback or waiter on a pending Future. */
+  _addCallback(cb: Callback<T>): void {
+    const cbs = this._callbacks;
+    if (cbs === null) this._callbacks = cb;
+    else if (Array.isArray(cbs)) cbs.push(cb);
+    else this._callbacks = [cbs, cb];
   }
 
   /** Remove every registration of `cb`; returns how many were removed. */
   removeDoneCallback(cb: DoneCallback<T>): number {
     const cbs = this._callbacks;
     if (cbs === null) return 0;
+    if (!Array.isArray(cbs)) {
+      if (cbs !== cb) return 0;
+      this._callbacks = null;
+      return 1;
+    }
     const kept = cbs.filter((c) => c !== cb);
-    const removed = cbs.length - kept.length;
-    this._callbacks = kept.length > 0 ? kept : null;
-    return removed;
+    this._callbacks = kept.length === 0 ? null : kept.length === 1 ? kept[0]! : kept;
+    return cbs.length - kept.length;
   }
 
   /**
@@ -174,9 +191,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const promise = new Promise<T>((resolve, reject) => {
-      if (this._state !== PENDING) settleWaiter(this, { resolve: resolve as (v: unknown) => void, reject });
-      else if (this._callbacks === null) this._callbacks = [{ resolve: resolve as (v: unknown) => void, reject }];
-      else this._callbacks.push({ resolve: resolve as (v: unknown) => void, reject });
+      const waiter = new PromiseWaiter(resolve as (v: unknown) => void, reject);
+      if (this._state !== PENDING) waiter._onFutureDone(this);
+      else this._addCallback(waiter);
     });
     return promise.then(onFulfilled, onRejected);
   }
@@ -185,13 +202,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * `yield* fut` inside a coroutine: suspends once if pending (the Task
    * waits on it), then evaluates to the result or throws its error.
    */
-  *[Symbol.iterator](): Generator<unknown, T, unknown> {
-    if (this._state === PENDING) {
-      this._blocking = true;
-      yield this; // The Task waits here until this Future is done.
-    }
-    if (this._state === PENDING) throw new InvalidStateError('yield* resumed before the Future was done');
-    return this.result();
+  [Symbol.iterator](): Generator<unknown, T, unknown> {
+    return new FutureIterator(this) as unknown as Generator<unknown, T, unknown>;
   }
 
   toString(): string {
@@ -200,20 +212,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal */
   _stateName(): string {
-    return this._state === PENDING ? 'pending' : this._state === CANCELLED ? 'cancelled' : 'finished';
+    return ['pending', 'finished', 'cancelled', 'finished'][this._state]!;
   }
 
   /** @internal The error `result()` throws for a cancelled Future. */
   _makeCancelledError(): CancelledError {
-    return this._cancelledError ?? new CancelledError(this._cancelMessage ?? '');
-  }
-
-  /** @internal */
-  _retrieved(): void {
-    if (this._unretrieved !== null) {
-      untrack(this._unretrieved);
-      this._unretrieved = null;
-    }
+    const reason = this._result;
+    return reason instanceof CancelledError ? reason : new CancelledError((reason as string | undefined) ?? '');
   }
 
   /** @internal */
@@ -221,20 +226,64 @@ export class Future<T = unknown> implements PromiseLike<T> {
     const cbs = this._callbacks;
     if (cbs === null) return;
     this._callbacks = null;
-    for (let i = 0; i < cbs.length; i++) {
-      const cb = cbs[i]!;
-      if (typeof cb === 'function') this._loop.callSoon(cb, this);
-      else settleWaiter(this, cb);
-    }
+    if (!Array.isArray(cbs)) this._dispatch(cbs);
+    else for (let i = 0; i < cbs.length; i++) this._dispatch(cbs[i]!);
+  }
+
+  private _dispatch(cb: Callback<T>): void {
+    if (typeof cb === 'function') this._loop.callSoon(cb, this);
+    else cb._onFutureDone(this);
   }
 }
 
-function settleWaiter(fut: Future<any>, waiter: PromiseWaiter): void {
-  if (fut._state === CANCELLED) waiter.reject(fut._makeCancelledError());
-  else if (fut._failed) {
-    fut._retrieved();
-    waiter.reject(fut._exception);
-  } else waiter.resolve(fut._result);
+/**
+ * The iterator behind `yield* fut`: a small object rather than a generator
+ * (cheaper to create and to resume), with asyncio's Future.__iter__ logic.
+ */
+class FutureIterator<T> {
+  private _yielded = false;
+  constructor(private readonly _fut: Future<T>) {}
+
+  next(): IteratorResult<unknown, T> {
+    const fut = this._fut;
+    if (fut._state === PENDING) {
+      if (this._yielded) throw new InvalidStateError('yield* resumed before the Future was done');
+      this._yielded = true;
+      fut._flags |= BLOCKING;
+      return { value: fut, done: false }; // the Task waits on fut
+    }
+    return { value: fut.result(), done: true };
+  }
+
+  throw(error: unknown): never {
+    throw error; // CancelledError (or a wake-up error) surfaces at the yield*
+  }
+
+  return(value: T): IteratorResult<unknown, T> {
+    return { value, done: true };
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+}
+
+/** A promise waiting on a Future through `then()`. */
+class PromiseWaiter implements FutureWaiter {
+  constructor(
+    private readonly _resolve: (value: unknown) => void,
+    private readonly _reject: (reason: unknown) => void,
+  ) {}
+
+  _onFutureDone(fut: Future<any>): void {
+    const state = fut._state;
+    if (state === FINISHED) this._resolve(fut._result);
+    else if (state === CANCELLED) this._reject(fut._makeCancelledError());
+    else {
+      retrieved(fut);
+      this._reject(fut._result);
+    }
+  }
 }
 
 /**
@@ -289,9 +338,10 @@ export function _setResultUnlessCancelled<T>(fut: Future<T>, value: T): void {
 // we do the same with a FinalizationRegistry, and report the ones still alive
 // when their loop closes. The record must not reference the Future (that
 // would keep it alive forever), so it keeps a WeakRef for the close report.
+// Records live in a WeakMap, not on the Future: failing is the rare path, so
+// every Future stays small.
 
-/** @internal */
-export interface UnretrievedError {
+interface UnretrievedError {
   readonly loop: EventLoop;
   readonly exception: unknown;
   readonly isTask: boolean;
@@ -299,6 +349,7 @@ export interface UnretrievedError {
   readonly future: WeakRef<Future<unknown>>;
 }
 
+const unretrievedByFuture = new WeakMap<Future<any>, UnretrievedError>();
 const unretrievedByLoop = new WeakMap<EventLoop, Set<UnretrievedError>>();
 
 const collected = new FinalizationRegistry<UnretrievedError>((record) => {
@@ -306,14 +357,13 @@ const collected = new FinalizationRegistry<UnretrievedError>((record) => {
   report(record);
 });
 
-function trackUnretrieved(fut: Future<any>, exception: unknown): UnretrievedError {
+function trackUnretrieved(fut: Future<any>, exception: unknown): void {
   // V8 keeps an Error's unformatted stack as call sites that hold each frame's
   // `this` (here the Task itself), which would keep the Future alive forever.
   // Formatting the stack now replaces them with a string.
   if (exception instanceof Error) void exception.stack;
-  const name = typeof (fut as { getName?: () => string }).getName === 'function'
-    ? (fut as unknown as { getName(): string }).getName()
-    : null;
+  const getName = (fut as { getName?: () => string }).getName;
+  const name = typeof getName === 'function' ? getName.call(fut) : null;
   const record: UnretrievedError = {
     loop: fut._loop,
     exception,
@@ -324,11 +374,15 @@ function trackUnretrieved(fut: Future<any>, exception: unknown): UnretrievedErro
   let set = unretrievedByLoop.get(fut._loop);
   if (set === undefined) unretrievedByLoop.set(fut._loop, (set = new Set()));
   set.add(record);
+  unretrievedByFuture.set(fut, record);
   collected.register(fut, record, record);
-  return record;
 }
 
-function untrack(record: UnretrievedError): void {
+/** The exception of `fut` was looked at: nothing to report. */
+function retrieved(fut: Future<any>): void {
+  const record = unretrievedByFuture.get(fut);
+  if (record === undefined) return;
+  unretrievedByFuture.delete(fut);
   collected.unregister(record);
   unretrievedByLoop.get(record.loop)?.delete(record);
 }
@@ -354,7 +408,7 @@ export function _reportUnretrieved(loop: EventLoop): void {
   for (const record of set) {
     collected.unregister(record);
     const fut = record.future.deref();
-    if (fut !== undefined) fut._unretrieved = null;
+    if (fut !== undefined) unretrievedByFuture.delete(fut);
     report(record);
   }
 }

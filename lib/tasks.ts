@@ -10,8 +10,25 @@
  * @module
  */
 import { CancelledError, InvalidStateError } from './errors.js';
-import { describe, getEventLoop, getRunningLoop, _getRunningLoop, type EventLoop, type TaskOptions } from './events.js';
-import { Future, fromPromise, _setResultUnlessCancelled } from './futures.js';
+import {
+  describe,
+  getEventLoop,
+  getRunningLoop,
+  _getRunningLoop,
+  type EventLoop,
+  type Runnable,
+  type TaskOptions,
+} from './events.js';
+import {
+  BLOCKING,
+  FINISHED,
+  Future,
+  PENDING,
+  RELINQUISH,
+  fromPromise,
+  _setResultUnlessCancelled,
+  type FutureWaiter,
+} from './futures.js';
 import {
   isCoroutine,
   isPromiseLike,
@@ -26,19 +43,15 @@ export interface TaskLoop extends EventLoop {
   _currentTask: Task<any> | null;
   _tasks: Set<Task<any>>;
   _debugWarn(message: string): void;
+  _enqueue(item: Runnable): void;
 }
+
+/** Why a queued Task runs (`Task._resume`). */
+const STEP = 0;
+const WAKE = 1;
+const THROW = 2;
 
 let taskCounter = 0;
-
-/** The loop callback that runs one step; a plain function so handles describe it. */
-function taskStep(task: Task<any>): void {
-  task._step(false, undefined);
-}
-
-/** The loop callback that throws `error` into the coroutine. */
-function taskThrow(task: Task<any>, error: unknown): void {
-  task._step(true, error);
-}
 
 /**
  * A coroutine (or promise) scheduled on a loop; itself a Future of its result.
@@ -53,7 +66,7 @@ function taskThrow(task: Task<any>, error: unknown): void {
  * await run(main);
  * ```
  */
-export class Task<T = unknown> extends Future<T> {
+export class Task<T = unknown> extends Future<T> implements Runnable, FutureWaiter {
   /** @internal The generator being stepped (null until started, or for promise tasks). */
   _coro: Coroutine<T> | null = null;
   /** @internal A function to call on the first step. */
@@ -63,9 +76,14 @@ export class Task<T = unknown> extends Future<T> {
   /** @internal */ _numCancelsRequested = 0;
   /** @internal The Future this task waits on. */
   _futWaiter: Future<any> | null = null;
+  /** @internal */ _cancelMessage: string | undefined = undefined;
   /** @internal */ private _abort: AbortController | null = null;
-  /** @internal Registered as a done callback of the awaited Future. */
-  readonly _wakeup: (fut: Future<any>) => void;
+  /** @internal The ready-queue link: a Task queues itself, no Handle needed. */
+  _next: Runnable | null = null;
+  /** @internal What to do when run from the ready queue: STEP, WAKE or THROW. */
+  private _resume = STEP;
+  /** @internal The Future that woke us (WAKE) or the error to throw in (THROW). */
+  private _resumeValue: unknown = undefined;
 
   /**
    * Prefer `createTask()` / `loop.createTask()`.
@@ -80,7 +98,6 @@ export class Task<T = unknown> extends Future<T> {
       throw new TypeError(`task name must be a string, not ${describe(name)}`);
     }
     this._name = name ?? `Task-${++taskCounter}`;
-    this._wakeup = (fut) => this._wakeUpFrom(fut);
     if (isCoroutine(target)) {
       this._coro = target as Coroutine<T>;
     } else if (typeof target === 'function') {
@@ -95,7 +112,7 @@ export class Task<T = unknown> extends Future<T> {
       );
     }
     loop._tasks.add(this);
-    loop.callSoon(taskStep, this);
+    this._schedule(STEP, undefined);
   }
 
   /** The task's name (`Task-N` unless given). */
@@ -148,7 +165,7 @@ export class Task<T = unknown> extends Future<T> {
     if (msg !== undefined && typeof msg !== 'string') {
       throw new TypeError(`cancel message must be a string, not ${describe(msg)}`);
     }
-    if (this._state !== 0) return false;
+    if (this._state !== PENDING) return false;
     this._numCancelsRequested++;
     if (this._abort !== null && !this._abort.signal.aborted) {
       this._abort.abort(new CancelledError(msg ?? ''));
@@ -172,9 +189,29 @@ export class Task<T = unknown> extends Future<T> {
     super._scheduleCallbacks();
   }
 
+  /** @internal Queue this task to run (asyncio's call_soon(self.__step)). */
+  private _schedule(resume: number, value: unknown): void {
+    this._resume = resume;
+    this._resumeValue = value;
+    (this._loop as TaskLoop)._enqueue(this);
+  }
+
+  /** @internal Run from the ready queue. */
+  _run(): void {
+    const value = this._resumeValue;
+    this._resumeValue = undefined;
+    if (this._resume === WAKE) this._wakeUpFrom(value as Future<any>);
+    else this._step(this._resume === THROW, value);
+  }
+
+  /** @internal The Future this task waits on is done: wake up next iteration. */
+  _onFutureDone(fut: Future<any>): void {
+    this._schedule(WAKE, fut);
+  }
+
   /** @internal One step (asyncio's `Task.__step`). */
   _step(hasError: boolean, error: unknown): void {
-    if (this._state !== 0) {
+    if (this._state !== PENDING) {
       throw new InvalidStateError(`_step(): already done: ${this}`);
     }
     if (this._mustCancel) {
@@ -189,13 +226,13 @@ export class Task<T = unknown> extends Future<T> {
     const previous = loop._currentTask;
     loop._currentTask = this;
     try {
-      this._run(hasError, error);
+      this._stepCoroutine(hasError, error);
     } finally {
       loop._currentTask = previous;
     }
   }
 
-  private _run(hasError: boolean, error: unknown): void {
+  private _stepCoroutine(hasError: boolean, error: unknown): void {
     let coro = this._coro;
     if (coro === null) {
       coro = this._start(hasError, error);
@@ -206,12 +243,8 @@ export class Task<T = unknown> extends Future<T> {
     try {
       result = hasError ? coro.throw(error) : coro.next();
     } catch (exc) {
-      if (exc instanceof CancelledError) {
-        this._cancelledError = exc;
-        this._cancelFuture();
-      } else {
-        this.setException(exc);
-      }
+      if (exc instanceof CancelledError) this._cancelFuture(exc);
+      else this.setException(exc);
       return;
     }
     if (result.done) {
@@ -238,10 +271,8 @@ export class Task<T = unknown> extends Future<T> {
     this._starter = null;
     if (hasError) {
       // Cancelled (or failed) before it started: the function never runs.
-      if (error instanceof CancelledError) {
-        this._cancelledError = error;
-        this._cancelFuture();
-      } else this.setException(error);
+      if (error instanceof CancelledError) this._cancelFuture(error);
+      else this.setException(error);
       return null;
     }
     let started: unknown;
@@ -261,26 +292,26 @@ export class Task<T = unknown> extends Future<T> {
   private _waitOn(yielded: unknown): void {
     const loop = this._loop as TaskLoop;
     if (yielded instanceof Future) {
-      if (yielded._relinquish) {
+      if (yielded._flags & RELINQUISH) {
         // sleep(0): give up exactly one iteration, like asyncio's bare yield.
-        loop.callSoon(taskStep, this);
+        this._schedule(STEP, undefined);
       } else if (yielded._loop !== this._loop) {
         this._throwSoon(new Error(`${this} got ${yielded} attached to a different loop`));
-      } else if (!yielded._blocking) {
+      } else if (!(yielded._flags & BLOCKING)) {
         this._throwSoon(
           new TypeError(`yield was used instead of yield* in ${this} with ${yielded}: write \`yield* future\``),
         );
       } else if (yielded === this) {
         this._throwSoon(new Error(`Task cannot await on itself: ${this}`));
       } else {
-        yielded._blocking = false;
-        yielded.addDoneCallback(this._wakeup);
+        yielded._flags &= ~BLOCKING;
+        yielded._addCallback(this);
         this._futWaiter = yielded;
         if (this._mustCancel && yielded.cancel(this._cancelMessage)) this._mustCancel = false;
       }
     } else if (yielded === undefined) {
       // A bare `yield`: run again in the next iteration.
-      loop.callSoon(taskStep, this);
+      this._schedule(STEP, undefined);
     } else if (isCoroutine(yielded)) {
       this._throwSoon(
         new TypeError(`yield was used instead of yield* for a coroutine in ${this}: write \`yield* coro\``),
@@ -293,12 +324,12 @@ export class Task<T = unknown> extends Future<T> {
   }
 
   private _throwSoon(error: Error): void {
-    this._loop.callSoon(taskThrow, this, error as unknown);
+    this._schedule(THROW, error);
   }
 
   /** The awaited Future is done (asyncio's `Task.__wakeup`). */
   private _wakeUpFrom(fut: Future<any>): void {
-    if (fut._state === 1 && !fut._failed) {
+    if (fut._state === FINISHED) {
       this._step(false, undefined);
       return;
     }
@@ -314,13 +345,11 @@ export class Task<T = unknown> extends Future<T> {
   /** Finish when the promise settles (cancelled if cancel() was called meanwhile). */
   private _adoptPromise(promise: PromiseLike<T>): void {
     const settle = (failed: boolean, value: unknown) => {
-      if (this._state !== 0 || this._loop.isClosed()) return;
+      if (this._state !== PENDING || this._loop.isClosed()) return;
       if (this._mustCancel) this._cancelFuture(this._cancelMessage);
       else if (!failed) this.setResult(value as T);
-      else if (value instanceof CancelledError) {
-        this._cancelledError = value;
-        this._cancelFuture();
-      } else this.setException(value);
+      else if (value instanceof CancelledError) this._cancelFuture(value);
+      else this.setException(value);
     };
     promise.then(
       (value) => settle(false, value),
@@ -397,7 +426,7 @@ export function sleep<T = undefined>(ms: number, value?: T): Future<T> {
   const loop = getRunningLoop();
   const fut = new SleepFuture<T>({ loop });
   if (ms <= 0) {
-    fut._relinquish = true;
+    fut._flags |= RELINQUISH;
     loop.callSoon(_setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
   } else {
     fut._timer = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);

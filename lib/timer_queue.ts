@@ -11,7 +11,12 @@
  * timers are all cancelled is dropped at once, freeing its memory.
  * @module
  */
-import type { Handle, TimerHandle } from './events.js';
+import type { Runnable, TimerHandle } from './events.js';
+
+/** Where due timers go: the loop's ready queue. */
+export interface ReadySink {
+  _enqueue(item: Runnable): void;
+}
 
 class Bucket {
   handles: TimerHandle[] = [];
@@ -99,8 +104,8 @@ export class TimerQueue {
     return Infinity; // unreachable: a top bucket has a live handle
   }
 
-  /** Append every timer due at `now` (deadline <= now) to `out`, in order. */
-  popDue(now: number, out: Handle[]): void {
+  /** Enqueue every timer due at `now` (deadline <= now) on `out`, in order. */
+  popDue(now: number, out: ReadySink): void {
     for (;;) {
       const bucket = this.topBucket();
       if (bucket === null || bucket.key > now) return;
@@ -117,7 +122,7 @@ export class TimerQueue {
         h._slot = null;
         bucket.live--;
         this.live--;
-        out.push(h);
+        out._enqueue(h);
       }
       if (i < hs.length) {
         bucket.pos = i;

@@ -10,7 +10,7 @@ function makeHandles(whens: number[]) {
     callExceptionHandler() {},
     _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h),
   };
-  const handles = whens.map((w, i) => new TimerHandle(w, () => i, null, owner));
+  const handles = whens.map((w, i) => new TimerHandle(w, () => i, 0, undefined, owner));
   return { q, handles };
 }
 
@@ -35,11 +35,11 @@ describe('TimerQueue', () => {
           const { q, handles } = makeHandles(whens);
           for (const h of handles) q.push(h);
           handles.forEach((h, i) => cancelMask[i] && h.cancel());
-          const out: Handle[] = [];
+          const out: Handle[] = []; const sink = { _enqueue: (h: unknown) => out.push(h as Handle) };
           const taken = new Set<Handle>();
           for (const now of [...nows].sort((a, b) => a - b)) {
             const before = out.length;
-            q.popDue(now, out);
+            q.popDue(now, sink);
             const want = expected(handles, now).filter((h) => !taken.has(h));
             expect(out.slice(before)).toEqual(want);
             for (const h of want) taken.add(h);
@@ -62,18 +62,18 @@ describe('TimerQueue', () => {
           const { q } = makeHandles([]);
           const owner = { callExceptionHandler() {}, _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h) };
           const all: TimerHandle[] = [];
-          const out: Handle[] = [];
+          const out: Handle[] = []; const sink = { _enqueue: (h: unknown) => out.push(h as Handle) };
           let now = 0;
           for (const [when, advance] of ops) {
-            const h = new TimerHandle(when, () => {}, null, owner);
+            const h = new TimerHandle(when, () => {}, 0, undefined, owner);
             all.push(h);
             q.push(h);
             if (advance) {
               now += 0.3;
-              q.popDue(now, out);
+              q.popDue(now, sink);
             }
           }
-          q.popDue(Infinity, out);
+          q.popDue(Infinity, sink);
           // Everything came out exactly once, and never before its deadline was reached.
           expect(new Set(out).size).toBe(all.length);
           expect(q.size).toBe(0);
@@ -90,8 +90,8 @@ describe('TimerQueue', () => {
     for (const h of handles) q.push(h);
     handles.forEach((h, i) => i % 10 !== 0 && h.cancel());
     expect(q.size).toBe(5_000);
-    const out: Handle[] = [];
-    q.popDue(2000, out);
+    const out: Handle[] = []; const sink = { _enqueue: (h: unknown) => out.push(h as Handle) };
+    q.popDue(2000, sink);
     expect(out).toEqual(expected(handles, 2000));
     expect(out).toHaveLength(5_000);
     handles.forEach((h) => h.cancel());

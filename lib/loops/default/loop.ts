@@ -3,7 +3,7 @@
  * everywhere, no compiler needed.
  *
  * Driving: while callbacks are ready, iterations run back to back, each in
- * its own microtask, so promise reactions queued by one iteration (an
+ * its own microtask (a promise reaction), so promise reactions queued by one iteration (an
  * `await fut` resuming) run before the next, and a task switch costs about
  * 100 ns instead of a setImmediate (~1,450 ns). After a small time budget
  * the next iteration goes through setImmediate so Node still polls I/O.
@@ -22,7 +22,14 @@ const MAX_NODE_DELAY = 2 ** 31 - 1;
 function noop(): void {}
 
 /**
- * An event loop on Node's primitives (queueMicrotask, setImmediate, one
+ * Iterations are chained through reactions of this promise rather than
+ * queueMicrotask, which creates an AsyncResource and a bound function per
+ * call in Node 20 (measured: a callSoon chain went from ~350 to ~215 ns a hop).
+ */
+const RESOLVED = Promise.resolve();
+
+/**
+ * An event loop on Node's primitives (promise reactions, setImmediate, one
  * setTimeout). Obtain one with `new DefaultLoop()`, `newEventLoop()` under the
  * default policy, or `run(main, { loop: 'default' })`.
  *
@@ -71,7 +78,7 @@ export class DefaultLoop extends BaseEventLoop {
   }
 
   protected _collectDueTimers(): void {
-    if (this._timers.size > 0) this._timers.popDue(this.time(), this._ready);
+    if (this._timers.size > 0) this._timers.popDue(this.time(), this);
   }
 
   protected _clearTimers(): void {
@@ -95,7 +102,7 @@ export class DefaultLoop extends BaseEventLoop {
 
   private _scheduleTick(): void {
     this._tickScheduled = true;
-    queueMicrotask(this._tick);
+    void RESOLVED.then(this._tick);
   }
 
   private _onTick(): void {
@@ -111,13 +118,13 @@ export class DefaultLoop extends BaseEventLoop {
     if (this._stopping) {
       this._burstIterations = 0;
       this._finishRunning();
-    } else if (this._ready.length > 0) {
+    } else if (this._readyHead !== null) {
       this._tickScheduled = true;
       if ((this._burstIterations & 15) === 0 && performance.now() - this._burstStart > BURST_BUDGET_MS) {
         this._burstIterations = 0; // let Node poll I/O, then start a new burst
         setImmediate(this._tick);
       } else {
-        queueMicrotask(this._tick);
+        void RESOLVED.then(this._tick);
       }
     } else {
       this._burstIterations = 0;
