@@ -11,7 +11,9 @@
  * @module
  */
 import {
+  ArgList,
   Handle,
+  NO_ARGS,
   TimerHandle,
   type Runnable,
   _markRunning,
@@ -81,8 +83,6 @@ export abstract class BaseEventLoop implements EventLoop {
   abstract time(): number;
   /** @internal Store a timer. */
   protected abstract _addTimer(handle: TimerHandle): void;
-  /** @internal A stored timer was cancelled. */
-  abstract _timerHandleCancelled(handle: TimerHandle): void;
   /** @internal Enqueue the timers due now (`_enqueue`). */
   protected abstract _collectDueTimers(): void;
   /** @internal Forget every timer (close). */
@@ -110,11 +110,10 @@ export abstract class BaseEventLoop implements EventLoop {
     // (this is the hottest call of the library).
     checkCallback(cb, 'callSoon');
     if (this._closed) throw new Error('Event loop is closed');
-    const argc = arguments.length - 1;
+    const argc = arguments.length;
     const handle = new Handle(
       cb,
-      argc,
-      argc === 0 ? undefined : argc === 1 ? arguments[1] : Array.prototype.slice.call(arguments, 1),
+      argc === 1 ? NO_ARGS : argc === 2 ? arguments[1] : new ArgList(Array.prototype.slice.call(arguments, 1)),
     );
     this._enqueue(handle);
     return handle;
@@ -122,6 +121,7 @@ export abstract class BaseEventLoop implements EventLoop {
 
   /** @internal Append to the ready queue, waking the driver if it was empty. */
   _enqueue(item: Runnable): void {
+    item._next = null;
     const tail = this._readyTail;
     this._readyTail = item;
     if (tail !== null) {
@@ -150,12 +150,11 @@ export abstract class BaseEventLoop implements EventLoop {
   callLater(delayMs: number, cb: (...args: unknown[]) => unknown): TimerHandle {
     checkTime(delayMs, 'callLater() delay');
     checkCallback(cb, 'callLater');
-    const argc = arguments.length - 2;
+    const argc = arguments.length;
     return this._callAt(
       this.time() + delayMs,
       cb,
-      argc,
-      argc <= 0 ? undefined : argc === 1 ? arguments[2] : Array.prototype.slice.call(arguments, 2),
+      argc <= 2 ? NO_ARGS : argc === 3 ? arguments[2] : new ArgList(Array.prototype.slice.call(arguments, 2)),
     );
   }
 
@@ -171,18 +170,17 @@ export abstract class BaseEventLoop implements EventLoop {
   callAt(whenMs: number, cb: (...args: unknown[]) => unknown): TimerHandle {
     checkTime(whenMs, 'callAt() time');
     checkCallback(cb, 'callAt');
-    const argc = arguments.length - 2;
+    const argc = arguments.length;
     return this._callAt(
       whenMs,
       cb,
-      argc,
-      argc <= 0 ? undefined : argc === 1 ? arguments[2] : Array.prototype.slice.call(arguments, 2),
+      argc <= 2 ? NO_ARGS : argc === 3 ? arguments[2] : new ArgList(Array.prototype.slice.call(arguments, 2)),
     );
   }
 
-  private _callAt(when: number, cb: (...a: any[]) => unknown, argc: number, arg: unknown): TimerHandle {
+  private _callAt(when: number, cb: (...a: any[]) => unknown, arg: unknown): TimerHandle {
     if (this._closed) throw new Error('Event loop is closed');
-    const handle = new TimerHandle(when, cb, argc < 0 ? 0 : argc, arg, this);
+    const handle = new TimerHandle(when, cb, arg);
     this._addTimer(handle);
     return handle;
   }

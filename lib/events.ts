@@ -47,9 +47,20 @@ export interface Runnable {
   _run(): void;
 }
 
+/** @internal `Handle._arg` when the callback takes no argument. */
+export const NO_ARGS: unknown = Object.freeze({ noArgs: true });
+
+/** @internal `Handle._arg` wrapper when the callback takes several arguments. */
+export class ArgList {
+  constructor(readonly items: unknown[]) {}
+}
+
 /**
  * A scheduled callback, returned by `callSoon`. `cancel()` before it runs
  * and it never runs.
+ *
+ * Handles are kept to three fields (timers add two): a million pending
+ * callbacks or timers is a lot of memory for the garbage collector to walk.
  *
  * @example
  * ```ts
@@ -58,48 +69,49 @@ export interface Runnable {
  * ```
  */
 export class Handle implements Runnable {
-  /** @internal */ _callback: ((...args: any[]) => unknown) | null;
-  /** @internal The one argument, or the argument array when `_argc > 1`. */
+  /** @internal null once cancelled. */
+  _callback: ((...args: any[]) => unknown) | null;
+  /** @internal NO_ARGS, the one argument, or an ArgList. */
   _arg: unknown;
-  /** @internal Number of arguments (kept apart so one argument needs no array). */
-  _argc: number;
-  /** @internal */ _cancelled = false;
-  /** @internal */ _next: Runnable | null = null;
+  /** @internal The ready-queue link (and, for timers, the timer-bucket link). */
+  _next: Runnable | null = null;
 
   /** @internal Use `loop.callSoon`. */
-  constructor(callback: (...args: any[]) => unknown, argc: number, arg: unknown) {
+  constructor(callback: (...args: any[]) => unknown, arg: unknown) {
     this._callback = callback;
-    this._argc = argc;
     this._arg = arg;
   }
 
   /** Stop the callback from running (no effect once it ran). */
   cancel(): void {
-    if (!this._cancelled) {
-      this._cancelled = true;
-      // Drop references so a cancelled handle does not keep its closure alive.
-      this._callback = null;
-      this._arg = undefined;
-    }
+    // Dropping the references also frees the closure of a cancelled handle.
+    this._callback = null;
+    this._arg = undefined;
   }
 
   /** True once `cancel()` was called. */
   cancelled(): boolean {
-    return this._cancelled;
+    return this._callback === null;
   }
 
   /** @internal Run the callback (the loop catches what it throws). */
   _run(): unknown {
-    if (this._cancelled) return undefined;
-    const cb = this._callback!;
-    const argc = this._argc;
-    return argc === 0 ? cb() : argc === 1 ? cb(this._arg) : cb(...(this._arg as unknown[]));
+    const cb = this._callback;
+    if (cb === null) return undefined;
+    const arg = this._arg;
+    if (arg === NO_ARGS) return cb();
+    if (arg instanceof ArgList) return cb(...arg.items);
+    return cb(arg);
   }
 
   toString(): string {
-    const state = this._cancelled ? ' cancelled' : '';
-    return `<${this.constructor.name}${state} ${this._callback ? describeCallback(this._callback) : ''}>`;
+    return `<${this.constructor.name} ${this._callback ? describeCallback(this._callback) : 'cancelled'}>`;
   }
+}
+
+/** @internal Where a stored timer lives: told when the timer is cancelled. */
+export interface TimerSlot {
+  _cancelTimer(handle: TimerHandle): void;
 }
 
 /**
@@ -113,15 +125,15 @@ export class Handle implements Runnable {
  */
 export class TimerHandle extends Handle {
   /** @internal */ readonly _when: number;
-  /** @internal Set by the timer store that holds this handle (its bucket). */
-  _slot: unknown = null;
-  /** @internal */ private readonly _owner: TimerOwner;
+  /** @internal The timer store's record of this handle while it is stored. */
+  _slot: TimerSlot | null = null;
+  /** @internal The previous handle in the timer store's list. */
+  _prev: TimerHandle | null = null;
 
   /** @internal Use `loop.callLater` / `loop.callAt`. */
-  constructor(when: number, callback: (...args: any[]) => unknown, argc: number, arg: unknown, loop: TimerOwner) {
-    super(callback, argc, arg);
+  constructor(when: number, callback: (...args: any[]) => unknown, arg: unknown) {
+    super(callback, arg);
     this._when = when;
-    this._owner = loop;
   }
 
   /** The loop time (ms) at which the callback is due. */
@@ -130,16 +142,11 @@ export class TimerHandle extends Handle {
   }
 
   override cancel(): void {
-    if (!this._cancelled) {
-      super.cancel();
-      this._owner._timerHandleCancelled(this);
-    }
+    if (this._callback === null) return;
+    super.cancel();
+    const slot = this._slot;
+    if (slot !== null) slot._cancelTimer(this);
   }
-}
-
-/** The part of a loop a TimerHandle needs. */
-interface TimerOwner {
-  _timerHandleCancelled(handle: TimerHandle): void;
 }
 
 /** @internal `name()` of a callback, for messages. */

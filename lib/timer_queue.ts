@@ -4,29 +4,80 @@
  *
  * Why not asyncio's heap of handles: a JS binary heap of 1e6 handles costs
  * about 780 ns per schedule+cancel pair here, more than Node's own
- * setTimeout+clearTimeout (about 500 ns). Bucketing makes scheduling a Map
- * lookup and an array push (the heap only sees one key per millisecond), and
- * cancelling a counter update. A bucket is sorted by exact deadline only when
- * it comes due (stable sort, so FIFO among equal deadlines), and a bucket whose
- * timers are all cancelled is dropped at once, freeing its memory.
+ * setTimeout+clearTimeout (about 500 ns). With buckets the heap only sees one
+ * key per millisecond: scheduling is a Map lookup and a link, cancelling a
+ * unlink. Each bucket is a doubly linked list through the handles' own
+ * `_prev`/`_next` fields (a stored timer is never in the ready queue, so
+ * `_next` is free), as Node's own timer lists are: storing a timer allocates
+ * nothing, cancelling unlinks it at once (no clean-up passes), and the
+ * garbage collector walks no big arrays. A bucket is sorted by exact deadline only when it comes due (stable
+ * sort, so FIFO among equal deadlines); a bucket whose timers are all
+ * cancelled is dropped at once, freeing its memory.
  * @module
  */
-import type { Runnable, TimerHandle } from './events.js';
+import type { Runnable, TimerHandle, TimerSlot } from './events.js';
 
 /** Where due timers go: the loop's ready queue. */
 export interface ReadySink {
   _enqueue(item: Runnable): void;
 }
 
-class Bucket {
-  handles: TimerHandle[] = [];
-  /** Entries before `pos` have been taken already. */
-  pos = 0;
-  /** Live (not cancelled, not taken) handles in this bucket. */
+class Bucket implements TimerSlot {
+  head: TimerHandle | null = null;
+  tail: TimerHandle | null = null;
+  /** Handles in the chain (all live: a cancelled one is unlinked at once). */
   live = 0;
-  /** True while handles[pos..] are in deadline order. */
+  /** True while the chain is in deadline order. */
   sorted = true;
-  constructor(readonly key: number) {}
+  constructor(
+    readonly key: number,
+    private readonly queue: TimerQueue,
+  ) {}
+
+  _cancelTimer(handle: TimerHandle): void {
+    this.unlink(handle);
+    this.queue._cancelled(this, handle);
+  }
+
+  append(h: TimerHandle): void {
+    h._next = null;
+    const tail = this.tail;
+    h._prev = tail;
+    if (tail === null) this.head = h;
+    else {
+      tail._next = h;
+      if (tail._when > h._when) this.sorted = false;
+    }
+    this.tail = h;
+    this.live++;
+  }
+
+  unlink(h: TimerHandle): void {
+    const prev = h._prev;
+    const next = h._next as TimerHandle | null;
+    if (prev === null) this.head = next;
+    else prev._next = next;
+    if (next === null) this.tail = prev;
+    else next._prev = prev;
+    h._prev = h._next = null;
+    this.live--;
+  }
+
+  /** The handles in deadline order (FIFO among equal deadlines). */
+  inOrder(): TimerHandle[] {
+    const list: TimerHandle[] = [];
+    for (let h = this.head; h !== null; h = h._next as TimerHandle | null) list.push(h);
+    if (!this.sorted) list.sort(byDeadline); // Array.prototype.sort is stable
+    return list;
+  }
+
+  /** Replace the chain with list[from..] (in order). */
+  rechain(list: TimerHandle[], from: number): void {
+    this.head = this.tail = null;
+    this.live = 0;
+    for (let i = from; i < list.length; i++) this.append(list[i]!);
+    this.sorted = true;
+  }
 }
 
 const byDeadline = (a: TimerHandle, b: TimerHandle) => a._when - b._when;
@@ -38,7 +89,7 @@ const byDeadline = (a: TimerHandle, b: TimerHandle) => a._when - b._when;
  * ```ts
  * const q = new TimerQueue();
  * q.push(handle);
- * q.popDue(loop.time(), readyQueue);
+ * q.popDue(loop.time(), loop); // due timers go to the loop's ready queue
  * ```
  */
 export class TimerQueue {
@@ -47,8 +98,6 @@ export class TimerQueue {
   private keys: number[] = [];
   /** Keys in the heap whose bucket was dropped. */
   private deadKeys = 0;
-  /** Cancelled handles still stored in some bucket. */
-  private cancelledStored = 0;
   private live = 0;
 
   /** Number of live timers. */
@@ -61,34 +110,23 @@ export class TimerQueue {
     const key = Math.floor(handle._when);
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
-      bucket = new Bucket(key);
+      bucket = new Bucket(key, this);
       this.buckets.set(key, bucket);
       heapPush(this.keys, key);
-    } else if (bucket.sorted) {
-      const last = bucket.handles[bucket.handles.length - 1];
-      if (last !== undefined && last._when > handle._when) bucket.sorted = false;
     }
-    bucket.handles.push(handle);
-    bucket.live++;
+    bucket.append(handle);
     this.live++;
     handle._slot = bucket;
   }
 
-  /** A stored timer was cancelled. */
-  cancelled(handle: TimerHandle): void {
-    const bucket = handle._slot as Bucket | null;
-    if (bucket === null) return; // already taken, or never stored
+  /** @internal A stored timer was cancelled and unlinked from `bucket`. */
+  _cancelled(bucket: Bucket, handle: TimerHandle): void {
     handle._slot = null;
-    bucket.live--;
     this.live--;
-    this.cancelledStored++;
     if (bucket.live === 0) {
-      // Drop the whole bucket now: its memory goes back at once.
-      this.cancelledStored -= bucket.handles.length - bucket.pos;
+      // Drop the empty bucket now; its key leaves the heap lazily.
       this.buckets.delete(bucket.key);
       if (++this.deadKeys > 64 && this.deadKeys > this.buckets.size) this.rebuildKeys();
-    } else if (this.cancelledStored > 100 && this.cancelledStored > this.live) {
-      this.compact();
     }
   }
 
@@ -96,12 +134,8 @@ export class TimerQueue {
   nextDeadline(): number {
     const bucket = this.topBucket();
     if (bucket === null) return Infinity;
-    this.sortBucket(bucket);
-    const hs = bucket.handles;
-    for (let i = bucket.pos; i < hs.length; i++) {
-      if (!hs[i]!._cancelled) return hs[i]!._when;
-    }
-    return Infinity; // unreachable: a top bucket has a live handle
+    if (!bucket.sorted) bucket.rechain(bucket.inOrder(), 0);
+    return bucket.head!._when;
   }
 
   /** Enqueue every timer due at `now` (deadline <= now) on `out`, in order. */
@@ -109,38 +143,46 @@ export class TimerQueue {
     for (;;) {
       const bucket = this.topBucket();
       if (bucket === null || bucket.key > now) return;
-      this.sortBucket(bucket);
-      const hs = bucket.handles;
-      let i = bucket.pos;
-      for (; i < hs.length; i++) {
-        const h = hs[i]!;
-        if (h._cancelled) {
-          this.cancelledStored--;
-          continue;
+      if (bucket.sorted && bucket.key + 1 <= now) {
+        // Fast path: the whole bucket is due and in order.
+        let h = bucket.head;
+        while (h !== null) {
+          const next = h._next as TimerHandle | null;
+          h._slot = null;
+          h._prev = null;
+          out._enqueue(h);
+          h = next;
         }
-        if (h._when > now) break;
+        this.live -= bucket.live;
+        this.dropTop(bucket);
+        continue;
+      }
+      const list = bucket.inOrder();
+      let i = 0;
+      for (; i < list.length && list[i]!._when <= now; i++) {
+        const h = list[i]!;
         h._slot = null;
-        bucket.live--;
-        this.live--;
+        h._prev = null;
         out._enqueue(h);
       }
-      if (i < hs.length) {
-        bucket.pos = i;
-        return; // the rest of this bucket is not due yet
+      this.live -= i;
+      if (i === list.length) {
+        this.dropTop(bucket);
+        continue;
       }
-      this.buckets.delete(bucket.key);
-      heapPop(this.keys);
+      bucket.rechain(list, i);
+      return; // the rest of this bucket is not due yet
     }
   }
 
   /** Forget every timer (loop close). */
   clear(): void {
     for (const bucket of this.buckets.values()) {
-      for (const h of bucket.handles) h._slot = null;
+      for (let h = bucket.head; h !== null; h = h._next as TimerHandle | null) h._slot = null;
     }
     this.buckets.clear();
     this.keys = [];
-    this.deadKeys = this.cancelledStored = this.live = 0;
+    this.deadKeys = this.live = 0;
   }
 
   /** The bucket at the top of the heap, skipping dropped ones. */
@@ -148,36 +190,16 @@ export class TimerQueue {
     const keys = this.keys;
     while (keys.length > 0) {
       const bucket = this.buckets.get(keys[0]!);
-      if (bucket !== undefined && bucket.live > 0) return bucket;
+      if (bucket !== undefined) return bucket;
       heapPop(keys);
-      if (bucket !== undefined) {
-        // Only cancelled entries left (possible after popDue consumed the rest).
-        this.cancelledStored -= bucket.handles.length - bucket.pos;
-        this.buckets.delete(bucket.key);
-      } else if (this.deadKeys > 0) {
-        this.deadKeys--;
-      }
+      this.deadKeys--;
     }
     return null;
   }
 
-  private sortBucket(bucket: Bucket): void {
-    if (bucket.sorted) return;
-    if (bucket.pos > 0) {
-      bucket.handles = bucket.handles.slice(bucket.pos);
-      bucket.pos = 0;
-    }
-    bucket.handles.sort(byDeadline); // stable: FIFO among equal deadlines
-    bucket.sorted = true;
-  }
-
-  /** Drop cancelled entries from every bucket (asyncio's heap clean-up). */
-  private compact(): void {
-    for (const bucket of this.buckets.values()) {
-      bucket.handles = bucket.handles.slice(bucket.pos).filter((h) => !h._cancelled);
-      bucket.pos = 0;
-    }
-    this.cancelledStored = 0;
+  private dropTop(bucket: Bucket): void {
+    this.buckets.delete(bucket.key);
+    heapPop(this.keys);
   }
 
   /** Rebuild the key heap from the live buckets. */

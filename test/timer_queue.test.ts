@@ -2,15 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TimerQueue } from '../lib/timer_queue.js';
-import { Handle, TimerHandle } from '../lib/index.js';
+import { Handle, NO_ARGS, TimerHandle } from '../lib/events.js';
 
 function makeHandles(whens: number[]) {
   const q = new TimerQueue();
-  const owner = {
-    callExceptionHandler() {},
-    _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h),
-  };
-  const handles = whens.map((w, i) => new TimerHandle(w, () => i, 0, undefined, owner));
+  const handles = whens.map((w, i) => new TimerHandle(w, () => i, NO_ARGS));
   return { q, handles };
 }
 
@@ -60,12 +56,11 @@ describe('TimerQueue', () => {
         fc.array(fc.tuple(fc.integer({ min: 0, max: 80 }).map((x) => x / 16), fc.boolean()), { maxLength: 200 }),
         (ops) => {
           const { q } = makeHandles([]);
-          const owner = { callExceptionHandler() {}, _timerHandleCancelled: (h: TimerHandle) => q.cancelled(h) };
           const all: TimerHandle[] = [];
           const out: Handle[] = []; const sink = { _enqueue: (h: unknown) => out.push(h as Handle) };
           let now = 0;
           for (const [when, advance] of ops) {
-            const h = new TimerHandle(when, () => {}, 0, undefined, owner);
+            const h = new TimerHandle(when, () => {}, NO_ARGS);
             all.push(h);
             q.push(h);
             if (advance) {

@@ -71,12 +71,6 @@ export class DefaultLoop extends BaseEventLoop {
     }
   }
 
-  /** @internal */
-  _timerHandleCancelled(handle: TimerHandle): void {
-    // The Node timer stays armed; if it fires for nothing, it re-arms.
-    this._timers.cancelled(handle);
-  }
-
   protected _collectDueTimers(): void {
     if (this._timers.size > 0) this._timers.popDue(this.time(), this);
   }
