@@ -201,9 +201,32 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /**
    * `yield* fut` inside a coroutine: suspends once if pending (the Task
    * waits on it), then evaluates to the result or throws its error.
+   *
+   * A Future is its own iterator (the protocol below), so `yield*` allocates
+   * no iterator object: the state lives in the Future itself. This is
+   * asyncio's `Future.__iter__`.
    */
   [Symbol.iterator](): Generator<unknown, T, unknown> {
-    return new FutureIterator(this) as unknown as Generator<unknown, T, unknown>;
+    return this as unknown as Generator<unknown, T, unknown>;
+  }
+
+  /** @internal Iterator protocol for `yield*`: yield self while pending, then the result. */
+  next(): IteratorResult<unknown, T> {
+    if (this._state === PENDING) {
+      this._flags |= BLOCKING;
+      return { value: this, done: false }; // the Task waits on this Future
+    }
+    return { value: this.result(), done: true };
+  }
+
+  /** @internal Iterator protocol: a CancelledError (or wake-up error) surfaces at the `yield*`. */
+  throw(error: unknown): never {
+    throw error;
+  }
+
+  /** @internal Iterator protocol: the coroutine is being closed. */
+  return(value: T): IteratorResult<unknown, T> {
+    return { value, done: true };
   }
 
   toString(): string {
@@ -233,38 +256,6 @@ export class Future<T = unknown> implements PromiseLike<T> {
   private _dispatch(cb: Callback<T>): void {
     if (typeof cb === 'function') this._loop.callSoon(cb, this);
     else cb._onFutureDone(this);
-  }
-}
-
-/**
- * The iterator behind `yield* fut`: a small object rather than a generator
- * (cheaper to create and to resume), with asyncio's Future.__iter__ logic.
- */
-class FutureIterator<T> {
-  private _yielded = false;
-  constructor(private readonly _fut: Future<T>) {}
-
-  next(): IteratorResult<unknown, T> {
-    const fut = this._fut;
-    if (fut._state === PENDING) {
-      if (this._yielded) throw new InvalidStateError('yield* resumed before the Future was done');
-      this._yielded = true;
-      fut._flags |= BLOCKING;
-      return { value: fut, done: false }; // the Task waits on fut
-    }
-    return { value: fut.result(), done: true };
-  }
-
-  throw(error: unknown): never {
-    throw error; // CancelledError (or a wake-up error) surfaces at the yield*
-  }
-
-  return(value: T): IteratorResult<unknown, T> {
-    return { value, done: true };
-  }
-
-  [Symbol.iterator](): this {
-    return this;
   }
 }
 
