@@ -24,8 +24,8 @@
  */
 export class CancelledError extends Error {
   override name = 'CancelledError';
-  constructor(message = '') {
-    super(message);
+  constructor(message = '', options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
 

@@ -362,8 +362,8 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 class SleepFuture<T> extends Future<T> {
   /** @internal */ _timer: TimerHandle | null = null;
 
-  override cancel(msg?: string): boolean {
-    if (!super.cancel(msg)) return false;
+  override _cancelFuture(reason?: string | CancelledError): boolean {
+    if (!super._cancelFuture(reason)) return false;
     this._timer?.cancel();
     this._timer = null;
     return true;
