@@ -54,7 +54,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   _result: unknown = undefined;
   /** @internal */ _loop: EventLoop;
   /** @internal No callback, one callback, or an array of them (one is the common case). */
-  _callbacks: Callback<T> | Callback<T>[] | null = null;
+  _callbacks: Callback<any> | Callback<any>[] | null = null;
   /** @internal BLOCKING | RELINQUISH */
   _flags = 0;
 
@@ -160,7 +160,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /** @internal Register a callback or waiter on a pending Future. */
-  _addCallback(cb: Callback<T>): void {
+  _addCallback(cb: Callback<any>): void {
     const cbs = this._callbacks;
     if (cbs === null) this._callbacks = cb;
     else if (Array.isArray(cbs)) cbs.push(cb);
@@ -253,7 +253,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     else for (let i = 0; i < cbs.length; i++) this._dispatch(cbs[i]!);
   }
 
-  private _dispatch(cb: Callback<T>): void {
+  private _dispatch(cb: Callback<any>): void {
     if (typeof cb === 'function') this._loop.callSoon(cb, this);
     else cb._onFutureDone(this);
   }

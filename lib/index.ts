@@ -36,3 +36,7 @@ export { DefaultLoop } from './loops/default/loop.js';
 export { NativeLoop } from './loops/native/loop.js';
 export { DefaultLoopPolicy, NativeLoopPolicy, install, LOOP_NAMES, type LoopName } from './policies.js';
 export { run, Runner, type RunOptions } from './runners.js';
+export { gather, wait, waitFor, shield, asCompleted, AsCompleted, type ReturnWhen, type AwaitedOf } from './combinators.js';
+export { timeout, timeoutAt, Timeout } from './timeouts.js';
+export { taskGroup, TaskGroup } from './taskgroups.js';
+export { abortError, type SignalOptions } from './abort.js';

@@ -371,6 +371,26 @@ class SleepFuture<T> extends Future<T> {
 }
 
 /**
+ * @internal Make a coroutine object awaitable from async code too: its
+ * `then` runs it as a Task on the running loop. Coroutine-returning APIs
+ * (`waitFor`, `timeout`, `taskGroup`, `Lock.use`, ...) return these, so
+ * `await waitFor(...)` works instead of silently awaiting a generator object.
+ * `yield*` is unaffected (it uses the iterator).
+ */
+export function _thenable<T>(coro: Coroutine<T>): Coroutine<T> & PromiseLike<T> {
+  let task: Task<T> | null = null;
+  return Object.assign(coro, {
+    then<R1 = T, R2 = never>(
+      onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): Promise<R1 | R2> {
+      task ??= createTask(coro);
+      return task.then(onFulfilled, onRejected);
+    },
+  });
+}
+
+/**
  * Schedule a coroutine, promise or async function as a Task on the running
  * loop. The first step runs on the loop, not synchronously.
  *

@@ -1,0 +1,433 @@
+/**
+ * Waiting on several awaitables (asyncio's `gather`, `wait`, `wait_for`,
+ * `shield`, `as_completed` from tasks.py). Shared TypeScript on the
+ * EventLoop interface: no per-loop code.
+ * @module
+ */
+import { CancelledError, TimeoutError } from './errors.js';
+import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
+import { Future, fromPromise } from './futures.js';
+import { ensureFuture, _thenable } from './tasks.js';
+import { isCoroutine, isPromiseLike, type Awaitable, type Coroutine } from './coroutines.js';
+import { timeout } from './timeouts.js';
+import { cancelOnAbort, checkSignal, type SignalOptions } from './abort.js';
+
+/** The value an awaitable produces: `AwaitedOf<Future<number>>` is `number`. */
+export type AwaitedOf<X> =
+  X extends Future<infer R> ? R : X extends Generator<unknown, infer R, unknown> ? R : X extends PromiseLike<infer R> ? R : X;
+
+/** gather's result array, typed per element like Promise.all. */
+export type GatherResults<T extends readonly unknown[]> = { -readonly [K in keyof T]: AwaitedOf<T[K]> };
+
+function checkArray(aws: unknown, fn: string): readonly unknown[] {
+  if (!Array.isArray(aws)) throw new TypeError(`${fn}() needs an array of awaitables, not ${describe(aws)}`);
+  return aws;
+}
+
+/** ensureFuture for each distinct awaitable, on one loop (the first Future's, else the running one). */
+function toFutures(aws: readonly unknown[], fn: string): { loop: EventLoop; children: Future<unknown>[] } {
+  let loop: EventLoop | null = null;
+  for (const aw of aws) {
+    if (aw instanceof Future) {
+      loop = aw.getLoop();
+      break;
+    }
+  }
+  loop ??= _getRunningLoop() ?? getRunningLoop();
+  const seen = new Map<unknown, Future<unknown>>();
+  const children = aws.map((aw) => {
+    let fut = seen.get(aw);
+    if (fut === undefined) {
+      if (!(aw instanceof Future) && !isCoroutine(aw) && !isPromiseLike(aw)) {
+        throw new TypeError(`${fn}() got ${describe(aw)}, which is not awaitable`);
+      }
+      fut = ensureFuture(aw as Awaitable<unknown>, { loop: loop! });
+      seen.set(aw, fut);
+    }
+    return fut;
+  });
+  return { loop, children };
+}
+
+/** gather's outer Future: cancelling it cancels every child. */
+class GatheringFuture<T> extends Future<T> {
+  /** @internal */ _cancelRequested = false;
+  constructor(
+    private readonly _children: Future<unknown>[],
+    loop: EventLoop,
+  ) {
+    super({ loop });
+  }
+
+  override cancel(msg?: string): boolean {
+    if (this.done()) return false;
+    let cancelledAny = false;
+    for (const child of this._children) if (child.cancel(msg)) cancelledAny = true;
+    if (cancelledAny) this._cancelRequested = true;
+    return cancelledAny;
+  }
+}
+
+/**
+ * Run awaitables concurrently; a Future of their results in input order.
+ * The first error propagates (the others keep running) unless
+ * `returnExceptions`, which puts errors in the result array instead.
+ * Cancelling the gather cancels every child.
+ *
+ * @example
+ * ```ts
+ * function* main() {
+ *   const [a, b] = yield* gather([sleep(10, 'a'), fetchB()]);
+ * }
+ * ```
+ */
+export function gather<T extends readonly unknown[]>(
+  aws: T,
+  opts?: { returnExceptions?: false },
+): Future<GatherResults<T>>;
+export function gather<T extends readonly unknown[]>(
+  aws: T,
+  opts: { returnExceptions: true },
+): Future<{ -readonly [K in keyof T]: AwaitedOf<T[K]> | Error }>;
+export function gather(aws: readonly unknown[], opts?: { returnExceptions?: boolean }): Future<unknown[]> {
+  checkArray(aws, 'gather');
+  const returnExceptions = opts?.returnExceptions ?? false;
+  if (typeof returnExceptions !== 'boolean') {
+    throw new TypeError(`gather() returnExceptions must be a boolean, not ${describe(returnExceptions)}`);
+  }
+  if (aws.length === 0) {
+    const loop = _getRunningLoop() ?? getRunningLoop();
+    const empty = loop.createFuture<unknown[]>();
+    empty.setResult([]);
+    return empty;
+  }
+  const { loop, children } = toFutures(aws, 'gather');
+  const outer = new GatheringFuture<unknown[]>(children, loop);
+  const distinct = new Set(children).size;
+  let finished = 0;
+  const onChildDone = (fut: Future<unknown>) => {
+    finished++;
+    if (outer.done()) {
+      if (!fut.cancelled()) fut.exception(); // retrieved: nobody else will
+      return;
+    }
+    if (!returnExceptions) {
+      if (fut.cancelled()) {
+        outer.setException(fut._makeCancelledError());
+        return;
+      }
+      const exc = fut.exception();
+      if (exc !== null) {
+        outer.setException(exc);
+        return;
+      }
+    }
+    if (finished === distinct) {
+      const results = children.map((child) =>
+        child.cancelled() ? child._makeCancelledError() : (child.exception() ?? child.result()),
+      );
+      if (outer._cancelRequested) outer.setException(fut._makeCancelledError());
+      else outer.setResult(results);
+    }
+  };
+  const alreadyDone: Future<unknown>[] = [];
+  for (const child of new Set(children)) {
+    if (child.done()) alreadyDone.push(child);
+    else child.addDoneCallback(onChildDone);
+  }
+  for (const child of alreadyDone) onChildDone(child);
+  return outer;
+}
+
+/** When `wait` returns. */
+export type ReturnWhen = 'FIRST_COMPLETED' | 'FIRST_EXCEPTION' | 'ALL_COMPLETED';
+const RETURN_WHEN: readonly ReturnWhen[] = ['FIRST_COMPLETED', 'FIRST_EXCEPTION', 'ALL_COMPLETED'];
+
+/**
+ * Wait until some or all of `fs` are done: a Future of `[done, pending]`
+ * sets. Does not cancel anything, and does not raise TimeoutError: on
+ * timeout the unfinished ones are in `pending`. Coroutines are refused (as in
+ * asyncio 3.12): wrap them with `createTask` so you can find them in the sets.
+ *
+ * @example
+ * ```ts
+ * const [done, pending] = yield* wait([t1, t2], { returnWhen: 'FIRST_COMPLETED', timeout: 500 });
+ * ```
+ */
+export function wait<T>(
+  fs: Iterable<Future<T> | PromiseLike<T>>,
+  opts?: { timeout?: number | null; returnWhen?: ReturnWhen } & SignalOptions,
+): Future<[Set<Future<T>>, Set<Future<T>>]> {
+  if (fs === null || typeof fs !== 'object' || typeof (fs as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`wait() needs an iterable of Futures, not ${describe(fs)}`);
+  }
+  const list = [...fs];
+  if (list.length === 0) throw new RangeError('wait() needs at least one Future');
+  for (const f of list) {
+    if (isCoroutine(f)) throw new TypeError('wait() does not take coroutines: wrap them with createTask()');
+  }
+  const returnWhen = opts?.returnWhen ?? 'ALL_COMPLETED';
+  if (!RETURN_WHEN.includes(returnWhen)) {
+    throw new RangeError(`wait() returnWhen must be one of ${RETURN_WHEN.join(', ')}, not ${describe(returnWhen)}`);
+  }
+  const timeoutMs = checkTimeout(opts?.timeout, 'wait');
+  const signal = checkSignal(opts?.signal, 'wait');
+  const { loop, children } = toFutures(list, 'wait');
+  const futs = new Set(children) as Set<Future<T>>;
+  const outer = loop.createFuture<[Set<Future<T>>, Set<Future<T>>]>();
+  const settle = () => {
+    if (outer.done()) return;
+    const done = new Set<Future<T>>();
+    const pending = new Set<Future<T>>();
+    for (const f of futs) (f.done() ? done : pending).add(f);
+    outer.setResult([done, pending]);
+  };
+  let counter = futs.size;
+  const onCompletion = (f: Future<T>) => {
+    counter--;
+    if (
+      counter <= 0 ||
+      returnWhen === 'FIRST_COMPLETED' ||
+      (returnWhen === 'FIRST_EXCEPTION' && !f.cancelled() && f.exception() !== null)
+    ) {
+      settle();
+    }
+  };
+  for (const f of futs) f.addDoneCallback(onCompletion);
+  const timer = timeoutMs === null ? null : loop.callLater(timeoutMs, settle);
+  cancelOnAbort(outer, signal);
+  outer.addDoneCallback(() => {
+    timer?.cancel();
+    for (const f of futs) f.removeDoneCallback(onCompletion);
+  });
+  return outer;
+}
+
+function checkTimeout(value: unknown, fn: string): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number') throw new TypeError(`${fn}() timeout must be a number or null, not ${describe(value)}`);
+  if (Number.isNaN(value)) throw new RangeError(`${fn}() timeout must not be NaN`);
+  return value;
+}
+
+/**
+ * Wait for `aw` with a time limit (ms; null for none). On timeout `aw` is
+ * cancelled, waited for until it has finished cancelling, and TimeoutError is
+ * thrown. `waitFor(x, 0)` times out at once unless `x` is already done.
+ * Returns a coroutine that runs in the current task (`yield*` it), which is
+ * also awaitable from async code.
+ *
+ * @example
+ * ```ts
+ * try { const page = yield* waitFor(fetchPage(url), 2000); }
+ * catch (e) { if (e instanceof TimeoutError) console.log('too slow'); }
+ * ```
+ */
+export function waitFor<T>(aw: Awaitable<T>, timeoutMs: number | null): Coroutine<T> & PromiseLike<T> {
+  const ms = checkTimeout(timeoutMs, 'waitFor');
+  if (!(aw instanceof Future) && !isCoroutine(aw) && !isPromiseLike(aw)) {
+    throw new TypeError(`waitFor() got ${describe(aw)}, which is not awaitable`);
+  }
+  return _thenable(waitForCoroutine(aw, ms));
+}
+
+function* waitForCoroutine<T>(aw: Awaitable<T>, ms: number | null): Coroutine<T> {
+  if (ms !== null && ms <= 0) {
+    const fut = ensureFuture(aw);
+    if (fut.done()) return fut.result();
+    fut.cancel();
+    yield* waitCancelled(fut);
+    try {
+      return fut.result();
+    } catch (exc) {
+      if (exc instanceof CancelledError) throw new TimeoutError('', { cause: exc });
+      throw exc;
+    }
+  }
+  return yield* timeout(ms, function* () {
+    if (isCoroutine(aw)) return yield* aw as Coroutine<T>;
+    return yield* (aw instanceof Future ? aw : fromPromise(aw as PromiseLike<T>));
+  });
+}
+
+/** Wait until `fut` is done, whatever its outcome (asyncio's _cancel_and_wait). */
+function* waitCancelled(fut: Future<unknown>): Coroutine<void> {
+  const done = fut.getLoop().createFuture<void>();
+  fut.addDoneCallback(() => {
+    if (!done.done()) done.setResult();
+  });
+  yield* done;
+}
+
+/**
+ * Protect `aw` from cancellation: cancelling the returned Future (or the task
+ * awaiting it) does not cancel `aw`, which keeps running.
+ *
+ * @example
+ * ```ts
+ * const saved = yield* shield(saveToDisk(data)); // a cancel of this task won't abort the save
+ * ```
+ */
+export function shield<T>(aw: Awaitable<T>): Future<T> {
+  const inner = ensureFuture(aw);
+  if (inner.done()) return inner;
+  const outer = inner.getLoop().createFuture<T>();
+  const onInnerDone = (f: Future<T>) => {
+    if (outer.cancelled()) {
+      if (!f.cancelled()) f.exception(); // retrieved: the shield's caller is gone
+      return;
+    }
+    if (f.cancelled()) outer.cancel();
+    else {
+      const exc = f.exception();
+      if (exc !== null) outer.setException(exc);
+      else outer.setResult(f.result());
+    }
+  };
+  inner.addDoneCallback(onInnerDone);
+  outer.addDoneCallback(() => {
+    if (!inner.done()) inner.removeDoneCallback(onInnerDone);
+  });
+  return outer;
+}
+
+/**
+ * Iterate over awaitables in completion order (asyncio.as_completed, 3.13).
+ * Plain iteration yields one Future per input, each resolving to the next
+ * result to arrive; `for await` yields the completed Futures themselves
+ * (the ones you passed, or the Tasks wrapping your coroutines). With
+ * `timeout`, whatever is still pending then raises TimeoutError.
+ *
+ * @example
+ * ```ts
+ * for (const next of asCompleted(tasks)) console.log(yield* next);
+ * for await (const done of asCompleted(tasks)) console.log(done.result());
+ * ```
+ */
+export function asCompleted<T>(
+  aws: Iterable<Awaitable<T>> | AsyncIterable<Awaitable<T>>,
+  opts?: { timeout?: number | null },
+): AsCompleted<T> {
+  return new AsCompleted<T>(aws, checkTimeout(opts?.timeout, 'asCompleted'));
+}
+
+/** What `asCompleted` returns: iterable (Futures of results) and async-iterable (done Futures). */
+export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future<T>> {
+  private _todo = new Set<Future<T>>();
+  private _total = 0;
+  /** Completed futures not yet handed out; null entries mean "timed out". */
+  private _doneQueue: Array<Future<T> | null> = [];
+  private _waiters: Future<void>[] = [];
+  private _loop: EventLoop;
+  private _timer: { cancel(): void } | null = null;
+  private _sourceDone: Future<void> | null = null;
+
+  /** @internal Use `asCompleted()`. */
+  constructor(aws: Iterable<Awaitable<T>> | AsyncIterable<Awaitable<T>>, timeoutMs: number | null) {
+    if (aws === null || typeof aws !== 'object') {
+      throw new TypeError(`asCompleted() needs an iterable of awaitables, not ${describe(aws)}`);
+    }
+    this._loop = _getRunningLoop() ?? getRunningLoop();
+    if (typeof (aws as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      for (const aw of aws as Iterable<Awaitable<T>>) this._add(aw);
+    } else if (typeof (aws as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+      this._sourceDone = this._loop.createFuture<void>();
+      void this._consume(aws as AsyncIterable<Awaitable<T>>);
+    } else {
+      throw new TypeError(`asCompleted() needs an iterable of awaitables, not ${describe(aws)}`);
+    }
+    if (timeoutMs !== null) this._timer = this._loop.callLater(timeoutMs, () => this._onTimeout());
+  }
+
+  private _add(aw: Awaitable<T>): void {
+    const fut = ensureFuture(aw, { loop: this._loop });
+    if (this._todo.has(fut)) return;
+    this._todo.add(fut);
+    this._total++;
+    fut.addDoneCallback(this._onDone);
+  }
+
+  private async _consume(source: AsyncIterable<Awaitable<T>>): Promise<void> {
+    try {
+      // Note: an async generator awaits what it yields, so it hands us settled values.
+      for await (const aw of source as AsyncIterable<unknown>) this._add(aw as Awaitable<T>);
+    } finally {
+      this._sourceDone!.setResult();
+      this._wake();
+    }
+  }
+
+  private readonly _onDone = (fut: Future<T>) => {
+    if (!this._todo.delete(fut)) return;
+    this._doneQueue.push(fut);
+    if (this._todo.size === 0 && this._sourceDone?.done() !== false) this._timer?.cancel();
+    this._wake();
+  };
+
+  private _onTimeout(): void {
+    for (const f of this._todo) {
+      f.removeDoneCallback(this._onDone);
+      this._doneQueue.push(null);
+    }
+    this._todo.clear();
+    this._wake();
+  }
+
+  private _wake(): void {
+    const waiters = this._waiters;
+    this._waiters = [];
+    for (const w of waiters) if (!w.done()) w.setResult();
+  }
+
+  /** Everything handed out, nothing left to come. */
+  private _exhausted(): boolean {
+    return this._doneQueue.length === 0 && this._todo.size === 0 && this._sourceDone?.done() !== false;
+  }
+
+  /**
+   * The next completion: a box holding the done Future (null: timed out),
+   * or undefined when nothing is left. Boxed because a promise resolved with
+   * a Future would adopt it (and hand out its result instead).
+   */
+  private *_next(): Coroutine<{ fut: Future<T> | null } | undefined> {
+    while (this._doneQueue.length === 0) {
+      if (this._exhausted()) return undefined;
+      const w = this._loop.createFuture<void>();
+      this._waiters.push(w);
+      yield* w;
+    }
+    return { fut: this._doneQueue.shift()! };
+  }
+
+  /** One Future per input, each resolving to the next result to arrive. */
+  *[Symbol.iterator](): Iterator<Future<T>> {
+    if (this._sourceDone !== null) throw new TypeError('asCompleted() of an async iterable: use for await');
+    for (let i = 0; i < this._total; i++) {
+      const self = this;
+      yield ensureFuture(
+        (function* (): Coroutine<T> {
+          const next = yield* self._next();
+          if (next === undefined || next.fut === null) throw new TimeoutError();
+          return next.fut.result();
+        })(),
+        { loop: this._loop },
+      );
+    }
+  }
+
+  /**
+   * The completed Futures, in completion order. Written by hand rather than
+   * as an async generator: an async generator awaits what it yields, which
+   * would hand out results instead of Futures.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Future<T>> {
+    return {
+      next: async (): Promise<IteratorResult<Future<T>>> => {
+        const next = await ensureFuture(this._next(), { loop: this._loop });
+        if (next === undefined) return { value: undefined, done: true };
+        if (next.fut === null) throw new TimeoutError();
+        return { value: next.fut, done: false };
+      },
+    };
+  }
+}
