@@ -81,11 +81,11 @@ class GatheringFuture<T> extends Future<T> {
  * }
  * ```
  */
-export function gather<T extends readonly unknown[]>(
+export function gather<T extends readonly unknown[] | []>(
   aws: T,
   opts?: { returnExceptions?: false },
 ): Future<GatherResults<T>>;
-export function gather<T extends readonly unknown[]>(
+export function gather<T extends readonly unknown[] | []>(
   aws: T,
   opts: { returnExceptions: true },
 ): Future<{ -readonly [K in keyof T]: AwaitedOf<T[K]> | Error }>;

@@ -188,7 +188,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
    */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     const promise = new Promise<T>((resolve, reject) => {
       const waiter = new PromiseWaiter(resolve as (v: unknown) => void, reject);

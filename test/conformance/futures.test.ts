@@ -144,7 +144,7 @@ describe.each(LOOPS)('$name loop: Future', (kind) => {
           b = (e as Error).message;
         }
         const thenable = { then: (res: (v: string) => void) => setTimeout(() => res('c'), 1) };
-        const c = yield* fromPromise(thenable);
+        const c = yield* fromPromise(thenable as unknown as PromiseLike<string>);
         const f = loop.createFuture();
         return [a, b, c, fromPromise(f) === f];
       }

@@ -3,7 +3,7 @@
  * handler, debug mode and bad input. Runs against every loop in LOOPS.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle } from '../../lib/index.js';
+import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle, type TimerHandle } from '../../lib/index.js';
 import { LOOPS, withLoop } from '../loops.js';
 
 afterEach(() => {
@@ -153,7 +153,7 @@ describe.each(LOOPS)('$name loop: timers', (kind) => {
       const { done, run } = untilCalled(loop);
       for (let i = 0; i < 40; i++) {
         const delay = (i * 0.37) % 12; // sub-millisecond deadlines too
-        const h = loop.callLater(delay, () => lateness.push(loop.time() - h.when()));
+        const h: TimerHandle = loop.callLater(delay, () => lateness.push(loop.time() - h.when()));
       }
       loop.callLater(20, done);
       await run();
