@@ -98,7 +98,11 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       throw new TypeError(`task name must be a string, not ${describe(name)}`);
     }
     this._name = name ?? `Task-${++taskCounter}`;
-    if (isCoroutine(target)) {
+    if (target instanceof Future) {
+      // Await the Future from a coroutine (not as a promise), so cancelling
+      // this task cancels the Future too (it may be a lock grant to hand on).
+      this._coro = awaitFuture(target as Future<T>);
+    } else if (isCoroutine(target)) {
       this._coro = target as Coroutine<T>;
     } else if (typeof target === 'function') {
       this._starter = target as () => unknown;
@@ -356,6 +360,10 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       (err) => settle(true, err),
     );
   }
+}
+
+function* awaitFuture<T>(fut: Future<T>): Coroutine<T> {
+  return yield* fut;
 }
 
 /** A Future that resolves after a delay; cancelling it cancels its timer. */

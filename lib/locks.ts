@@ -1,0 +1,881 @@
+/**
+ * Synchronisation primitives (asyncio's `locks.py`): Lock, Event, Condition,
+ * Semaphore, BoundedSemaphore and Barrier, for tasks of one event loop.
+ *
+ * Every waiting method returns a Future, so a coroutine writes
+ * `yield* lock.acquire()` and an async function `await lock.acquire()`; each
+ * accepts `{ signal }`, whose abort cancels the wait (the CancelledError
+ * carries the signal's reason). Waiters are served first come, first served,
+ * and a waiter cancelled while it waits leaves the line at once.
+ *
+ * Who owns a released lock or permit. asyncio's Lock.release() only wakes the
+ * first waiter, which marks the lock locked when its task resumes. A Future
+ * cannot run code when its waiter resumes (an `await` resumes through a
+ * promise), so here release() hands the lock (or permit) straight to the
+ * first waiter: its Future is done, `locked()` stays true, and the permit is
+ * the waiter's even before its task runs. asyncio's Semaphore already works
+ * this way. The one race left: the waiter's task is cancelled after its
+ * Future was granted and before it resumed. The Task then throws the
+ * CancelledError in at `yield* acquire()`, that is into the Future's own
+ * iterator `throw()` (a Future is its own `yield*` iterator), and the
+ * granted Future passes the permit on before re-throwing: asyncio does the
+ * same in acquire()'s `except CancelledError`. An async function cannot be
+ * interrupted, so once granted it always resumes owning the permit.
+ *
+ * A Future returned by acquire() belongs to the caller that waits on it:
+ * wait on it at once (or use `use()`). Do not pass it to `gather`, `wait` or
+ * `Promise.race`: if the grant arrives after they gave up on it, nobody owns
+ * the permit and nobody releases it (asyncio has the same hazard with
+ * `ensure_future(lock.acquire())`). To stop waiting, pass a `signal`.
+ * @module
+ */
+import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './abort.js';
+import { isCoroutine, isPromiseLike, type Coroutine } from './coroutines.js';
+import { BrokenBarrierError, type CancelledError } from './errors.js';
+import { _getRunningLoop, describe, type EventLoop } from './events.js';
+import { FAILED, FINISHED, Future, PENDING, fromPromise } from './futures.js';
+import { LoopBound } from './mixins.js';
+
+/**
+ * What `use()` runs while it holds the primitive: a generator function, an
+ * async function, or a plain function. Its result is what `use()` returns.
+ *
+ * @example
+ * ```ts
+ * const body: LockedBody<number> = function* () { yield* sleep(1); return 42; };
+ * const n = yield* lock.use(body);
+ * ```
+ */
+export type LockedBody<R> = () => Coroutine<R> | PromiseLike<R> | R;
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/** The `signal` of a waiting method's options (TypeError for bad options). */
+function signalOf(opts: unknown, method: string): AbortSignal | undefined {
+  if (opts === undefined) return undefined;
+  if (typeof opts !== 'object' || opts === null) {
+    throw new TypeError(`${method}() options must be an object, not ${describe(opts)}`);
+  }
+  return checkSignal((opts as SignalOptions).signal, method);
+}
+
+/** TypeError unless a number, RangeError unless an integer >= min. */
+function checkInteger(value: unknown, what: string, min: number): asserts value is number {
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number, not ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`${what} must be an integer >= ${min}, not ${value}`);
+  }
+}
+
+function checkFunction(fn: unknown, what: string): void {
+  if (typeof fn !== 'function') throw new TypeError(`${what} must be a function, not ${describe(fn)}`);
+}
+
+/**
+ * The loop of a Future made on the fast path, which (as in asyncio) does not
+ * bind: the running loop, else the bound one, else the default.
+ */
+function loopOpts(owner: LoopBound): { loop: EventLoop } | undefined {
+  const loop = _getRunningLoop() ?? owner._loop;
+  return loop === null ? undefined : { loop };
+}
+
+/** A Future already done with `value`: `yield*` of it does not suspend (the fast path). */
+function resolved<T>(owner: LoopBound, value: T): Future<T> {
+  const fut = new Future<T>(loopOpts(owner));
+  fut.setResult(value);
+  return fut;
+}
+
+/** A Future cancelled by an already aborted signal: the call fails and changes nothing. */
+function aborted<T>(owner: LoopBound, signal: AbortSignal): Future<T> {
+  const fut = new Future<T>(loopOpts(owner));
+  fut._cancelFuture(abortError(signal));
+  return fut;
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  return set.values().next().value;
+}
+
+/** A waiter's Future in a line (a Set keeps arrival order and deletes in O(1)). */
+class Waiter<T> extends Future<T> {
+  constructor(
+    loop: EventLoop,
+    private readonly _line: Set<Future<T>>,
+  ) {
+    super({ loop });
+  }
+
+  /** A cancelled waiter (task cancel or signal) leaves the line at once: nothing to skip later. */
+  override _cancelFuture(reason?: string | CancelledError): boolean {
+    if (!super._cancelFuture(reason)) return false;
+    this._line.delete(this);
+    return true;
+  }
+}
+
+/** The Future of a waiting acquire(): done means the permit is the waiter's. */
+class Grant extends Waiter<true> {
+  constructor(
+    loop: EventLoop,
+    line: Set<Future<true>>,
+    private readonly _owner: Acquirable,
+  ) {
+    super(loop, line);
+  }
+
+  /**
+   * An error (its Task's CancelledError) is thrown into the coroutine at
+   * `yield* acquire()`. A granted permit the coroutine will never see goes
+   * to the next waiter, as in asyncio's acquire() `except CancelledError`.
+   */
+  override throw(error: unknown): never {
+    this._giveUp();
+    throw error;
+  }
+
+  /** The coroutine is closed while waiting: same as throw(). */
+  override return(value: true): IteratorResult<unknown, true> {
+    this._giveUp();
+    return { value, done: true };
+  }
+
+  private _giveUp(): void {
+    if (this._state === FINISHED) this._owner._handOn();
+    else if (this._state === PENDING) this._cancelFuture();
+  }
+}
+
+/**
+ * Wait for a promise, even through cancellation: a promise cannot be
+ * interrupted, so a `use()` body that is still running must keep the lock.
+ * A cancellation is raised once the promise has settled.
+ */
+function* untilSettled<R>(promise: PromiseLike<R>): Coroutine<R> {
+  let cancelled: unknown = null;
+  for (;;) {
+    // A fresh Future each round: cancelling the task cancels the one it waits on.
+    const fut = fromPromise(promise);
+    try {
+      const value = yield* fut;
+      if (cancelled !== null) throw cancelled;
+      return value;
+    } catch (error) {
+      if (!fut.cancelled()) throw error; // the body failed, or settled and we were cancelled
+      cancelled = error;
+    }
+  }
+}
+
+/** use(): acquire, run the body, release in `finally` (asyncio's `async with`). */
+function* holding<R>(prim: Acquirable, body: LockedBody<R>, signal: AbortSignal | undefined): Coroutine<R> {
+  yield* prim.acquire({ signal });
+  try {
+    const result = body();
+    if (result instanceof Future || isCoroutine(result)) return yield* (result as Coroutine<R>);
+    if (isPromiseLike(result)) return yield* untilSettled(result as PromiseLike<R>);
+    return result as R;
+  } finally {
+    prim.release();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lock, Semaphore, BoundedSemaphore.
+
+/**
+ * What Lock and Semaphore share (asyncio's `_ContextManagerMixin` plus the
+ * line of waiters): `acquire()`, `release()`, `locked()` and `use()`. Useful
+ * as a type for code that takes either.
+ *
+ * @example
+ * ```ts
+ * function* guarded(guard: Acquirable) {
+ *   return yield* guard.use(function* () { yield* sleep(1); return 'done'; });
+ * }
+ * ```
+ */
+export abstract class Acquirable extends LoopBound {
+  /** @internal Waiting acquirers, first come first; only pending Grants. */
+  protected readonly _waiters = new Set<Future<true>>();
+
+  /** True when acquire() would have to wait. */
+  abstract locked(): boolean;
+
+  /** Give back what acquire() took. */
+  abstract release(): void;
+
+  /** @internal Take the permit now if free. */
+  protected abstract _tryAcquire(): boolean;
+
+  /** @internal A released permit nobody waits for. */
+  protected abstract _free(): void;
+
+  /**
+   * A Future that is done once the caller holds the permit (already done
+   * when it is free). With `signal`, an abort cancels the wait; a signal
+   * already aborted fails the call without acquiring.
+   */
+  acquire(opts?: SignalOptions): Future<true> {
+    const signal = signalOf(opts, `${this.constructor.name}.acquire`);
+    if (signal?.aborted) return aborted(this, signal);
+    const grant = this._acquire();
+    if (grant === null) return resolved<true>(this, true);
+    cancelOnAbort(grant, signal);
+    return grant;
+  }
+
+  /**
+   * A coroutine that acquires, runs `body`, and releases in `finally`. An
+   * async body cannot be interrupted: on cancellation use() keeps the permit
+   * until its promise settles, then raises the CancelledError.
+   *
+   * @example
+   * ```ts
+   * const value = yield* lock.use(function* () { yield* sleep(5); return 1; });
+   * ```
+   */
+  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> {
+    const name = this.constructor.name;
+    checkFunction(body, `${name}.use() body`);
+    return holding(this, body, signalOf(opts, `${name}.use`));
+  }
+
+  /** @internal Take the permit now (null), or join the line: the Grant to wait on. */
+  _acquire(loop?: EventLoop): Future<true> | null {
+    if (this._tryAcquire()) return null;
+    const grant = new Grant(this._getLoop(loop), this._waiters, this);
+    this._waiters.add(grant);
+    return grant;
+  }
+
+  /**
+   * @internal A permit comes back (release, or a granted waiter that gave
+   * up): the first waiter gets it directly, else it is freed.
+   */
+  _handOn(): void {
+    const next = first(this._waiters);
+    if (next === undefined) {
+      this._free();
+      return;
+    }
+    this._waiters.delete(next);
+    next.setResult(true); // synchronous: wakes its task (or promise), never re-enters this lock
+  }
+
+  /** @internal ", waiters:N" for toString. */
+  protected _waitersText(): string {
+    return this._waiters.size > 0 ? `, waiters:${this._waiters.size}` : '';
+  }
+}
+
+/**
+ * A mutual-exclusion lock for tasks (asyncio.Lock). Not owned by a task:
+ * any task may release it. Waiters get it in FIFO order.
+ *
+ * @example
+ * ```ts
+ * const lock = new Lock();
+ * function* worker() {
+ *   yield* lock.acquire();
+ *   try { yield* writeRecord(); } finally { lock.release(); }
+ *   // or: yield* lock.use(function* () { yield* writeRecord(); });
+ * }
+ * async function asyncWorker() {
+ *   await lock.acquire();
+ *   try { await write(); } finally { lock.release(); }
+ * }
+ * ```
+ */
+export class Lock extends Acquirable {
+  private _locked = false;
+
+  /** True while held (also between a release and the next waiter's resumption: it owns it). */
+  locked(): boolean {
+    return this._locked;
+  }
+
+  /** Release; the first waiter, if any, now holds the lock. Error if not locked. */
+  release(): void {
+    if (!this._locked) throw new Error('Lock is not acquired');
+    this._handOn();
+  }
+
+  protected _tryAcquire(): boolean {
+    // Unlocked implies nobody waits: release() hands the lock on while anyone does.
+    if (this._locked) return false;
+    this._locked = true;
+    return true;
+  }
+
+  protected _free(): void {
+    this._locked = false;
+  }
+
+  override toString(): string {
+    return `<Lock [${this._locked ? 'locked' : 'unlocked'}${this._waitersText()}]>`;
+  }
+}
+
+/**
+ * A counter of permits (asyncio.Semaphore): acquire() takes one, waiting
+ * while none is left; release() gives one back. Waiters are served in FIFO
+ * order, and a newcomer never overtakes them.
+ *
+ * @example
+ * ```ts
+ * const slots = new Semaphore(3); // at most 3 downloads at once
+ * function* download(url: string) {
+ *   return yield* slots.use(() => fetch(url).then((r) => r.text()));
+ * }
+ * ```
+ */
+export class Semaphore extends Acquirable {
+  /** @internal */ protected _value: number;
+
+  /** @param value the initial number of permits: an integer >= 0. */
+  constructor(value = 1) {
+    super();
+    checkInteger(value, 'Semaphore initial value', 0);
+    this._value = value;
+  }
+
+  /** Permits available now. */
+  get value(): number {
+    return this._value;
+  }
+
+  /** True when acquire() would wait: no permit left, or others already wait (FIFO). */
+  locked(): boolean {
+    return this._value === 0 || this._waiters.size > 0;
+  }
+
+  /** Give a permit back; the first waiter, if any, gets it directly. */
+  release(): void {
+    this._handOn();
+  }
+
+  protected _tryAcquire(): boolean {
+    if (this.locked()) return false;
+    this._value--;
+    return true;
+  }
+
+  protected _free(): void {
+    this._value++;
+  }
+
+  override toString(): string {
+    const state = this.locked() ? 'locked' : `unlocked, value:${this._value}`;
+    return `<${this.constructor.name} [${state}${this._waitersText()}]>`;
+  }
+}
+
+/**
+ * A Semaphore whose release() throws RangeError (asyncio: ValueError) when
+ * it would raise the count above the initial value: it catches releases
+ * without a matching acquire.
+ *
+ * @example
+ * ```ts
+ * const sem = new BoundedSemaphore(1);
+ * yield* sem.acquire();
+ * sem.release();
+ * sem.release(); // RangeError: BoundedSemaphore released too many times
+ * ```
+ */
+export class BoundedSemaphore extends Semaphore {
+  private readonly _bound: number;
+
+  constructor(value = 1) {
+    super(value);
+    this._bound = value;
+  }
+
+  override release(): void {
+    if (this._value >= this._bound) throw new RangeError('BoundedSemaphore released too many times');
+    super.release();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Event.
+
+/**
+ * A flag tasks can wait for (asyncio.Event): wait() is done once set() is
+ * called, and at once while the flag is set.
+ *
+ * @example
+ * ```ts
+ * const ready = new Event();
+ * function* consumer() { yield* ready.wait(); console.log('go'); }
+ * function* producer() { yield* sleep(10); ready.set(); }
+ * ```
+ */
+export class Event extends LoopBound {
+  private readonly _waiters = new Set<Future<true>>();
+  private _value = false;
+
+  /** True while the flag is set. */
+  isSet(): boolean {
+    return this._value;
+  }
+
+  /** Set the flag and wake every waiter; later wait() calls do not wait. */
+  set(): void {
+    if (this._value) return;
+    this._value = true;
+    for (const waiter of this._waiters) waiter.setResult(true);
+    this._waiters.clear();
+  }
+
+  /** Reset the flag: wait() waits again (waiters already woken stay woken). */
+  clear(): void {
+    this._value = false;
+  }
+
+  /** A Future done (true) once the flag is set. `signal` aborts the wait. */
+  wait(opts?: SignalOptions): Future<true> {
+    const signal = signalOf(opts, 'Event.wait');
+    if (signal?.aborted) return aborted(this, signal);
+    if (this._value) return resolved<true>(this, true);
+    const waiter = new Waiter<true>(this._getLoop(), this._waiters);
+    this._waiters.add(waiter);
+    cancelOnAbort(waiter, signal);
+    return waiter;
+  }
+
+  override toString(): string {
+    const waiters = this._waiters.size > 0 ? `, waiters:${this._waiters.size}` : '';
+    return `<Event [${this._value ? 'set' : 'unset'}${waiters}]>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Condition.
+
+/** Where a Condition waiter is: waiting for notify, woken, or waiting for the lock. */
+const SLEEPING = 0;
+const WAKING = 1;
+const REACQUIRING = 2;
+
+/**
+ * The Future of Condition.wait()/waitFor(): asyncio's wait() as a state
+ * machine. It is done only once the lock is held again, whether it was
+ * notified or cancelled, so whoever waits on it resumes holding the lock.
+ */
+class CondWait<R> extends Future<R> {
+  private _phase = SLEEPING;
+  /** A cancellation waiting for the lock to come back (the most recent wins, as in asyncio). */
+  private _cancel: { reason: string | CancelledError | undefined } | null = null;
+
+  constructor(
+    loop: EventLoop,
+    private readonly _cond: Condition,
+    private readonly _line: Set<CondWait<any>>,
+    /** waitFor()'s predicate, null for wait(). */
+    private readonly _predicate: (() => R) | null,
+  ) {
+    super({ loop });
+  }
+
+  /** Release the lock and wait for a notify. */
+  _sleep(): void {
+    this._phase = SLEEPING;
+    this._cond._lock.release();
+    this._line.add(this);
+  }
+
+  /**
+   * Notified or cancelled: take the lock again on the next iteration, when
+   * asyncio's woken task would ask for it (so other acquirers keep their
+   * asyncio order relative to it).
+   */
+  _wake(): void {
+    this._line.delete(this);
+    this._phase = WAKING;
+    this._loop.callSoon(reacquire, this);
+  }
+
+  _reacquire(): void {
+    this._phase = REACQUIRING;
+    const grant = this._cond._lock._acquire(this._loop);
+    if (grant === null) this._reacquired();
+    // Through callSoon, never from inside another task's release(): a false
+    // predicate releases the lock again, which must not nest.
+    else grant.addDoneCallback(() => this._reacquired());
+  }
+
+  /** The lock is held again, on behalf of whoever waits on this Future. */
+  private _reacquired(): void {
+    if (this._cancel !== null) {
+      // asyncio: a waiter that fails may have used up a notification; pass one on.
+      this._cond._notify(1);
+      super._cancelFuture(this._cancel.reason);
+      return;
+    }
+    if (this._predicate === null) {
+      this.setResult(true as R);
+      return;
+    }
+    let value: R;
+    try {
+      value = this._predicate();
+    } catch (error) {
+      this.setException(error);
+      return;
+    }
+    if (value) this.setResult(value);
+    else this._sleep();
+  }
+
+  /** Cancel: the Future ends cancelled only after the lock is re-acquired. */
+  override _cancelFuture(reason?: string | CancelledError): boolean {
+    if (this._state !== PENDING) return false;
+    this._cancel = { reason };
+    if (this._phase === SLEEPING) this._wake();
+    return true; // like Task.cancel(): requested, done later
+  }
+
+  /**
+   * The waiting task is cancelled after this Future was done (lock held)
+   * and before it resumed. It keeps the lock (asyncio's wait() always
+   * raises holding it) but will not act on the notification: pass it on.
+   */
+  override throw(error: unknown): never {
+    if (this._state === FINISHED || this._state === FAILED) {
+      if (this._state === FAILED) this.exception(); // the predicate's error gives way: mark it seen
+      this._cond._notify(1);
+    }
+    throw error;
+  }
+}
+
+function reacquire(waiter: CondWait<unknown>): void {
+  waiter._reacquire();
+}
+
+/**
+ * A condition variable (asyncio.Condition): tasks wait() until another task
+ * holding the lock notifies them. wait() releases the lock while waiting and
+ * holds it again when it returns, also when it is cancelled (the
+ * CancelledError is raised after re-acquiring, as in asyncio). Wakeups may
+ * be spurious: wait in a loop, or use waitFor().
+ *
+ * @example
+ * ```ts
+ * const cond = new Condition();
+ * const items: string[] = [];
+ * function* consumer() {
+ *   return yield* cond.use(function* () {
+ *     yield* cond.waitFor(() => items.length > 0);
+ *     return items.shift();
+ *   });
+ * }
+ * function* producer(item: string) {
+ *   yield* cond.use(() => { items.push(item); cond.notify(); });
+ * }
+ * ```
+ */
+export class Condition extends LoopBound {
+  /** @internal */ readonly _lock: Lock;
+  private readonly _waiters = new Set<CondWait<any>>();
+
+  /** @param lock the underlying Lock (a new one when omitted); several Conditions may share one. */
+  constructor(lock?: Lock | null) {
+    super();
+    if (lock === undefined || lock === null) lock = new Lock();
+    else if (!(lock instanceof Lock)) throw new TypeError(`Condition lock must be a Lock, not ${describe(lock)}`);
+    this._lock = lock;
+  }
+
+  /** True while the underlying lock is held. */
+  locked(): boolean {
+    return this._lock.locked();
+  }
+
+  /** Acquire the underlying lock. */
+  acquire(opts?: SignalOptions): Future<true> {
+    return this._lock.acquire(opts);
+  }
+
+  /** Release the underlying lock. */
+  release(): void {
+    this._lock.release();
+  }
+
+  /**
+   * Hold the underlying lock while `body` runs.
+   *
+   * @example
+   * ```ts
+   * yield* cond.use(function* () { while (!ready) yield* cond.wait(); });
+   * ```
+   */
+  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> {
+    return this._lock.use(body, opts);
+  }
+
+  /**
+   * Release the lock, wait for a notify, re-acquire the lock; done (true)
+   * holding the lock. Error if the lock is not held. Cancelling (task or
+   * `signal`) also re-acquires the lock before the CancelledError.
+   */
+  wait(opts?: SignalOptions): Future<true> {
+    return this._startWait<true>(null, signalOf(opts, 'Condition.wait'));
+  }
+
+  /**
+   * wait() until `predicate()` is truthy (checked first, then after each
+   * wakeup, holding the lock); the Future's result is that value.
+   */
+  waitFor<R>(predicate: () => R, opts?: SignalOptions): Future<R> {
+    checkFunction(predicate, 'Condition.waitFor() predicate');
+    const signal = signalOf(opts, 'Condition.waitFor');
+    if (signal?.aborted) return aborted(this, signal);
+    const value = predicate();
+    if (value) return resolved(this, value);
+    return this._startWait(predicate, signal);
+  }
+
+  /** Wake up to `n` waiters (FIFO). The lock must be held; they run once it is released. */
+  notify(n = 1): void {
+    checkInteger(n, 'notify() count', 0);
+    if (!this.locked()) throw new Error('cannot notify on un-acquired lock');
+    this._notify(n);
+  }
+
+  /** Wake every waiter. The lock must be held. */
+  notifyAll(): void {
+    this.notify(this._waiters.size);
+  }
+
+  /** @internal Wake the first `n` waiters (no lock check: asyncio's _notify). */
+  _notify(n: number): void {
+    for (const waiter of this._waiters) {
+      if (n-- <= 0) break;
+      waiter._wake();
+    }
+  }
+
+  private _startWait<R>(predicate: (() => R) | null, signal: AbortSignal | undefined): Future<R> {
+    if (!this.locked()) throw new Error('cannot wait on un-acquired lock');
+    const loop = this._getLoop();
+    // The lock is re-acquired on this loop later, from a callback: check now.
+    this._lock._getLoop(loop);
+    if (signal?.aborted) return aborted(this, signal);
+    const waiter = new CondWait<R>(loop, this, this._waiters, predicate);
+    waiter._sleep();
+    cancelOnAbort(waiter, signal);
+    return waiter;
+  }
+
+  override toString(): string {
+    const waiters = this._waiters.size > 0 ? `, waiters:${this._waiters.size}` : '';
+    return `<Condition [${this.locked() ? 'locked' : 'unlocked'}${waiters}]>`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Barrier.
+
+const FILLING = 0;
+const DRAINING = 1;
+const RESETTING = 2;
+const BROKEN = 3;
+const STATE_NAMES = ['filling', 'draining', 'resetting', 'broken'];
+
+/**
+ * The Future of Barrier.wait(): asyncio's wait() as a state machine.
+ * asyncio runs it under the barrier's Condition, whose lock is never held
+ * across a suspension, so only the Condition's waiting and waking remain:
+ * a woken waiter looks at the state again on the next iteration, when
+ * asyncio's task would.
+ */
+class BarrierWait extends Future<number> {
+  /** Past the entry (asyncio's wait() after _block()): counted, has an index. */
+  private _arrived = false;
+  private _index = 0;
+
+  constructor(
+    loop: EventLoop,
+    private readonly _barrier: Barrier,
+    private readonly _line: Set<BarrierWait>,
+  ) {
+    super({ loop });
+  }
+
+  /** Run asyncio's wait() as far as it goes now: to the next wait, or to the end. */
+  _advance(): void {
+    const b = this._barrier;
+    if (!this._arrived) {
+      // _block(): wait while the barrier drains or resets; fail if broken.
+      if (b._state === DRAINING || b._state === RESETTING) return this._sleep();
+      if (b._state === BROKEN) return this.setException(new BrokenBarrierError('Barrier aborted'));
+      this._arrived = true;
+      this._index = b._count++;
+      if (this._index + 1 === b._parties) {
+        // The last party trips the barrier: everyone inside may leave.
+        b._state = DRAINING;
+        b._notifyAll();
+        return this._leave(null);
+      }
+    }
+    // _wait(): wait for the end of filling.
+    if (b._state === FILLING) return this._sleep();
+    this._leave(b._state === DRAINING ? null : new BrokenBarrierError('Abort or reset of barrier'));
+  }
+
+  /** Wait for the Condition's notify_all (a state change). */
+  private _sleep(): void {
+    this._line.add(this);
+  }
+
+  /** Notified: look at the state again on the next iteration. */
+  _wake(): void {
+    this._line.delete(this);
+    this._loop.callSoon(advance, this);
+  }
+
+  /** Leave with the index or the error (asyncio's `finally` in wait()). */
+  private _leave(error: Error | null): void {
+    if (error === null) this.setResult(this._index);
+    else this.setException(error);
+    this._barrier._count--;
+    this._barrier._exit();
+  }
+
+  override _cancelFuture(reason?: string | CancelledError): boolean {
+    if (!super._cancelFuture(reason)) return false;
+    this._line.delete(this);
+    // What asyncio does when a task is cancelled in the Condition's wait():
+    // a spurious wakeup for the next waiter, then leave the barrier if inside.
+    this._barrier._notify(1);
+    if (this._arrived) {
+      this._barrier._count--;
+      this._barrier._exit();
+    }
+    return true;
+  }
+
+  /** Cancelled after a BrokenBarrierError, before resuming: the error gives way, mark it seen. */
+  override throw(error: unknown): never {
+    if (this._state === FAILED) this.exception();
+    throw error;
+  }
+}
+
+function advance(waiter: BarrierWait): void {
+  if (!waiter.done()) waiter._advance(); // cancelled meanwhile: nothing left to do
+}
+
+/**
+ * Lets `parties` tasks wait for each other (asyncio.Barrier): wait() blocks
+ * until `parties` tasks are waiting, then all proceed, each with its arrival
+ * index (0 to parties-1). The barrier then refills for the next round; tasks
+ * arriving while it drains wait for that round. reset() and abort() make
+ * current waiters fail with BrokenBarrierError; after abort() every wait()
+ * fails until reset(). A waiter cancelled while filling leaves the barrier
+ * (it is not broken), so later arrivals may reuse its index, as in asyncio.
+ *
+ * @example
+ * ```ts
+ * const barrier = new Barrier(3);
+ * function* worker(id: number) {
+ *   yield* prepare(id);
+ *   const index = yield* barrier.wait(); // all three prepared
+ *   if (index === 0) console.log('all ready');
+ * }
+ * ```
+ */
+export class Barrier extends LoopBound {
+  /** @internal */ readonly _parties: number;
+  /** @internal FILLING, DRAINING, RESETTING or BROKEN. */
+  _state = FILLING;
+  /** @internal Tasks inside wait() past the entry (asyncio's _count). */
+  _count = 0;
+  private readonly _waiters = new Set<BarrierWait>();
+
+  /** @param parties how many tasks trip the barrier: an integer >= 1. */
+  constructor(parties: number) {
+    super();
+    checkInteger(parties, 'Barrier parties', 1);
+    this._parties = parties;
+  }
+
+  /** How many tasks trip the barrier. */
+  get parties(): number {
+    return this._parties;
+  }
+
+  /** How many tasks wait for the barrier to fill (0 while draining). */
+  get nWaiting(): number {
+    return this._state === FILLING ? this._count : 0;
+  }
+
+  /** True after abort(), until reset(). */
+  get broken(): boolean {
+    return this._state === BROKEN;
+  }
+
+  /**
+   * A Future of this task's arrival index, done when `parties` tasks wait.
+   * Fails with BrokenBarrierError on reset() or abort(). `signal` aborts the
+   * wait.
+   */
+  wait(opts?: SignalOptions): Future<number> {
+    const signal = signalOf(opts, 'Barrier.wait');
+    const loop = this._getLoop();
+    if (signal?.aborted) return aborted(this, signal);
+    const waiter = new BarrierWait(loop, this, this._waiters);
+    waiter._advance();
+    cancelOnAbort(waiter, signal);
+    return waiter;
+  }
+
+  /**
+   * Back to the empty, filling state; current waiters fail with
+   * BrokenBarrierError. Synchronous: asyncio's reset() is a coroutine only
+   * to take the Condition's lock, which is never held across a suspension.
+   */
+  reset(): void {
+    this._state = this._count > 0 ? RESETTING : FILLING;
+    this._notifyAll();
+  }
+
+  /**
+   * Break the barrier: current and future waiters fail with
+   * BrokenBarrierError until reset(). Synchronous, like reset().
+   */
+  abort(): void {
+    this._state = BROKEN;
+    this._notifyAll();
+  }
+
+  /** @internal Wake the first `n` waiters. */
+  _notify(n: number): void {
+    for (const waiter of this._waiters) {
+      if (n-- <= 0) break;
+      waiter._wake();
+    }
+  }
+
+  /** @internal */
+  _notifyAll(): void {
+    this._notify(this._waiters.size);
+  }
+
+  /** @internal asyncio's _exit(): the last task out ends draining or resetting. */
+  _exit(): void {
+    if (this._count !== 0) return;
+    if (this._state === RESETTING || this._state === DRAINING) this._state = FILLING;
+    this._notifyAll();
+  }
+
+  override toString(): string {
+    const waiting = this.broken ? '' : `, waiters:${this.nWaiting}/${this._parties}`;
+    return `<Barrier [${STATE_NAMES[this._state]}${waiting}]>`;
+  }
+}
