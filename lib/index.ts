@@ -40,3 +40,4 @@ export { gather, wait, waitFor, shield, asCompleted, AsCompleted, type ReturnWhe
 export { timeout, timeoutAt, Timeout } from './timeouts.js';
 export { taskGroup, TaskGroup } from './taskgroups.js';
 export { abortError, type SignalOptions } from './abort.js';
+export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, Acquirable, type LockedBody } from './locks.js';
