@@ -35,6 +35,7 @@ import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { FAILED, FINISHED, Future, PENDING, fromPromise } from './futures.js';
 import { LoopBound } from './mixins.js';
+import { _thenable } from './tasks.js';
 
 /**
  * What `use()` runs while it holds the primitive: a generator function, an
@@ -237,10 +238,11 @@ export abstract class Acquirable extends LoopBound {
    * const value = yield* lock.use(function* () { yield* sleep(5); return 1; });
    * ```
    */
-  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> {
+  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> & PromiseLike<R> {
     const name = this.constructor.name;
     checkFunction(body, `${name}.use() body`);
-    return holding(this, body, signalOf(opts, `${name}.use`));
+    // Thenable too: `await lock.use(async () => ...)` runs it as a task.
+    return _thenable(holding(this, body, signalOf(opts, `${name}.use`)));
   }
 
   /** @internal Take the permit now (null), or join the line: the Grant to wait on. */
@@ -614,7 +616,7 @@ export class Condition extends LoopBound {
    * yield* cond.use(function* () { while (!ready) yield* cond.wait(); });
    * ```
    */
-  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> {
+  use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> & PromiseLike<R> {
     return this._lock.use(body, opts);
   }
 
