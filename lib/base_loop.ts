@@ -29,6 +29,7 @@ import {
 import { Future, _reportUnretrieved } from './futures.js';
 import { Task, ensureFuture } from './tasks.js';
 import { isCoroutine, type Awaitable, type TaskTarget } from './coroutines.js';
+import { ThreadPoolExecutor, defaultThreadWorkers, submitTo, type ModuleWork, type Work } from './executors.js';
 
 /** Something with a `shutdown(wait)`: the default executor, once set. */
 export interface Executor {
@@ -74,6 +75,8 @@ export abstract class BaseEventLoop implements EventLoop {
   /** @internal Tasks not done yet (allTasks). */
   _tasks = new Set<Task<any>>();
   /** @internal */ _defaultExecutor: Executor | null = null;
+  /** @internal Set by shutdownDefaultExecutor(): runInExecutor(null, ...) then throws (asyncio). */
+  _executorShutdownCalled = false;
   /** @internal Settles the promise of the active `runForever()`. */
   private _runForeverResolve: (() => void) | null = null;
 
@@ -367,6 +370,7 @@ export abstract class BaseEventLoop implements EventLoop {
 
   /** Shut down the default executor (if one was set), waiting for its jobs. */
   async shutdownDefaultExecutor(): Promise<void> {
+    this._executorShutdownCalled = true;
     const executor = this._defaultExecutor;
     this._defaultExecutor = null;
     if (executor !== null) await executor.shutdown(true);
@@ -431,6 +435,40 @@ export abstract class BaseEventLoop implements EventLoop {
       throw new TypeError(`executor must have a shutdown() method, not ${describe(executor)}`);
     }
     this._defaultExecutor = executor;
+  }
+
+  /**
+   * Run `work(...args)` in `executor`, or, when it is null, in the loop's
+   * default executor: the one given to `setDefaultExecutor()`, else a
+   * ThreadPoolExecutor of `min(4, os.availableParallelism())` workers created
+   * on first use. Returns a Future of this loop. Work is a self-contained
+   * function or a module export (`'path#export'`, `{ module, export }`): see
+   * lib/executors.ts. Throws synchronously (TypeError) for work or arguments
+   * that cannot be sent to a worker.
+   *
+   * @example
+   * ```ts
+   * function* main() {
+   *   const loop = getRunningLoop();
+   *   const digest = yield* loop.runInExecutor(null, '/srv/app/work.js#hash', 'data');
+   *   const sum = yield* loop.runInExecutor(pool, (a: number, b: number) => a + b, 1, 2);
+   * }
+   * ```
+   */
+  runInExecutor<A extends unknown[], R>(
+    executor: Executor | null,
+    work: (...args: A) => R,
+    ...args: A
+  ): Future<Awaited<R>>;
+  runInExecutor<R = unknown>(executor: Executor | null, work: ModuleWork | string | URL, ...args: unknown[]): Future<R>;
+  runInExecutor<R = unknown>(executor: Executor | null, work: Work, ...args: unknown[]): Future<R>;
+  runInExecutor(executor: Executor | null, work: Work, ...args: unknown[]): Future<unknown> {
+    this._checkClosed();
+    if (executor === null || executor === undefined) {
+      if (this._executorShutdownCalled) throw new Error('Executor shutdown has been called');
+      executor = this._defaultExecutor ??= new ThreadPoolExecutor({ maxWorkers: defaultThreadWorkers() });
+    }
+    return submitTo(executor, this, work, args);
   }
 
   // -- Errors ----------------------------------------------------------------

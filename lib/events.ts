@@ -179,6 +179,9 @@ export interface EventLoop {
   createTask<T>(coro: TaskTarget<T>, opts?: TaskOptions): Task<T>;
   setTaskFactory(factory: TaskFactory | null): void;
   getTaskFactory(): TaskFactory | null;
+  // Executors.
+  runInExecutor(executor: { shutdown(wait?: boolean): unknown } | null, work: unknown, ...args: unknown[]): Future<any>;
+  setDefaultExecutor(executor: { shutdown(wait?: boolean): unknown }): void;
   // Errors.
   getExceptionHandler(): ExceptionHandler | null;
   setExceptionHandler(handler: ExceptionHandler | null): void;

@@ -41,3 +41,17 @@ export { timeout, timeoutAt, Timeout } from './timeouts.js';
 export { taskGroup, TaskGroup } from './taskgroups.js';
 export { abortError, type SignalOptions } from './abort.js';
 export { Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier, Acquirable, type LockedBody } from './locks.js';
+export {
+  ThreadPoolExecutor,
+  ProcessPoolExecutor,
+  PoolExecutor,
+  WorkerExitedError,
+  toThread,
+  defaultThreadWorkers,
+  type ModuleWork,
+  type Work,
+  type SubmitOptions,
+  type SubmittingExecutor,
+  type ThreadPoolOptions,
+  type ProcessPoolOptions,
+} from './executors.js';

@@ -35,6 +35,7 @@ import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { FAILED, FINISHED, Future, PENDING, fromPromise } from './futures.js';
 import { LoopBound } from './mixins.js';
+import { WaiterQueue } from './waiters.js';
 import { _thenable } from './tasks.js';
 
 /**
@@ -96,15 +97,15 @@ function aborted<T>(owner: LoopBound, signal: AbortSignal): Future<T> {
   return fut;
 }
 
-function first<T>(set: Set<T>): T | undefined {
-  return set.values().next().value;
+function first<T>(queue: WaiterQueue<T>): T | undefined {
+  return queue.first();
 }
 
 /** A waiter's Future in a line (a Set keeps arrival order and deletes in O(1)). */
 class Waiter<T> extends Future<T> {
   constructor(
     loop: EventLoop,
-    private readonly _line: Set<Future<T>>,
+    private readonly _line: WaiterQueue<Future<T>>,
   ) {
     super({ loop });
   }
@@ -121,7 +122,7 @@ class Waiter<T> extends Future<T> {
 class Grant extends Waiter<true> {
   constructor(
     loop: EventLoop,
-    line: Set<Future<true>>,
+    line: WaiterQueue<Future<true>>,
     private readonly _owner: Acquirable,
   ) {
     super(loop, line);
@@ -200,7 +201,7 @@ function* holding<R>(prim: Acquirable, body: LockedBody<R>, signal: AbortSignal 
  */
 export abstract class Acquirable extends LoopBound {
   /** @internal Waiting acquirers, first come first; only pending Grants. */
-  protected readonly _waiters = new Set<Future<true>>();
+  protected readonly _waiters = new WaiterQueue<Future<true>>();
 
   /** True when acquire() would have to wait. */
   abstract locked(): boolean;
@@ -417,7 +418,7 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class Event extends LoopBound {
-  private readonly _waiters = new Set<Future<true>>();
+  private readonly _waiters = new WaiterQueue<Future<true>>();
   private _value = false;
 
   /** True while the flag is set. */
@@ -476,7 +477,7 @@ class CondWait<R> extends Future<R> {
   constructor(
     loop: EventLoop,
     private readonly _cond: Condition,
-    private readonly _line: Set<CondWait<any>>,
+    private readonly _line: WaiterQueue<CondWait<any>>,
     /** waitFor()'s predicate, null for wait(). */
     private readonly _predicate: (() => R) | null,
   ) {
@@ -583,7 +584,7 @@ function reacquire(waiter: CondWait<unknown>): void {
  */
 export class Condition extends LoopBound {
   /** @internal */ readonly _lock: Lock;
-  private readonly _waiters = new Set<CondWait<any>>();
+  private readonly _waiters = new WaiterQueue<CondWait<any>>();
 
   /** @param lock the underlying Lock (a new one when omitted); several Conditions may share one. */
   constructor(lock?: Lock | null) {
@@ -704,7 +705,7 @@ class BarrierWait extends Future<number> {
   constructor(
     loop: EventLoop,
     private readonly _barrier: Barrier,
-    private readonly _line: Set<BarrierWait>,
+    private readonly _line: WaiterQueue<BarrierWait>,
   ) {
     super({ loop });
   }
@@ -798,7 +799,7 @@ export class Barrier extends LoopBound {
   _state = FILLING;
   /** @internal Tasks inside wait() past the entry (asyncio's _count). */
   _count = 0;
-  private readonly _waiters = new Set<BarrierWait>();
+  private readonly _waiters = new WaiterQueue<BarrierWait>();
 
   /** @param parties how many tasks trip the barrier: an integer >= 1. */
   constructor(parties: number) {
