@@ -40,6 +40,8 @@ export type TaskTarget<T> = Coroutine<T> | PromiseLike<T> | (() => Coroutine<T> 
 
 const GeneratorFunction = Object.getPrototypeOf(function* () {}).constructor as Function;
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor as Function;
+/** %GeneratorPrototype%: the prototype of every generator function's `prototype`. */
+const GeneratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})())) as object;
 
 /**
  * True for a generator object, the coroutine of this library
@@ -53,13 +55,9 @@ const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor as
  * ```
  */
 export function isCoroutine(value: unknown): value is Coroutine<unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Generator).next === 'function' &&
-    typeof (value as Generator).throw === 'function' &&
-    Object.prototype.toString.call(value) === '[object Generator]'
-  );
+  // Every generator object inherits from %GeneratorPrototype%; checking the
+  // chain is several times faster than Object.prototype.toString.
+  return typeof value === 'object' && value !== null && GeneratorPrototype.isPrototypeOf(value);
 }
 
 /**

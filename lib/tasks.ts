@@ -378,24 +378,33 @@ class SleepFuture<T> extends Future<T> {
   }
 }
 
+/** The Task that runs a thenable coroutine, once it was awaited as a promise. */
+const thenTasks = new WeakMap<object, Task<unknown>>();
+
+function coroutineThen(
+  this: Coroutine<unknown>,
+  onFulfilled?: ((value: unknown) => unknown) | null,
+  onRejected?: ((reason: any) => unknown) | null,
+): Promise<unknown> {
+  let task = thenTasks.get(this);
+  if (task === undefined) thenTasks.set(this, (task = createTask(this)));
+  return task.then(onFulfilled, onRejected);
+}
+
 /**
  * @internal Make a coroutine object awaitable from async code too: its
  * `then` runs it as a Task on the running loop. Coroutine-returning APIs
  * (`waitFor`, `timeout`, `taskGroup`, `Lock.use`, ...) return these, so
  * `await waitFor(...)` works instead of silently awaiting a generator object.
- * `yield*` is unaffected (it uses the iterator).
+ * `yield*` is unaffected (it uses the iterator). `then` goes on the
+ * generator function's prototype once, so this costs nothing per call.
  */
 export function _thenable<T>(coro: Coroutine<T>): Coroutine<T> & PromiseLike<T> {
-  let task: Task<T> | null = null;
-  return Object.assign(coro, {
-    then<R1 = T, R2 = never>(
-      onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-    ): Promise<R1 | R2> {
-      task ??= createTask(coro);
-      return task.then(onFulfilled, onRejected);
-    },
-  });
+  const proto = Object.getPrototypeOf(coro) as { then?: unknown };
+  if (proto.then !== coroutineThen) {
+    Object.defineProperty(proto, 'then', { value: coroutineThen, configurable: true, writable: true });
+  }
+  return coro as Coroutine<T> & PromiseLike<T>;
 }
 
 /**
