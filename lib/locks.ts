@@ -35,7 +35,7 @@ import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { FAILED, FINISHED, Future, PENDING, fromPromise } from './futures.js';
 import { LoopBound } from './mixins.js';
-import { WaiterQueue } from './waiters.js';
+import { WaiterQueue, type Queued } from './waiters.js';
 import { _thenable } from './tasks.js';
 
 /**
@@ -97,15 +97,17 @@ function aborted<T>(owner: LoopBound, signal: AbortSignal): Future<T> {
   return fut;
 }
 
-function first<T>(queue: WaiterQueue<T>): T | undefined {
+function first<T extends Queued>(queue: WaiterQueue<T>): T | undefined {
   return queue.first();
 }
 
-/** A waiter's Future in a line (a Set keeps arrival order and deletes in O(1)). */
+/** A waiter's Future in a line (a WaiterQueue keeps arrival order and deletes in O(1)). */
 class Waiter<T> extends Future<T> {
+  /** @internal In its WaiterQueue. */
+  _queued = false;
   constructor(
     loop: EventLoop,
-    private readonly _line: WaiterQueue<Future<T>>,
+    private readonly _line: WaiterQueue<Waiter<T>>,
   ) {
     super({ loop });
   }
@@ -122,7 +124,7 @@ class Waiter<T> extends Future<T> {
 class Grant extends Waiter<true> {
   constructor(
     loop: EventLoop,
-    line: WaiterQueue<Future<true>>,
+    line: WaiterQueue<Waiter<true>>,
     private readonly _owner: Acquirable,
   ) {
     super(loop, line);
@@ -201,7 +203,7 @@ function* holding<R>(prim: Acquirable, body: LockedBody<R>, signal: AbortSignal 
  */
 export abstract class Acquirable extends LoopBound {
   /** @internal Waiting acquirers, first come first; only pending Grants. */
-  protected readonly _waiters = new WaiterQueue<Future<true>>();
+  protected readonly _waiters = new WaiterQueue<Waiter<true>>();
 
   /** True when acquire() would have to wait. */
   abstract locked(): boolean;
@@ -418,7 +420,7 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class Event extends LoopBound {
-  private readonly _waiters = new WaiterQueue<Future<true>>();
+  private readonly _waiters = new WaiterQueue<Waiter<true>>();
   private _value = false;
 
   /** True while the flag is set. */
@@ -470,6 +472,8 @@ const REACQUIRING = 2;
  * notified or cancelled, so whoever waits on it resumes holding the lock.
  */
 class CondWait<R> extends Future<R> {
+  /** @internal In its WaiterQueue. */
+  _queued = false;
   private _phase = SLEEPING;
   /** A cancellation waiting for the lock to come back (the most recent wins, as in asyncio). */
   private _cancel: { reason: string | CancelledError | undefined } | null = null;
@@ -698,6 +702,8 @@ const STATE_NAMES = ['filling', 'draining', 'resetting', 'broken'];
  * asyncio's task would.
  */
 class BarrierWait extends Future<number> {
+  /** @internal In its WaiterQueue. */
+  _queued = false;
   /** Past the entry (asyncio's wait() after _block()): counted, has an index. */
   private _arrived = false;
   private _index = 0;

@@ -3,41 +3,51 @@
  * first. A JS Set is insertion-ordered, but deleting from its front leaves
  * holes that `values().next()` walks over every time until the table is
  * rehashed: a lock with 1e5 queued waiters spent O(n) per hand-off that way.
- * Here deleted entries are dropped from the front for good as `first()`
- * passes them (amortized O(1)), and the array is compacted when half empty.
+ * Membership is a flag on the waiter itself (no hashing): deleted entries
+ * are dropped from the front for good as `first()` passes them (amortized
+ * O(1)), and the array is compacted when mostly consumed.
  * @module
  */
 
+/** @internal A waiter that knows whether it is queued. */
+export interface Queued {
+  _queued: boolean;
+}
+
 /**
- * @internal
+ * @internal Each item is added at most once.
  * @example
  * ```ts
- * const q = new WaiterQueue<Future<true>>();
- * q.add(fut); q.delete(fut); q.first(); // undefined
+ * const q = new WaiterQueue<Grant>();
+ * q.add(grant); q.delete(grant); q.first(); // undefined
  * ```
  */
-export class WaiterQueue<T> implements Iterable<T> {
+export class WaiterQueue<T extends Queued> implements Iterable<T> {
   private _items: (T | undefined)[] = [];
   private _head = 0;
-  private readonly _live = new Set<T>();
+  private _size = 0;
 
   get size(): number {
-    return this._live.size;
+    return this._size;
   }
 
   add(item: T): void {
-    if (this._live.has(item)) return;
-    this._live.add(item);
+    if (item._queued) return;
+    item._queued = true;
+    this._size++;
     this._items.push(item);
   }
 
   has(item: T): boolean {
-    return this._live.has(item);
+    return item._queued;
   }
 
   /** Forget `item`; its slot is skipped later. */
   delete(item: T): boolean {
-    return this._live.delete(item);
+    if (!item._queued) return false;
+    item._queued = false;
+    this._size--;
+    return true;
   }
 
   /** The oldest waiter still queued. */
@@ -45,7 +55,7 @@ export class WaiterQueue<T> implements Iterable<T> {
     const items = this._items;
     while (this._head < items.length) {
       const item = items[this._head]!;
-      if (this._live.has(item)) return item;
+      if (item._queued) return item;
       items[this._head++] = undefined; // a waiter that left: drop the slot for good
     }
     this._items = [];
@@ -57,7 +67,7 @@ export class WaiterQueue<T> implements Iterable<T> {
   shift(): T | undefined {
     const item = this.first();
     if (item !== undefined) {
-      this._live.delete(item);
+      this.delete(item);
       this._items[this._head++] = undefined;
       if (this._head > 1024 && this._head * 2 > this._items.length) {
         this._items = this._items.slice(this._head);
@@ -68,14 +78,18 @@ export class WaiterQueue<T> implements Iterable<T> {
   }
 
   clear(): void {
+    for (let i = this._head; i < this._items.length; i++) {
+      const item = this._items[i];
+      if (item !== undefined) item._queued = false;
+    }
     this._items = [];
     this._head = 0;
-    this._live.clear();
+    this._size = 0;
   }
 
   *[Symbol.iterator](): Iterator<T> {
     // A snapshot: callers may delete while iterating.
     const items = this._items.slice(this._head);
-    for (const item of items) if (item !== undefined && this._live.has(item)) yield item;
+    for (const item of items) if (item !== undefined && item._queued) yield item;
   }
 }
