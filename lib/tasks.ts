@@ -71,7 +71,8 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   _coro: Coroutine<T> | null = null;
   /** @internal A function to call on the first step. */
   private _starter: (() => unknown) | null = null;
-  /** @internal */ _name: string;
+  /** @internal The name, or the task number until a name is asked for (no string per task). */
+  _name: string | number;
   /** @internal */ _mustCancel = false;
   /** @internal */ _numCancelsRequested = 0;
   /** @internal The Future this task waits on. */
@@ -97,7 +98,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     if (name !== undefined && typeof name !== 'string') {
       throw new TypeError(`task name must be a string, not ${describe(name)}`);
     }
-    this._name = name ?? `Task-${++taskCounter}`;
+    this._name = name ?? ++taskCounter;
     if (target instanceof Future) {
       // Await the Future from a coroutine (not as a promise), so cancelling
       // this task cancels the Future too (it may be a lock grant to hand on).
@@ -121,6 +122,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /** The task's name (`Task-N` unless given). */
   getName(): string {
+    if (typeof this._name === 'number') this._name = `Task-${this._name}`;
     return this._name;
   }
 
@@ -184,7 +186,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   }
 
   override toString(): string {
-    return `<Task ${this._stateName()} name=${JSON.stringify(this._name)}>`;
+    return `<Task ${this._stateName()} name=${JSON.stringify(this.getName())}>`;
   }
 
   /** @internal Leaving the pending state: no longer in allTasks(). */
