@@ -55,3 +55,4 @@ export {
   type ThreadPoolOptions,
   type ProcessPoolOptions,
 } from './executors.js';
+export { Queue, PriorityQueue, LifoQueue, type PriorityQueueOptions } from './queues.js';
