@@ -37,6 +37,7 @@ import {
   type TaskTarget,
 } from './coroutines.js';
 import type { TimerHandle } from './events.js';
+import { cancelOnAbort, checkSignal, type SignalOptions } from './abort.js';
 
 /** @internal What a Task needs from its loop beyond the public interface. */
 export interface TaskLoop extends EventLoop {
@@ -452,16 +453,20 @@ export function ensureFuture<T>(aw: Awaitable<T>, opts?: { loop?: EventLoop }): 
 
 /**
  * A Future that resolves to `value` after `ms` milliseconds. `sleep(0)` gives
- * up exactly one loop iteration, as asyncio's `sleep(0)` does.
+ * up exactly one loop iteration, as asyncio's `sleep(0)` does. With
+ * `{ signal }`, aborting the signal ends the sleep with a CancelledError
+ * carrying the reason.
  *
  * @example
  * ```ts
  * function* tick() { for (;;) { yield* sleep(1000); console.log('tick'); } }
+ * yield* sleep(5000, undefined, { signal: AbortSignal.timeout(100) }); // CancelledError after 100 ms
  * ```
  */
-export function sleep<T = undefined>(ms: number, value?: T): Future<T> {
+export function sleep<T = undefined>(ms: number, value?: T, opts?: SignalOptions): Future<T> {
   if (typeof ms !== 'number') throw new TypeError(`sleep() delay must be a number, not ${describe(ms)}`);
   if (Number.isNaN(ms)) throw new RangeError('sleep() delay must not be NaN');
+  const signal = opts === undefined ? undefined : checkSignal(opts.signal, 'sleep');
   const loop = getRunningLoop();
   const fut = new SleepFuture<T>({ loop });
   if (ms <= 0) {
@@ -470,6 +475,7 @@ export function sleep<T = undefined>(ms: number, value?: T): Future<T> {
   } else {
     fut._timer = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
   }
+  if (signal !== undefined) cancelOnAbort(fut, signal);
   return fut;
 }
 

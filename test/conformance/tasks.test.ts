@@ -508,3 +508,42 @@ describe.each(LOOPS)('$name loop: task errors nobody retrieved', (kind) => {
     expect(contexts[0]!.task).toBe(failing);
   });
 });
+
+describe.each(LOOPS)('$name loop: sleep with a signal', (kind) => {
+  it('ends the sleep with a CancelledError carrying the reason, and cancels its timer', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown[]> {
+        const ac = new AbortController();
+        const t0 = loop.time();
+        loop.callLater(5, () => ac.abort(new Error('user left')));
+        try {
+          yield* sleep(10_000, 'never', { signal: ac.signal });
+          return ['no error'];
+        } catch (e) {
+          const err = e as Error;
+          return [err instanceof CancelledError, err.message, (err.cause as Error).message, loop.time() - t0 < 5_000];
+        }
+      }
+      expect(await run(loop, main)).toEqual([true, 'aborted: user left', 'user left', true]);
+    }));
+
+  it('fails at once for an aborted signal and rejects a bad one', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown[]> {
+        let first: unknown;
+        try {
+          yield* sleep(1, 'x', { signal: AbortSignal.abort('gone') });
+        } catch (e) {
+          first = (e as Error).message;
+        }
+        let second: unknown;
+        try {
+          sleep(1, 'x', { signal: 'nope' as never });
+        } catch (e) {
+          second = (e as Error).name;
+        }
+        return [first, second, yield* sleep(1, 'still works', { signal: new AbortController().signal })];
+      }
+      expect(await run(loop, main)).toEqual(['aborted: gone', 'TypeError', 'still works']);
+    }));
+});
