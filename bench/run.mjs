@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as aio from 'aioloop';
 import { loopBenchmarks } from './loop.bench.mjs';
+import { toolkitBenchmarks } from './toolkit.bench.mjs';
 import { getGc, measure } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
 import { formatInt, formatNs, formatRatio, renderTable } from './lib/table.mjs';
@@ -125,7 +126,7 @@ async function main() {
   for (const s of skipped) console.error(`aioloop ${s.name} loop skipped: ${s.reason}`);
   if (loops.length === 0) throw new SetupError('no aioloop loop can be constructed here');
 
-  let benchmarks = loopBenchmarks(n);
+  let benchmarks = [...loopBenchmarks(n), ...toolkitBenchmarks(n)];
   if (opts.filter !== null) {
     const f = opts.filter.toLowerCase();
     benchmarks = benchmarks.filter((b) => b.id.toLowerCase().includes(f) || b.title.toLowerCase().includes(f));
@@ -143,7 +144,7 @@ async function main() {
   const started = performance.now();
   for (const [index, def] of benchmarks.entries()) {
     const variants = [
-      { name: 'node', label: def.node.label, loop: null, run: def.node.run },
+      { name: def.node.kind ?? 'node', label: def.node.label, loop: null, run: def.node.run },
       ...loops.map((l) => ({
         name: `aioloop ${l.name}`,
         label: def.aio.label,
@@ -193,7 +194,7 @@ async function main() {
     console.error(`      ${parts.join(', ')}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
 
-  const headers = ['benchmark', 'variant', 'ops/s', 'ns/op', 'vs node', 'target', 'result'];
+  const headers = ['benchmark', 'variant', 'ops/s', 'ns/op', 'vs baseline', 'target', 'result'];
   const tableRows = [];
   let previous = null;
   for (const r of rows) {
@@ -213,7 +214,7 @@ async function main() {
   console.log(table);
   console.log(
     `\nns/op: median of ${iterations} interleaved iterations (after 1 warm-up) / ops per iteration; ` +
-      `vs node: node ns/op / aioloop ns/op (higher is faster). ${opts.quick ? '--quick: N/10. ' : ''}` +
+      `vs baseline: the first row's ns/op / aioloop ns/op (higher is faster; the baseline is Node's own primitive, or the npm package for the job). ${opts.quick ? '--quick: N/10. ' : ''}` +
       `node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}.`,
   );
   for (const s of skipped) console.log(`aioloop ${s.name} loop skipped: ${s.reason}`);

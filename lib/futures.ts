@@ -23,6 +23,10 @@ export const RELINQUISH = 2;
 
 type DoneCallback<T> = (future: Future<T>) => void;
 
+/** The two iterator results `Future.next()` hands out (see there). */
+const SUSPEND: IteratorYieldResult<unknown> = { value: undefined, done: false };
+const DONE: IteratorReturnResult<unknown> = { value: undefined, done: true };
+
 /**
  * @internal Something woken directly (not through callSoon) when a Future is
  * done: a Task (it enqueues itself), or a promise from `then()`.
@@ -210,13 +214,20 @@ export class Future<T = unknown> implements PromiseLike<T> {
     return this as unknown as Generator<unknown, T, unknown>;
   }
 
-  /** @internal Iterator protocol for `yield*`: yield self while pending, then the result. */
+  /**
+   * @internal Iterator protocol for `yield*`: yield self while pending, then
+   * the result. The result objects are shared and reused: `yield*` reads them
+   * at once (and passes a not-done one straight up to the Task, which also
+   * reads it at once), so no object is allocated per `yield*`.
+   */
   next(): IteratorResult<unknown, T> {
     if (this._state === PENDING) {
       this._flags |= BLOCKING;
-      return { value: this, done: false }; // the Task waits on this Future
+      SUSPEND.value = this; // the Task waits on this Future
+      return SUSPEND;
     }
-    return { value: this.result(), done: true };
+    DONE.value = this.result();
+    return DONE as IteratorResult<unknown, T>;
   }
 
   /** @internal Iterator protocol: a CancelledError (or wake-up error) surfaces at the `yield*`. */
