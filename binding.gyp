@@ -7,10 +7,9 @@
   'variables': {
     'aioloop_sources': [
       'native/addon.cc',
-      # One pair per libuv handle kind, e.g.:
-      # 'native/loop.cc',
-      # 'native/timer_heap.cc',
-      # 'native/tcp.cc',
+      # One pair per libuv handle kind:
+      'native/loop.cc',
+      'native/timer_heap.cc',
     ],
   },
   'targets': [

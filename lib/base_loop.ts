@@ -7,7 +7,9 @@
  *
  * A concrete loop supplies the clock, the timer store and the driver: what
  * makes `_runOnce()` happen while the loop runs (`_startDriving`,
- * `_readyBecameNonEmpty`, `_stopDriving`).
+ * `_readyBecameNonEmpty`, `_stopDriving`). Both loops take the driver from
+ * `loops/driver.ts` and differ only in how they yield to I/O and wait for
+ * timers.
  * @module
  */
 import {

@@ -127,7 +127,12 @@ export class TimerHandle extends Handle {
   /** @internal */ readonly _when: number;
   /** @internal The timer store's record of this handle while it is stored. */
   _slot: TimerSlot | null = null;
-  /** @internal The previous handle in the timer store's list. */
+  /**
+   * @internal The default loop's timer store: the previous handle in its
+   * list. The native loop stores the timer's C++ heap id (a number) here
+   * instead (see lib/loops/native/loop.ts), so a TimerHandle stays at six
+   * fields for both loops.
+   */
   _prev: TimerHandle | null = null;
 
   /** @internal Use `loop.callLater` / `loop.callAt`. */

@@ -1,10 +1,9 @@
 // Module entry point for the `aioloop` native addon.
 //
-// For now this only proves the toolchain: node-addon-api, Node-API 8, C++
-// exceptions and libuv headers all resolve without network access. The real
-// loop will be added as one native/<kind>.{h,cc} pair per libuv handle kind,
-// each registered from Init below.
+// Version/toolchain probes plus one native/<kind>.{h,cc} pair per libuv
+// handle kind, each registered from Init below (loop.cc: the Loop class).
 #include "addon.h"
+#include "loop.h"
 
 #include <uv.h>
 
@@ -55,7 +54,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                  env, Napi::VersionManagement::GetNapiVersion(env)));
   exports.Set("debugBuild", Napi::Boolean::New(env, kDebugBuild));
 
-  // Per-handle-kind registration goes here, e.g. InitLoop(env, exports);
+  // Per-handle-kind registration: one Init<Kind> call each.
+  InitLoop(env, exports);
   return exports;
 }
 

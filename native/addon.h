@@ -34,7 +34,7 @@ namespace aioloop {
 // registration explicit (no static-constructor magic) makes the init order
 // deterministic and visible in one place.
 //
-// void InitLoop(Napi::Env env, Napi::Object exports);
+// loop.h declares InitLoop(env, exports).
 
 }  // namespace aioloop
 

@@ -1,8 +1,9 @@
 /**
  * The loops every conformance test runs against. A loop joins the suite by
- * adding one line here.
+ * adding one line here. The native loop joins when its addon is built.
  */
-import { DefaultLoop, type EventLoop } from '../lib/index.js';
+import { DefaultLoop, NativeLoop, type EventLoop } from '../lib/index.js';
+import { loadAddon } from '../lib/loops/native/addon.js';
 
 export interface LoopKind {
   name: string;
@@ -10,6 +11,7 @@ export interface LoopKind {
 }
 
 export const LOOPS: LoopKind[] = [{ name: 'default', create: () => new DefaultLoop() }];
+if (loadAddon() !== null) LOOPS.push({ name: 'native', create: () => new NativeLoop() });
 
 /** Run `body` with a fresh loop of `kind`, closing it afterwards. */
 export async function withLoop(kind: LoopKind, body: (loop: EventLoop) => Promise<void>): Promise<void> {

@@ -14,6 +14,7 @@ import {
   setEventLoopPolicy,
 } from '../lib/index.js';
 import { runChild } from './child.js';
+import { loadAddon } from '../lib/loops/native/addon.js';
 
 afterEach(() => setEventLoopPolicy(null));
 
@@ -73,12 +74,12 @@ describe('policies', () => {
     expect(NativeLoop).not.toBe(DefaultLoop);
   });
 
-  // Until the native loop lands, choosing it must fail loudly with the reason.
-  it('says the native loop is not available when asked for it', () => {
-    expect(() => new NativeLoopPolicy()).toThrow(/native loop is not available/);
-    expect(() => install()).toThrow(/native loop is not available/);
-    expect(() => new NativeLoop()).toThrow(/native loop is not available/);
-    expect(getEventLoopPolicy()).toBeInstanceOf(DefaultLoopPolicy); // install() changed nothing
+  it.runIf(loadAddon() !== null)('creates native loops when the addon is built', () => {
+    const loop = new NativeLoopPolicy().newEventLoop();
+    expect(loop).toBeInstanceOf(NativeLoop);
+    loop.close();
+    install();
+    expect(getEventLoopPolicy()).toBeInstanceOf(NativeLoopPolicy);
   });
 });
 
@@ -104,13 +105,33 @@ describe('loop selection without code changes (child processes)', () => {
     expect(r.stderr).toContain('AIOLOOP_LOOP="uvloop" is not a loop; accepted values: default, native');
   });
 
-  it('fails clearly for AIOLOOP_LOOP=native and --import aioloop/install until the native loop lands', async () => {
+  it.runIf(loadAddon() !== null)('uses the native loop for AIOLOOP_LOOP=native and --import aioloop/install', async () => {
     const viaEnv = await runChild(probe, { env: { AIOLOOP_LOOP: 'native' } });
+    expect(viaEnv.stderr).toBe('');
+    expect(viaEnv.stdout).toBe('NativeLoop\nran\n');
+    expect(viaEnv.code).toBe(0);
+    const viaImport = await runChild(probe, { nodeArgs: ['--import', 'aioloop/install'] });
+    expect(viaImport.stderr).toBe('');
+    expect(viaImport.stdout).toBe('NativeLoop\nran\n');
+    expect(viaImport.code).toBe(0);
+  });
+
+  // When the addon is not built, choosing the native loop must fail loudly
+  // with the reason and the fix (a missing binary stands in for "not built").
+  it('fails clearly for AIOLOOP_LOOP=native and --import aioloop/install when the addon is not built', async () => {
+    const env = { AIOLOOP_NATIVE_BINARY: '/nonexistent/aioloop.node' };
+    const viaEnv = await runChild(probe, { env: { ...env, AIOLOOP_LOOP: 'native' } });
     expect(viaEnv.code).not.toBe(0);
     expect(viaEnv.stderr).toContain('native loop is not available');
-    const viaImport = await runChild(probe, { nodeArgs: ['--import', 'aioloop/install'] });
+    expect(viaEnv.stderr).toContain('npm run build:native');
+    const viaImport = await runChild(probe, { env, nodeArgs: ['--import', 'aioloop/install'] });
     expect(viaImport.code).not.toBe(0);
     expect(viaImport.stderr).toContain('native loop is not available');
+    const inProcess = await runChild(
+      `for (const f of [() => new aio.NativeLoop(), () => new aio.NativeLoopPolicy(), () => aio.install()]) { try { f(); console.log('no error'); } catch (e) { console.log(e.message.includes('npm run build:native')); } } console.log(aio.getEventLoopPolicy().constructor.name);`,
+      { env },
+    );
+    expect(inProcess.stdout).toBe('true\ntrue\ntrue\nDefaultLoopPolicy\n'); // install() changed nothing
   });
 
   it('turns on debug mode with AIOLOOP_DEBUG=1', async () => {

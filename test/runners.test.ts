@@ -12,6 +12,8 @@ import {
   type EventLoop,
 } from '../lib/index.js';
 import { LOOPS } from './loops.js';
+import { runChild } from './child.js';
+import { loadAddon } from '../lib/loops/native/addon.js';
 
 describe.each(LOOPS)('$name loop: run()', (kind) => {
   const opts = { loop: kind.create };
@@ -127,7 +129,16 @@ describe('run() options', () => {
     expect(() => new Runner(5 as never)).toThrow(TypeError);
   });
 
+  it.runIf(loadAddon() !== null)('selects the native loop by name', async () => {
+    expect(await run(function* () { return getRunningLoop().constructor.name; }, { loop: 'native' })).toBe('NativeLoop');
+  });
+
   it('fails clearly when the native loop is asked for and not available', async () => {
-    await expect(run(function* () {}, { loop: 'native' })).rejects.toThrow(/native loop is not available/);
+    // A missing binary stands in for an addon that was never built.
+    const r = await runChild(
+      `await aio.run(function* () {}, { loop: 'native' }).then(() => console.log('ran'), (e) => console.log(e.message));`,
+      { env: { AIOLOOP_NATIVE_BINARY: '/nonexistent/aioloop.node' } },
+    );
+    expect(r.stdout).toMatch(/native loop is not available.*npm run build:native/);
   });
 });

@@ -1,23 +1,40 @@
 /**
- * The native loop: a C++ Node-API addon driving libuv handles, a timer heap
- * and the ready queue on Node's own libuv loop. The addon builds today (see
- * native/); the loop itself lands with the native-loop issue. Until then,
- * asking for it fails with an error that says so, and the default loop keeps
- * working.
+ * The native loop: the shared TypeScript driver and ready queue (see
+ * ../driver.ts, ../../base_loop.ts) on a C++ Node-API addon that owns the
+ * clock (uv_hrtime), the timer heap behind one uv_timer_t, and an idle +
+ * check handle pair on Node's own libuv loop (native/loop.{h,cc}).
+ *
+ * Crossings: C++ calls JS only to wake the drain (at most once per libuv
+ * iteration: the check handle, after poll); JS calls C++ to hand over timer
+ * ops in batches (applyOps), to collect due timers in batches (popDue), and
+ * to switch the idle handle when the drain yields to I/O. Callbacks and
+ * single timer operations never cross.
  * @module
  */
-import { DefaultLoop } from '../default/loop.js';
-import { addonLoadError, loadAddon } from './addon.js';
+import { DrivenLoop } from '../driver.js';
+import type { TimerHandle, TimerSlot } from '../../events.js';
+import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
+
+/** Due timer ids collected per popDue() call. */
+const DUE_BATCH = 256;
+/**
+ * Timer ops (add, cancel) logged before they are handed to C++ in one
+ * applyOps() call. A JS->C++ call costs 80-150 ns on Node 20 (node-addon-api
+ * instance method, measured), more than the heap work itself; logging costs
+ * two Float64Array stores.
+ */
+const LOG_OPS = 1024;
 
 /**
- * Throws a clear error unless the native loop can be created here.
+ * Throws a clear error unless the native loop can be created here; returns
+ * the addon.
  *
  * @example
  * ```ts
  * try { assertNativeLoopAvailable(); } catch (e) { console.log(e.message); }
  * ```
  */
-export function assertNativeLoopAvailable(): void {
+export function assertNativeLoopAvailable(): NativeAddon {
   const addon = loadAddon();
   if (addon === null) {
     throw new Error(
@@ -26,24 +43,189 @@ export function assertNativeLoopAvailable(): void {
         '(needs python3, make and a C++ compiler), or use the default loop.',
     );
   }
-  throw new Error(
-    `aioloop: the native loop is not available in this version yet (addon ${addon.version()} ` +
-      `on libuv ${addon.libuvVersion()} is built, but the loop is not implemented); use the default loop.`,
-  );
+  if (typeof addon.Loop !== 'function') {
+    throw new Error(
+      `aioloop: the native loop is not available: the built addon (${addon.version()}) predates it. ` +
+        'Rebuild it with `npm run build:native`, or use the default loop.',
+    );
+  }
+  return addon;
 }
 
 /**
- * The native event loop. Distinct class from DefaultLoop, as the contract
- * requires; constructing it throws until the native loop lands.
+ * The native event loop: same behaviour as DefaultLoop, on libuv handles
+ * driven from C++. Obtain one with `new NativeLoop()`, `install()`, or
+ * `run(main, { loop: 'native' })`.
+ *
+ * How a stored TimerHandle finds its C++ heap entry: its `_slot` is this
+ * loop (so `cancel()` calls `_cancelTimer`), and its id (an index into
+ * `_slab`, reused through a free list) is kept in `_prev`, the default
+ * loop's list link, which the native loop does not need. Keeping the id in an
+ * existing field keeps TimerHandle at six fields for both loops.
  *
  * @example
  * ```ts
- * const loop = new NativeLoop(); // throws today: not available yet
+ * const loop = new NativeLoop();
+ * try { console.log(await loop.runUntilComplete(main())); } finally { loop.close(); }
  * ```
  */
-export class NativeLoop extends DefaultLoop {
+export class NativeLoop extends DrivenLoop implements TimerSlot {
+  private readonly _addon: NativeAddon;
+  private readonly _native: NativeLoopBinding;
+  /** Stored timers by id; null in free slots. */
+  private _slab: (TimerHandle | null)[] = [];
+  /** Free ids in `_slab` (a stack: recently freed slots are reused first). */
+  private _freeIds: number[] = [];
+  private _timerCount = 0;
+  /**
+   * A lower bound of the earliest stored deadline: collecting due timers is
+   * skipped (no crossing) while `time()` is below it. Cancelling leaves it
+   * low, which only costs one popDue() that finds nothing.
+   */
+  private _earliest = Infinity;
+  /** Mirror of the native idle state, so the drain only crosses on a change. */
+  private _nativeReady = false;
+  private readonly _due = new Int32Array(DUE_BATCH);
+  /**
+   * Timer ops not yet applied in C++: pairs (when, id) add, (NaN, id) cancel.
+   * Flushed when full, before popDue(), when a burst ends (the uv timer must
+   * be armed while JS waits), before running starts, and at once for a timer
+   * added while the loop waits in libuv.
+   */
+  private readonly _log = new Float64Array(LOG_OPS * 2);
+  private _logged = 0;
+  /** Called by C++ (check handle, after poll) to run a burst. */
+  private readonly _wake = () => this._onTick();
+
   constructor() {
-    assertNativeLoopAvailable();
+    const addon = assertNativeLoopAvailable();
     super();
+    this._addon = addon;
+    this._native = new addon.Loop(this._wake);
+  }
+
+  /** Monotonic milliseconds with sub-millisecond resolution (uv_hrtime). */
+  time(): number {
+    return this._addon.now();
+  }
+
+  /** Close the loop and release its libuv handles. */
+  override close(): void {
+    super.close();
+    if (this._closed) this._native.close(); // idempotent
+  }
+
+  /** @internal What the C++ half still holds (tests assert all zero after close). */
+  _nativeStats(): NativeLoopStats {
+    if (!this._closed) this._flushOps();
+    return this._native.stats();
+  }
+
+  protected _addTimer(handle: TimerHandle): void {
+    const id = this._freeIds.length > 0 ? this._freeIds.pop()! : this._slab.length;
+    const when = handle._when;
+    this._slab[id] = handle;
+    handle._slot = this;
+    (handle as unknown as { _prev: number })._prev = id;
+    this._timerCount++;
+    if (when < this._earliest) this._earliest = when;
+    this._logOp(when, id);
+    // Added while the loop waits in libuv (from a Node callback, not from a
+    // burst): C++ must arm its timer now, nothing else would flush.
+    if (this._running && !this._inIteration && !this._tickScheduled) this._flushOps();
+  }
+
+  /** @internal TimerSlot: a stored timer was cancelled. */
+  _cancelTimer(handle: TimerHandle): void {
+    const id = handle._prev as unknown as number;
+    this._logOp(NaN, id); // id may be reused at once: C++ applies ops in order
+    this._slab[id] = null;
+    this._freeIds.push(id);
+    handle._slot = null;
+    handle._prev = null;
+    this._timerCount--;
+  }
+
+  protected _collectDueTimers(): void {
+    if (this._timerCount === 0) return;
+    const now = this._addon.now();
+    if (now < this._earliest) return;
+    this._flushOps();
+    const out = this._due;
+    const slab = this._slab;
+    let n: number;
+    do {
+      n = this._native.popDue(now, out);
+      for (let i = 0; i < n; i++) {
+        const id = out[i]!;
+        const handle = slab[id]!;
+        slab[id] = null;
+        this._freeIds.push(id);
+        handle._slot = null;
+        handle._prev = null;
+        this._enqueue(handle);
+      }
+      this._timerCount -= n;
+    } while (n === out.length);
+    this._earliest = this._timerCount === 0 ? Infinity : this._native.nextDeadline();
+  }
+
+  protected _clearTimers(): void {
+    for (const handle of this._slab) {
+      if (handle !== null) {
+        handle._slot = null;
+        handle._prev = null;
+      }
+    }
+    this._slab = [];
+    this._freeIds = [];
+    this._logged = 0; // the C++ heap goes with close()
+    this._timerCount = 0;
+    this._earliest = Infinity;
+  }
+
+  protected _keepAlive(on: boolean): void {
+    // Refs Node's loop (the check handle) while running, and starts the
+    // check handle and the uv timer; off undoes all of it.
+    if (on) this._flushOps(); // the uv timer is armed from the heap
+    this._native.setRunning(on);
+  }
+
+  protected _yieldToIo(): void {
+    // The idle handle makes this libuv iteration poll without blocking; the
+    // check handle then calls _wake.
+    this._setNativeReady(true);
+  }
+
+  protected _waitForTimers(): void {
+    // The C++ uv timer is armed for the earliest deadline whenever the heap
+    // changes: hand it this burst's timer ops, then let the poll block again.
+    this._flushOps();
+    this._setNativeReady(false);
+  }
+
+  private _logOp(when: number, id: number): void {
+    const k = this._logged * 2;
+    this._log[k] = when;
+    this._log[k + 1] = id;
+    if (++this._logged === LOG_OPS) this._flushOps();
+  }
+
+  /** @internal Apply the logged timer ops in C++. */
+  _flushOps(): void {
+    const n = this._logged;
+    if (n === 0) return;
+    this._logged = 0;
+    this._native.applyOps(this._log, n);
+  }
+
+  protected _disarm(): void {
+    this._setNativeReady(false);
+  }
+
+  private _setNativeReady(ready: boolean): void {
+    if (this._nativeReady === ready) return;
+    this._nativeReady = ready;
+    if (!this._closed) this._native.setReady(ready);
   }
 }

@@ -1,0 +1,455 @@
+#include "loop.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace aioloop {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// uv_timer_start takes a uint64 ms timeout; beyond 2^53 ms (285,000 years)
+// "never" is exact enough, and the cast below stays defined.
+constexpr double kMaxTimeoutMs = 9007199254740992.0;
+
+#ifdef AIOLOOP_DEBUG
+// Process-wide (not per environment) on purpose: libuv handles can outlive
+// both their Loop and, during worker teardown, the napi env, so these are
+// the numbers that prove nothing leaked anywhere.
+std::atomic<int64_t> g_live_handles{0};  // allocated, close callback not run
+std::atomic<int64_t> g_live_loops{0};    // C++ Loop objects not destroyed
+#endif
+
+// Per-environment data (napi instance data): the class constructor. A static
+// FunctionReference would be shared by every worker thread's environment
+// and outlive them; instance data is freed with its own environment.
+struct AddonData {
+  Napi::FunctionReference loop_constructor;
+};
+
+double NowMs() {
+  // uv_hrtime: nanoseconds, monotonic, not cached per iteration (unlike
+  // uv_now), so sub-millisecond and never behind the real clock.
+  return static_cast<double>(uv_hrtime()) / 1e6;
+}
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
+  if (info.Length() != n) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) +
+                                               " argument" + (n == 1 ? "" : "s") + ", got " +
+                                               std::to_string(info.Length()));
+  }
+}
+
+double NumberArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) throw Napi::RangeError::New(info.Env(), std::string(what) + " must not be NaN");
+  return d;
+}
+
+bool ValidId(double d) { return d >= 0 && d <= TimerHeap::kMaxId && std::floor(d) == d; }
+
+Napi::RangeError BadId(Napi::Env env) {
+  return Napi::RangeError::New(env, "timer id must be an integer in [0, " + std::to_string(TimerHeap::kMaxId) + "]");
+}
+
+int32_t IdArg(const Napi::CallbackInfo& info, size_t i) {
+  double d = NumberArg(info, i, "timer id");
+  if (!ValidId(d)) throw BadId(info.Env());
+  return static_cast<int32_t>(d);
+}
+
+bool BoolArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  Napi::Value v = info[i];
+  if (!v.IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+}  // namespace
+
+Napi::Function Loop::DefineClass(Napi::Env env) {
+  return ObjectWrap<Loop>::DefineClass(
+      env, "Loop",
+      {
+          InstanceMethod<&Loop::Now>("now"),
+          InstanceMethod<&Loop::SetRunning>("setRunning"),
+          InstanceMethod<&Loop::SetReady>("setReady"),
+          InstanceMethod<&Loop::AddTimer>("addTimer"),
+          InstanceMethod<&Loop::CancelTimer>("cancelTimer"),
+          InstanceMethod<&Loop::ApplyOps>("applyOps"),
+          InstanceMethod<&Loop::PopDue>("popDue"),
+          InstanceMethod<&Loop::NextDeadline>("nextDeadline"),
+          InstanceMethod<&Loop::Close>("close"),
+          InstanceMethod<&Loop::Stats>("stats"),
+      });
+}
+
+Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(info.Env()), armed_for_(kInf) {
+  // Validate before acquiring anything, so a throw here leaks nothing.
+  ExpectArgs(info, 1, "Loop");
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env_, "Loop() onWake must be a function");
+
+  uv_loop_t* uv_loop = nullptr;
+  if (napi_get_uv_event_loop(env_, &uv_loop) != napi_ok || uv_loop == nullptr) {
+    throw Napi::Error::New(env_, "aioloop: no libuv loop for this environment");
+  }
+  napi_value resource_name = Napi::String::New(env_, "aioloop.NativeLoop");
+  if (napi_async_init(env_, nullptr, resource_name, &async_context_) != napi_ok) {
+    throw Napi::Error::New(env_, "aioloop: napi_async_init failed");
+  }
+  // Weak while the loop is not running: the TS loop keeps onWake alive, and
+  // onWake's closure keeps the TS loop (and this wrapper) alive, so a strong
+  // reference here would make an unclosed, idle loop uncollectable.
+  // SetRunning(true) makes it strong: a running loop must stay alive.
+  on_wake_ = Napi::Weak(info[0].As<Napi::Function>());
+
+  handles_ = new Handles();
+  handles_->owner = this;
+  handles_->open = 3;
+  // uv_*_init only fail for invalid arguments; these are fresh handles on a
+  // live loop, so the return values carry no information here.
+  uv_timer_init(uv_loop, &handles_->timer);
+  uv_idle_init(uv_loop, &handles_->idle);
+  uv_check_init(uv_loop, &handles_->check);
+  handles_->timer.data = handles_->idle.data = handles_->check.data = handles_;
+  // None of them keeps the process alive by itself; SetRunning refs the check
+  // handle (the loop holds Node's loop open exactly while it runs).
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->timer));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->idle));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->check));
+#ifdef AIOLOOP_DEBUG
+  g_live_handles += 3;
+  g_live_loops++;
+#endif
+  // Worker exit / env teardown: close the handles before libuv's loop goes.
+  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+}
+
+Loop::~Loop() {
+  // Reached from the wrapper's finalizer: a loop dropped without close().
+  // No JS may run here; Release only closes handles and deletes references.
+  Release(false);
+#ifdef AIOLOOP_DEBUG
+  g_live_loops--;
+#endif
+}
+
+void Loop::Release(bool from_env_cleanup) {
+  if (closed_) return;
+  closed_ = true;
+  running_ = ready_ = timer_due_ = false;
+  if (!from_env_cleanup) napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+  Handles* h = handles_;
+  handles_ = nullptr;
+  h->owner = nullptr;  // a callback already queued in this iteration does nothing
+  // uv_close also stops an active handle. Memory is freed in OnClosed.
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->timer), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->check), OnClosed);
+  heap_.Clear();
+  on_wake_.Reset();
+  if (async_context_ != nullptr) {
+    napi_async_destroy(env_, async_context_);
+    async_context_ = nullptr;
+  }
+}
+
+void Loop::OnClosed(uv_handle_t* handle) {
+  auto* h = static_cast<Handles*>(handle->data);
+#ifdef AIOLOOP_DEBUG
+  g_live_handles--;
+#endif
+  if (--h->open == 0) delete h;
+}
+
+void Loop::OnEnvCleanup(void* arg) { static_cast<Loop*>(arg)->Release(true); }
+
+// -- libuv callbacks: never let a C++ exception escape into libuv ------------
+
+void Loop::OnTimer(uv_timer_t* handle) {
+  Loop* loop = static_cast<Handles*>(handle->data)->owner;
+  if (loop == nullptr) return;
+  loop->armed_for_ = kInf;  // one-shot: it is no longer armed
+  // uv timers compare against the loop time cached (in whole ms) at the start
+  // of the iteration, so they can fire before the deadline by hrtime. Check
+  // the real clock; if early, re-arm for what remains.
+  if (loop->heap_.TopWhen() <= NowMs()) {
+    // Due: let the check handle run the drain after this iteration's poll
+    // (one JS call per iteration), and keep the poll from blocking.
+    loop->timer_due_ = true;
+    loop->UpdateIdle();
+  } else {
+    loop->Arm();
+  }
+}
+
+void Loop::OnIdle(uv_idle_t*) {
+  // Nothing to do: an active idle handle only makes libuv poll with a zero
+  // timeout, so the check handle runs right after pending I/O.
+}
+
+void Loop::OnCheck(uv_check_t* handle) {
+  Loop* loop = static_cast<Handles*>(handle->data)->owner;
+  if (loop == nullptr) return;
+  if (!(loop->ready_ || loop->timer_due_ || loop->heap_.TopWhen() <= NowMs())) return;
+  // node-addon-api reports failed napi calls (HandleScope, Reference::Value)
+  // as C++ exceptions; none may unwind through libuv. Such a failure means
+  // the environment is going away (JS can no longer run), so there is
+  // nobody left to report it to.
+  try {
+    loop->Wake();
+  } catch (...) {
+    loop->in_wake_ = false;
+  }
+}
+
+void Loop::Wake() {
+  if (in_wake_ || !running_) return;  // no nested drains
+  // Native state first: JS may re-enter (setReady, addTimer, close...).
+  // The due timer is being handled now: unless JS says work is ready
+  // (setReady), the idle handle must go off, or poll would never block again.
+  timer_due_ = false;
+  UpdateIdle();
+  // libuv callbacks run outside any V8 handle scope: open one before the
+  // first handle (on_wake_.Value()) is created.
+  Napi::HandleScope scope(env_);
+  napi_value fn = on_wake_.Value();
+  if (fn == nullptr) return;  // collected: cannot happen while running (strong ref)
+  napi_value global;
+  napi_get_global(env_, &global);
+  in_wake_ = true;
+  napi_value result;
+  // napi_make_callback (not napi_call_function): Node's callback scope, so
+  // process.nextTick callbacks and microtasks run after onWake returns, as
+  // after Node's own callbacks, and async_hooks see an aioloop resource.
+  napi_status status = napi_make_callback(env_, async_context_, global, fn, 0, nullptr, &result);
+  in_wake_ = false;
+  bool pending = false;
+  if (status != napi_ok && napi_is_exception_pending(env_, &pending) == napi_ok && pending) {
+    // The TS drain routes callback errors to the loop's exception handler, so
+    // this is an internal failure: report it like an error in any Node
+    // callback (process 'uncaughtException') instead of losing it, and never
+    // leave it pending for the next, unrelated call into JS.
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_fatal_exception(env_, error);
+  }
+  // The drain may have closed or stopped the loop; Release/SetRunning already
+  // left the handles consistent, so there is nothing else to update.
+}
+
+// -- state ---------------------------------------------------------------------
+
+void Loop::Arm() {
+  if (!running_ || closed_) return;
+  double top = heap_.TopWhen();
+  if (top == armed_for_) return;
+  uv_timer_t* timer = &handles_->timer;
+  if (top == kInf) {
+    uv_timer_stop(timer);
+    armed_for_ = kInf;
+    return;
+  }
+  double delay = std::ceil(top - NowMs());
+  uint64_t timeout = delay <= 0 ? 0 : static_cast<uint64_t>(delay < kMaxTimeoutMs ? delay : kMaxTimeoutMs);
+  uv_timer_start(timer, OnTimer, timeout, 0);
+  armed_for_ = top;
+}
+
+void Loop::UpdateIdle() {
+  if (handles_ == nullptr) return;
+  uv_idle_t* idle = &handles_->idle;
+  bool want = running_ && (ready_ || timer_due_);
+  bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(idle)) != 0;
+  if (want && !active) {
+    uv_idle_start(idle, OnIdle);
+  } else if (!want && active) {
+    uv_idle_stop(idle);
+  }
+}
+
+void Loop::CheckOpen(const Napi::CallbackInfo& info, const char* method) const {
+  if (closed_) throw Napi::Error::New(info.Env(), std::string("Loop.") + method + "(): the native loop is closed");
+}
+
+// -- JS methods ----------------------------------------------------------------
+
+Napi::Value Loop::Now(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "now");
+  CheckOpen(info, "now");
+  return Napi::Number::New(info.Env(), NowMs());
+}
+
+Napi::Value Loop::SetRunning(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "setRunning");
+  bool running = BoolArg(info, 0, "setRunning() argument");
+  CheckOpen(info, "setRunning");
+  if (running == running_) return info.Env().Undefined();
+  uv_check_t* check = &handles_->check;
+  if (running) {
+    running_ = true;
+    on_wake_.Ref();  // a running loop must stay alive (see the constructor)
+    uv_check_start(check, OnCheck);
+    uv_ref(reinterpret_cast<uv_handle_t*>(check));  // keeps the process alive
+    armed_for_ = kInf;
+    Arm();
+  } else {
+    running_ = false;
+    timer_due_ = false;
+    on_wake_.Unref();
+    uv_check_stop(check);
+    uv_unref(reinterpret_cast<uv_handle_t*>(check));
+    uv_timer_stop(&handles_->timer);
+    armed_for_ = kInf;
+  }
+  UpdateIdle();
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::SetReady(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "setReady");
+  bool ready = BoolArg(info, 0, "setReady() argument");
+  CheckOpen(info, "setReady");
+  ready_ = ready;
+  UpdateIdle();
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::AddTimer(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "addTimer");
+  double when = NumberArg(info, 0, "addTimer() deadline");
+  int32_t id = IdArg(info, 1);
+  CheckOpen(info, "addTimer");
+  if (heap_.Contains(id)) throw Napi::RangeError::New(info.Env(), "addTimer(): timer id " + std::to_string(id) + " is already stored");
+  heap_.Push(when, id);
+  if (when < armed_for_) Arm();  // no-op unless running
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::CancelTimer(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "cancelTimer");
+  int32_t id = IdArg(info, 0);
+  CheckOpen(info, "cancelTimer");
+  // The uv timer stays armed even if this was the earliest deadline: when it
+  // fires it finds nothing due and re-arms. Cancelling stays O(1) (a heap
+  // tombstone, see timer_heap.h) with no libuv call.
+  return Napi::Boolean::New(info.Env(), heap_.Cancel(id));
+}
+
+// The batched form of addTimer/cancelTimer. Each JS->C++ call costs 80-150 ns
+// here (node-addon-api instance method on Node 20), more than the heap work,
+// so the TS loop logs timer ops into a Float64Array and hands them over once
+// per burst (or per 1024 ops). The buffer is passed on every call and read
+// only during it: no reference to keep, nothing dangling if JS detaches it.
+Napi::Value Loop::ApplyOps(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "applyOps");
+  Napi::Value ops_value = info[0];
+  if (!ops_value.IsTypedArray() || ops_value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(info.Env(), "applyOps() ops must be a Float64Array");
+  }
+  Napi::Float64Array ops = ops_value.As<Napi::Float64Array>();
+  double count = NumberArg(info, 1, "applyOps() count");
+  if (!(count >= 0) || std::floor(count) != count || count * 2 > static_cast<double>(ops.ElementLength())) {
+    throw Napi::RangeError::New(info.Env(), "applyOps() count must be an integer in [0, ops.length / 2]");
+  }
+  CheckOpen(info, "applyOps");
+  const double* data = ops.Data();
+  double earliest = kInf;
+  for (size_t i = 0, n = static_cast<size_t>(count); i < n; i++) {
+    double when = data[2 * i];
+    double id_value = data[2 * i + 1];
+    // Ops before a bad one stay applied; the heap is consistent either way.
+    if (!ValidId(id_value)) throw BadId(info.Env());
+    int32_t id = static_cast<int32_t>(id_value);
+    if (std::isnan(when)) {
+      heap_.Cancel(id);
+    } else {
+      if (heap_.Contains(id)) {
+        throw Napi::RangeError::New(info.Env(), "applyOps(): timer id " + std::to_string(id) + " is already stored");
+      }
+      heap_.Push(when, id);
+      if (when < earliest) earliest = when;
+    }
+  }
+  if (earliest < armed_for_) Arm();  // no-op unless running
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::PopDue(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "popDue");
+  double now = NumberArg(info, 0, "popDue() time");
+  Napi::Value out_value = info[1];
+  if (!out_value.IsTypedArray() || out_value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(info.Env(), "popDue() output must be an Int32Array");
+  }
+  Napi::Int32Array out = out_value.As<Napi::Int32Array>();
+  size_t capacity = out.ElementLength();
+  if (capacity == 0) throw Napi::RangeError::New(info.Env(), "popDue() output must not be empty");
+  CheckOpen(info, "popDue");
+  int32_t* data = out.Data();
+  size_t count = 0;
+  while (count < capacity && heap_.TopWhen() <= now) data[count++] = heap_.PopTop();
+  if (count > 0) Arm();
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
+Napi::Value Loop::NextDeadline(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "nextDeadline");
+  CheckOpen(info, "nextDeadline");
+  return Napi::Number::New(info.Env(), heap_.TopWhen());
+}
+
+Napi::Value Loop::Close(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "close");
+  Release(false);  // idempotent; legal from inside onWake (uv_close in a callback is)
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "stats");
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  // Per loop: what this loop still holds. All zero after close().
+  stats.Set("handles", handles_ == nullptr ? 0 : 3);
+  stats.Set("activeHandles",
+            handles_ == nullptr ? 0
+                                : uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->timer)) +
+                                      uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->idle)) +
+                                      uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->check)));
+  stats.Set("timers", static_cast<double>(heap_.Size()));
+  stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1));
+  stats.Set("strongReferences", running_ ? 1 : 0);
+  stats.Set("closed", closed_);
+  return stats;
+}
+
+// -- registration ----------------------------------------------------------------
+
+void InitLoop(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = Loop::DefineClass(env);
+  env.SetInstanceData<AddonData>(new AddonData{Napi::Persistent(ctor)});
+  exports.Set("Loop", ctor);
+  // The clock without a Loop: the TS loop's time() must keep working after
+  // close() (as the default loop's does), and it saves the receiver check.
+  exports.Set("now", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    ExpectArgs(info, 0, "now");
+    return Napi::Number::New(info.Env(), NowMs());
+  }, "now"));
+  // Process-wide leak counters, debug builds only (undefined otherwise).
+  exports.Set("debugCounters", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    ExpectArgs(info, 0, "debugCounters");
+#ifdef AIOLOOP_DEBUG
+    Napi::Object counters = Napi::Object::New(info.Env());
+    counters.Set("liveHandles", static_cast<double>(g_live_handles.load()));
+    counters.Set("liveLoops", static_cast<double>(g_live_loops.load()));
+    return counters;
+#else
+    return info.Env().Undefined();
+#endif
+  }, "debugCounters"));
+}
+
+}  // namespace aioloop
