@@ -2,8 +2,11 @@
  * The loops every conformance test runs against. A loop joins the suite by
  * adding one line here. The native loop joins when its addon is built.
  */
+import { expect } from 'vitest';
 import { DefaultLoop, NativeLoop, type EventLoop } from '../lib/index.js';
 import { loadAddon } from '../lib/loops/native/addon.js';
+
+const addon = loadAddon();
 
 export interface LoopKind {
   name: string;
@@ -11,14 +14,28 @@ export interface LoopKind {
 }
 
 export const LOOPS: LoopKind[] = [{ name: 'default', create: () => new DefaultLoop() }];
-if (loadAddon() !== null) LOOPS.push({ name: 'native', create: () => new NativeLoop() });
+if (addon !== null) LOOPS.push({ name: 'native', create: () => new NativeLoop() });
 
-/** Run `body` with a fresh loop of `kind`, closing it afterwards. */
+/**
+ * Run `body` with a fresh loop of `kind`, closing it afterwards. With a debug
+ * build of the addon (the sanitizer run), a native loop must hold nothing
+ * after close: no libuv handle, timer or reference left behind by any test.
+ */
 export async function withLoop(kind: LoopKind, body: (loop: EventLoop) => Promise<void>): Promise<void> {
   const loop = kind.create();
   try {
     await body(loop);
   } finally {
     if (!loop.isRunning()) loop.close();
+  }
+  if (loop instanceof NativeLoop && addon?.debugBuild) {
+    const { handles, activeHandles, timers, references, strongReferences } = loop._nativeStats();
+    expect({ handles, activeHandles, timers, references, strongReferences }).toEqual({
+      handles: 0,
+      activeHandles: 0,
+      timers: 0,
+      references: 0,
+      strongReferences: 0,
+    });
   }
 }
