@@ -32,6 +32,10 @@ import { Future, _reportUnretrieved } from './futures.js';
 import { Task, ensureFuture } from './tasks.js';
 import { isCoroutine, type Awaitable, type TaskTarget } from './coroutines.js';
 import { ThreadPoolExecutor, defaultThreadWorkers, submitTo, type ModuleWork, type Work } from './executors.js';
+import { createConnection, createUnixConnection, type ConnectionOptions } from './net_transport.js';
+import { createServer, createUnixServer, type Server, type ServerOptions } from './servers.js';
+import type { BaseProtocol, ProtocolFactory } from './protocols.js';
+import type { Transport } from './transports.js';
 
 /** Something with a `shutdown(wait)`: the default executor, once set. */
 export interface Executor {
@@ -471,6 +475,71 @@ export abstract class BaseEventLoop implements EventLoop {
       executor = this._defaultExecutor ??= new ThreadPoolExecutor({ maxWorkers: defaultThreadWorkers() });
     }
     return submitTo(executor, this, work, args);
+  }
+
+  // -- Network (lib/net_transport.ts, lib/servers.ts) ------------------------
+  // Shared node:net transports for both loops; a loop with its own
+  // transports (the native uv_tcp path) overrides these four.
+
+  /**
+   * Connect to `host:port`; resolves with `[transport, protocol]` once the
+   * protocol's `connectionMade` ran. Rejects with Node's error (`code`
+   * ECONNREFUSED, ENOTFOUND...); bad arguments throw synchronously.
+   *
+   * @example
+   * ```ts
+   * const [transport, protocol] = await loop.createConnection(() => new Client(), '127.0.0.1', 8888);
+   * ```
+   */
+  createConnection<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host: string,
+    port: number,
+    opts?: ConnectionOptions,
+  ): Promise<[Transport, P]> {
+    return createConnection(this, protocolFactory, host, port, opts);
+  }
+
+  /**
+   * Listen on `host:port` (`host` null: all interfaces; port 0: a free
+   * port); each connection gets a protocol from `protocolFactory`.
+   *
+   * @example
+   * ```ts
+   * const server = await loop.createServer(() => new Echo(), '127.0.0.1', 0, { backlog: 128 });
+   * ```
+   */
+  createServer(
+    protocolFactory: ProtocolFactory,
+    host: string | null | undefined,
+    port: number | null | undefined,
+    opts?: ServerOptions,
+  ): Promise<Server> {
+    return createServer(this, protocolFactory, host, port, opts);
+  }
+
+  /**
+   * `createConnection` to a Unix socket.
+   *
+   * @example
+   * ```ts
+   * const [t] = await loop.createUnixConnection(() => new Client(), '/tmp/app.sock');
+   * ```
+   */
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
+    return createUnixConnection(this, protocolFactory, path);
+  }
+
+  /**
+   * `createServer` on a Unix socket (a stale socket file at `path` is replaced).
+   *
+   * @example
+   * ```ts
+   * const server = await loop.createUnixServer(() => new Echo(), '/tmp/app.sock');
+   * ```
+   */
+  createUnixServer(protocolFactory: ProtocolFactory, path: string, opts?: ServerOptions): Promise<Server> {
+    return createUnixServer(this, protocolFactory, path, opts);
   }
 
   // -- Errors ----------------------------------------------------------------

@@ -11,6 +11,10 @@
 import type { Future } from './futures.js';
 import type { Task } from './tasks.js';
 import type { Awaitable, TaskTarget } from './coroutines.js';
+import type { BaseProtocol, ProtocolFactory } from './protocols.js';
+import type { Transport } from './transports.js';
+import type { Server, ServerOptions } from './servers.js';
+import type { ConnectionOptions } from './net_transport.js';
 
 /** What an exception handler receives (asyncio's `context` dict). */
 export interface ExceptionContext {
@@ -196,6 +200,21 @@ export interface EventLoop {
   getDebug(): boolean;
   setDebug(enabled: boolean): void;
   slowCallbackDuration: number;
+  // Network (section 4): TCP and Unix-socket connections and servers.
+  createConnection<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host: string,
+    port: number,
+    opts?: ConnectionOptions,
+  ): Promise<[Transport, P]>;
+  createServer(
+    protocolFactory: ProtocolFactory,
+    host: string | null | undefined,
+    port: number | null | undefined,
+    opts?: ServerOptions,
+  ): Promise<Server>;
+  createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]>;
+  createUnixServer(protocolFactory: ProtocolFactory, path: string, opts?: ServerOptions): Promise<Server>;
 }
 
 /**

@@ -56,3 +56,38 @@ export {
   type ProcessPoolOptions,
 } from './executors.js';
 export { Queue, PriorityQueue, LifoQueue, type PriorityQueueOptions } from './queues.js';
+export {
+  WriteFlowControl,
+  resolveWriteBufferLimits,
+  DEFAULT_HIGH_WATER,
+  DEFAULT_LOW_WATER,
+  type Transport,
+  type BaseTransport,
+  type ReadTransport,
+  type WriteTransport,
+  type DatagramTransport,
+  type SockAddr,
+} from './transports.js';
+export {
+  isBufferedProtocol,
+  type BaseProtocol,
+  type Protocol,
+  type BufferedProtocol,
+  type DatagramProtocol,
+  type SubprocessProtocol,
+  type ProtocolFactory,
+} from './protocols.js';
+export { SocketTransport, type ConnectionOptions } from './net_transport.js';
+export { Server, nodeSupportsReusePort, type ServerOptions } from './servers.js';
+export {
+  StreamReader,
+  StreamWriter,
+  StreamReaderProtocol,
+  openConnection,
+  openUnixConnection,
+  startServer,
+  startUnixServer,
+  DEFAULT_LIMIT,
+  type OnClient,
+  type StreamOptions,
+} from './streams.js';

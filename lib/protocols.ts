@@ -1,0 +1,129 @@
+/**
+ * Protocol interfaces (asyncio's `protocols.py`). A protocol is a plain
+ * object or class instance; every method is optional, so a protocol only
+ * implements the events it cares about. Transports call these methods on the
+ * loop (inside a loop iteration), so `getRunningLoop()` works in them.
+ * @module
+ */
+import type { Transport } from './transports.js';
+
+/**
+ * What every protocol may implement: connection life cycle and write flow
+ * control.
+ *
+ * @example
+ * ```ts
+ * const p: BaseProtocol = { connectionLost: (err) => console.log('gone', err) };
+ * ```
+ */
+export interface BaseProtocol {
+  /** The connection is up; `transport` is how to write and close. */
+  connectionMade?(transport: Transport): void;
+  /** The connection is gone, exactly once: `null` on a clean close or EOF, else the error. */
+  connectionLost?(err: Error | null): void;
+  /** The transport's write buffer passed its high-water mark: stop writing. */
+  pauseWriting?(): void;
+  /** The write buffer drained below the low-water mark: writing may go on. */
+  resumeWriting?(): void;
+}
+
+/**
+ * A stream protocol that receives data as Buffers.
+ *
+ * @example
+ * ```ts
+ * class Echo implements Protocol {
+ *   t!: Transport;
+ *   connectionMade(t: Transport) { this.t = t; }
+ *   dataReceived(data: Buffer) { this.t.write(data); }
+ * }
+ * ```
+ */
+export interface Protocol extends BaseProtocol {
+  /** Some bytes arrived (a Buffer the protocol may keep). */
+  dataReceived?(data: Buffer): void;
+  /**
+   * The peer sent EOF (half-close). Return `true` to keep the write side
+   * open; anything else closes the transport.
+   */
+  eofReceived?(): boolean | void;
+}
+
+/**
+ * A stream protocol that receives data into its own buffer (asyncio's
+ * BufferedProtocol): `getBuffer(sizeHint)` hands a buffer, the transport
+ * copies what arrived into it and calls `bufferUpdated(nbytes)`.
+ *
+ * @example
+ * ```ts
+ * const buf = new Uint8Array(65536);
+ * const p: BufferedProtocol = {
+ *   getBuffer: () => buf,
+ *   bufferUpdated: (n) => consume(buf.subarray(0, n)),
+ * };
+ * ```
+ */
+export interface BufferedProtocol extends BaseProtocol {
+  /** A buffer to receive at least one byte; `sizeHint` is how many bytes are waiting (-1 if unknown). */
+  getBuffer(sizeHint: number): Uint8Array;
+  /** `nbytes` bytes were written at the start of the last buffer from `getBuffer`. */
+  bufferUpdated(nbytes: number): void;
+  /** As in {@link Protocol.eofReceived}. */
+  eofReceived?(): boolean | void;
+}
+
+/**
+ * A datagram (UDP) protocol. Declared for the contract; datagram endpoints
+ * are not implemented yet.
+ *
+ * @example
+ * ```ts
+ * const p: DatagramProtocol = { datagramReceived: (data, addr) => console.log(addr, data) };
+ * ```
+ */
+export interface DatagramProtocol extends BaseProtocol {
+  datagramReceived?(data: Buffer, addr: { address: string; port: number; family: string }): void;
+  errorReceived?(err: Error): void;
+}
+
+/**
+ * A subprocess protocol. Declared for the contract; subprocess transports
+ * come with the processes module.
+ *
+ * @example
+ * ```ts
+ * const p: SubprocessProtocol = { pipeDataReceived: (fd, data) => console.log(fd, String(data)) };
+ * ```
+ */
+export interface SubprocessProtocol extends BaseProtocol {
+  pipeDataReceived?(fd: number, data: Buffer): void;
+  pipeConnectionLost?(fd: number, err: Error | null): void;
+  processExited?(): void;
+}
+
+/**
+ * Something that makes a fresh protocol for each connection.
+ *
+ * @example
+ * ```ts
+ * const factory: ProtocolFactory<Echo> = () => new Echo();
+ * ```
+ */
+export type ProtocolFactory<P extends BaseProtocol = BaseProtocol> = () => P;
+
+/**
+ * True when `p` is a BufferedProtocol (it has `getBuffer` and `bufferUpdated`).
+ *
+ * @example
+ * ```ts
+ * isBufferedProtocol({ getBuffer: () => buf, bufferUpdated() {} }); // true
+ * ```
+ */
+export function isBufferedProtocol(p: unknown): p is BufferedProtocol {
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof (p as BufferedProtocol).getBuffer === 'function' &&
+    typeof (p as BufferedProtocol).bufferUpdated === 'function'
+  );
+}

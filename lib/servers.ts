@@ -1,0 +1,294 @@
+/**
+ * Servers (asyncio's `Server` of `base_events.py`): a listening `net.Server`
+ * whose connections become SocketTransports with a protocol from the
+ * factory. Shared by both loops until the native loop listens with uv_tcp.
+ *
+ * The server counts its live connections itself (attached when accepted,
+ * detached after their connectionLost ran) so `waitClosed()` resolves after
+ * `close()` AND the last connection ended, as in asyncio 3.12+.
+ * @module
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { _getRunningLoop, describe, type EventLoop } from './events.js';
+import { Future } from './futures.js';
+import {
+  SocketTransport,
+  checkFactory,
+  checkOptions,
+  checkPort,
+  checkString,
+  type ConnectionOwner,
+} from './net_transport.js';
+import type { BaseProtocol, ProtocolFactory } from './protocols.js';
+import type { SockAddr } from './transports.js';
+
+/**
+ * Options of `loop.createServer()` / `loop.createUnixServer()`.
+ *
+ * @example
+ * ```ts
+ * await loop.createServer(factory, '127.0.0.1', 0, { backlog: 1024 });
+ * ```
+ */
+export interface ServerOptions {
+  /** Listen queue length (default 511, Node's default). */
+  backlog?: number;
+  /** SO_REUSEPORT (TCP only). Needs Node >= 22.12 / 23.1: an Error on older Node. */
+  reusePort?: boolean;
+}
+
+/**
+ * True when this Node can set SO_REUSEPORT on a listening socket
+ * (`server.listen({ reusePort })`, Node 22.12+ and 23.1+).
+ *
+ * @example
+ * ```ts
+ * const opts = nodeSupportsReusePort() ? { reusePort: true } : {};
+ * ```
+ */
+export function nodeSupportsReusePort(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/**
+ * A listening server. Made by `loop.createServer()`, `loop.createUnixServer()`,
+ * `startServer()` and `startUnixServer()`; it accepts connections at once.
+ *
+ * @example
+ * ```ts
+ * const server = await loop.createServer(() => new Echo(), '127.0.0.1', 0);
+ * const [{ port }] = server.addresses() as SockAddr[];
+ * // ...
+ * server.close();
+ * await server.waitClosed();
+ * ```
+ */
+export class Server implements ConnectionOwner {
+  /** @internal */ readonly _loop: EventLoop;
+  /** @internal */ readonly _netServer: net.Server;
+  /** @internal */ readonly _factory: ProtocolFactory;
+  /** @internal */ readonly _unixPath: string | null;
+  /** @internal */ _serving = false;
+  /** @internal */ _closed = false;
+  /** @internal Live connections (accepted, connectionLost not yet run). */
+  _transports = new Set<SocketTransport>();
+  /** @internal waitClosed() Futures. */
+  _waiters: Future<void>[] = [];
+  /** @internal The Future of serveForever(), while it waits. */
+  _serveForeverFut: Future<void> | null = null;
+
+  /** @internal Use the loop's createServer. */
+  constructor(loop: EventLoop, factory: ProtocolFactory, netServer: net.Server, unixPath: string | null) {
+    this._loop = loop;
+    this._factory = factory;
+    this._netServer = netServer;
+    this._unixPath = unixPath;
+    netServer.on('connection', (socket: net.Socket) => this._accept(socket));
+  }
+
+  /** @internal Start listening; resolves once bound (rejects with Node's error, e.g. EADDRINUSE). */
+  _listen(options: net.ListenOptions): Promise<this> {
+    return new Promise((resolve, reject) => {
+      const srv = this._netServer;
+      const onError = (err: Error) => {
+        this._closed = true;
+        reject(err);
+      };
+      srv.once('error', onError);
+      srv.listen(options, () => {
+        srv.removeListener('error', onError);
+        // Later errors (EMFILE while accepting...) are reported, not fatal.
+        srv.on('error', (exception: Error) => {
+          if (!this._loop.isClosed()) this._loop.callExceptionHandler({ message: 'Server error', exception, server: this });
+        });
+        this._serving = true;
+        resolve(this);
+      });
+    });
+  }
+
+  /** @internal A connection arrived (Node callback): its protocol is made on the loop. */
+  private _accept(socket: net.Socket): void {
+    if (this._closed || this._loop.isClosed()) {
+      socket.destroy();
+      return;
+    }
+    const transport = new SocketTransport(this._loop, socket, {
+      unixPath: this._unixPath,
+      side: 'server',
+      owner: this,
+    });
+    this._transports.add(transport);
+    transport._scheduleStart(this._factory, (err) => {
+      if (err !== null && transport._protocol === null) {
+        // The factory threw (a throwing connectionMade was reported already).
+        this._loop.callExceptionHandler({ message: 'Protocol factory failed', exception: err, transport, server: this });
+      }
+    });
+  }
+
+  /** @internal A connection ended (after its connectionLost). */
+  _detach(transport: SocketTransport): void {
+    if (this._transports.delete(transport)) this._wakeup();
+  }
+
+  private _wakeup(): void {
+    if (!this._closed || this._transports.size > 0) return;
+    const waiters = this._waiters;
+    this._waiters = [];
+    for (const w of waiters) if (!w.done()) w.setResult(undefined);
+  }
+
+  /** The loop the server runs on. */
+  getLoop(): EventLoop {
+    return this._loop;
+  }
+
+  /** True while accepting connections. */
+  isServing(): boolean {
+    return this._serving;
+  }
+
+  /**
+   * Stop listening. Connections already accepted go on (use
+   * `closeClients()`/`abortClients()` to end them); a pending
+   * `serveForever()` is cancelled.
+   */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    this._serving = false;
+    // The callback swallows ERR_SERVER_NOT_RUNNING for a server that never listened.
+    this._netServer.close(() => {});
+    this._serveForeverFut?.cancel();
+    this._wakeup();
+  }
+
+  /**
+   * A Future that resolves once the server is closed AND all its
+   * connections have ended (asyncio 3.12+). Waiting before `close()` waits
+   * for the close.
+   */
+  waitClosed(): Future<void> {
+    const fut = new Future<void>({ loop: _getRunningLoop() ?? this._loop });
+    if (this._closed && this._transports.size === 0) fut.setResult(undefined);
+    else this._waiters.push(fut);
+    return fut;
+  }
+
+  /**
+   * Accept connections until cancelled: a Future that never resolves; it is
+   * cancelled by `close()`, and cancelling it (or the task waiting on it)
+   * closes the server.
+   */
+  serveForever(): Future<void> {
+    if (this._serveForeverFut !== null) throw new Error(`server ${this} is already being awaited on serveForever()`);
+    if (this._closed) throw new Error(`server ${this} is closed`);
+    const fut = new Future<void>({ loop: this._loop });
+    this._serveForeverFut = fut;
+    fut.addDoneCallback(() => {
+      this._serveForeverFut = null;
+      this.close();
+    });
+    return fut;
+  }
+
+  /** The bound addresses: `{ address, port, family }`, or the path of a Unix server. */
+  addresses(): (SockAddr | string)[] {
+    if (this._unixPath !== null) return this._closed ? [] : [this._unixPath];
+    const a = this._netServer.address();
+    if (a === null || typeof a === 'string') return a === null ? [] : [a];
+    return [{ address: a.address, port: a.port, family: a.family }];
+  }
+
+  /** Close every connection (flushing first). */
+  closeClients(): void {
+    for (const t of [...this._transports]) t.close();
+  }
+
+  /** Abort every connection (no flush). */
+  abortClients(): void {
+    for (const t of [...this._transports]) t.abort();
+  }
+
+  toString(): string {
+    return `<Server ${this._closed ? 'closed' : 'serving'}>`;
+  }
+}
+
+function checkBacklog(opts: ServerOptions | undefined, method: string): number | undefined {
+  checkOptions(opts, method);
+  const backlog = opts?.backlog;
+  if (backlog === undefined) return undefined;
+  if (typeof backlog !== 'number') throw new TypeError(`${method}() backlog must be a number, not ${describe(backlog)}`);
+  if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`${method}() backlog must be an integer >= 0, not ${backlog}`);
+  return backlog;
+}
+
+/**
+ * @internal `loop.createServer()`. `host` null/undefined listens on all interfaces.
+ * @example
+ * ```ts
+ * const server = await createServer(loop, () => new Echo(), '127.0.0.1', 0);
+ * ```
+ */
+export function createServer<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  host: string | null | undefined,
+  port: number | null | undefined,
+  opts?: ServerOptions,
+): Promise<Server> {
+  checkFactory(factory, 'createServer');
+  if (host !== null && host !== undefined) checkString(host, 'createServer() host');
+  if (port !== null && port !== undefined) checkPort(port, 'createServer', 0);
+  const backlog = checkBacklog(opts, 'createServer');
+  const reusePort = opts?.reusePort;
+  if (reusePort !== undefined && typeof reusePort !== 'boolean') {
+    throw new TypeError(`createServer() reusePort must be a boolean, not ${describe(reusePort)}`);
+  }
+  if (reusePort && !nodeSupportsReusePort()) {
+    throw new Error(`createServer() reusePort needs Node >= 22.12 or 23.1 (SO_REUSEPORT); this is Node ${process.versions.node}`);
+  }
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  const netServer = net.createServer({ allowHalfOpen: true, noDelay: true });
+  const server = new Server(loop, factory, netServer, null);
+  const options: net.ListenOptions & { reusePort?: boolean } = { port: port ?? 0 };
+  if (host !== null && host !== undefined) options.host = host;
+  if (backlog !== undefined) options.backlog = backlog;
+  if (reusePort) options.reusePort = true;
+  return server._listen(options);
+}
+
+/**
+ * @internal `loop.createUnixServer()`. A stale socket file at `path` is
+ * removed first (asyncio does the same); libuv unlinks it on close.
+ * @example
+ * ```ts
+ * const server = await createUnixServer(loop, () => new Echo(), '/tmp/app.sock');
+ * ```
+ */
+export function createUnixServer<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  path: string,
+  opts?: ServerOptions,
+): Promise<Server> {
+  checkFactory(factory, 'createUnixServer');
+  checkString(path, 'createUnixServer() path');
+  const backlog = checkBacklog(opts, 'createUnixServer');
+  if (opts?.reusePort) throw new TypeError('createUnixServer() does not take reusePort (TCP only)');
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  try {
+    if (fs.statSync(path).isSocket()) fs.unlinkSync(path);
+  } catch {
+    // Nothing there (or not ours to remove): listen() reports real problems.
+  }
+  const netServer = net.createServer({ allowHalfOpen: true });
+  const server = new Server(loop, factory, netServer, path);
+  const options: net.ListenOptions = { path };
+  if (backlog !== undefined) options.backlog = backlog;
+  return server._listen(options);
+}

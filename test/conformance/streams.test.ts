@@ -1,0 +1,533 @@
+/** Streams (asyncio's test_streams) over real sockets, on every loop, plus Python asyncio peers. */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  IncompleteReadError,
+  LimitOverrunError,
+  StreamReader,
+  TimeoutError,
+  fromPromise,
+  gather,
+  openConnection,
+  openUnixConnection,
+  sleep,
+  startServer,
+  startUnixServer,
+  waitFor,
+  type Coroutine,
+  type EventLoop,
+  type ExceptionContext,
+  type Server,
+  type SockAddr,
+  type StreamWriter,
+} from '../../lib/index.js';
+import { LOOPS, withLoop } from '../loops.js';
+
+const HOST = '127.0.0.1';
+const run = <T>(loop: EventLoop, main: () => Coroutine<T>) => loop.runUntilComplete(main());
+const portOf = (server: Server) => (server.addresses()[0] as SockAddr).port;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+let unixCounter = 0;
+const unixPath = () => path.join(os.tmpdir(), `aioloop-s-${process.pid}-${++unixCounter}.sock`);
+
+/** A server that writes `script` and closes. */
+function* scripted(script: string | Buffer, opts?: { limit?: number }): Coroutine<Server> {
+  return yield* startServer(
+    (_r, w) => {
+      w.write(script);
+      w.close();
+    },
+    HOST,
+    0,
+    opts,
+  );
+}
+
+/** Echo every line back until EOF (a generator onClient). */
+function* echoLines(reader: StreamReader, writer: StreamWriter): Coroutine<void> {
+  for (;;) {
+    const line = yield* reader.readline();
+    if (line.length === 0) break;
+    writer.write(line);
+    yield* writer.drain();
+  }
+  writer.close();
+}
+
+interface PyResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `python3 -c code`; `onLine` sees stdout lines as they come; `kill()` ends it. */
+function python(code: string, onLine?: (line: string) => void): { done: Promise<PyResult>; kill(): void } {
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = new Promise<PyResult>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      partial += d;
+      let i: number;
+      while ((i = partial.indexOf('\n')) >= 0) {
+        onLine?.(partial.slice(0, i));
+        partial = partial.slice(i + 1);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return { done, kill: () => child.kill('SIGKILL') };
+}
+
+describe.each(LOOPS)('$name loop: StreamReader over TCP', (kind) => {
+  it('readline, readexactly, readuntil, read and atEof', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* scripted('line1\nline2\nABCDEF--END--tail');
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        const out: string[] = [];
+        out.push(String(yield* reader.readline()));
+        out.push(String(yield* reader.readexactly(3)));
+        out.push(String(yield* reader.readuntil('2\n')));
+        out.push(String(yield* reader.readuntil(Buffer.from('--END--'))));
+        out.push(String(yield* reader.read(2)));
+        out.push(String(yield* reader.read()));
+        out.push(String(yield* reader.read()));
+        out.push(String(yield* reader.readexactly(0)));
+        expect(reader.atEof()).toBe(true);
+        writer.close();
+        yield* writer.waitClosed();
+        server.close();
+        yield* server.waitClosed();
+        return out;
+      }
+      expect(await run(loop, main)).toEqual(['line1\n', 'lin', 'e2\n', 'ABCDEF--END--', 'ta', 'il', '', '']);
+    }));
+
+  it('works with await from an async function too', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* scripted('a\nbb\n');
+        const port = portOf(server);
+        const lines = yield* fromPromise(
+          (async () => {
+            const [reader, writer] = await openConnection(HOST, port);
+            const got = [String(await reader.readline()), String(await reader.readline()), String(await reader.readline())];
+            writer.close();
+            await writer.waitClosed();
+            return got;
+          })(),
+        );
+        server.close();
+        yield* server.waitClosed();
+        return lines;
+      }
+      expect(await run(loop, main)).toEqual(['a\n', 'bb\n', '']);
+    }));
+
+  it('IncompleteReadError on a short read, with the partial bytes', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* scripted('0123456789');
+        const port = portOf(server);
+        const errors: unknown[] = [];
+        let [reader, writer] = yield* openConnection(HOST, port);
+        try {
+          yield* reader.readexactly(100);
+        } catch (e) {
+          errors.push([(e as Error).name, String((e as IncompleteReadError).partial), (e as IncompleteReadError).expected]);
+        }
+        writer.close();
+        [reader, writer] = yield* openConnection(HOST, port);
+        try {
+          yield* reader.readuntil('\n');
+        } catch (e) {
+          expect(e).toBeInstanceOf(IncompleteReadError);
+          errors.push([String((e as IncompleteReadError).partial), (e as IncompleteReadError).expected]);
+        }
+        expect(reader.atEof()).toBe(true);
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return errors;
+      }
+      expect(await run(loop, main)).toEqual([
+        ['IncompleteReadError', '0123456789', 100],
+        ['0123456789', null],
+      ]);
+    }));
+
+  it('LimitOverrunError past the limit; readline discards the long line', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const long = 'x'.repeat(40);
+        const server = yield* scripted(`${long}\nshort\n${long}`);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server), { limit: 16 });
+        expect(reader.limit).toBe(16);
+        const out: unknown[] = [];
+        yield* sleep(20); // let everything arrive
+        try {
+          yield* reader.readuntil('\n');
+        } catch (e) {
+          expect(e).toBeInstanceOf(LimitOverrunError);
+          out.push((e as LimitOverrunError).consumed);
+        }
+        try {
+          yield* reader.readline();
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        out.push(String(yield* reader.readline()));
+        try {
+          yield* reader.readline();
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        out.push(String(yield* reader.readline()));
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return out;
+      }
+      expect(await run(loop, main)).toEqual([40, 'LimitOverrunError', 'short\n', 'LimitOverrunError', '']);
+    }));
+
+  it('iterates lines with for await', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* scripted('one\ntwo\nthree');
+        const port = portOf(server);
+        const lines = yield* fromPromise(
+          (async () => {
+            const [reader] = await openConnection(HOST, port);
+            const got: string[] = [];
+            for await (const line of reader) got.push(String(line));
+            return got;
+          })(),
+        );
+        server.close();
+        yield* server.waitClosed();
+        return lines;
+      }
+      expect(await run(loop, main)).toEqual(['one\n', 'two\n', 'three']);
+    }));
+
+  it('a read cancelled while waiting loses no data; a large readexactly does not stall on flow control', () =>
+    withLoop(kind, async (loop) => {
+      const big = randomBytes(1024 * 1024);
+      function* main(): Coroutine<unknown> {
+        const gate = loop.createFuture<void>();
+        const server = yield* startServer(function* (_r, w): Coroutine<void> {
+          w.write('par');
+          yield* gate;
+          w.write('tial line\n');
+          w.write(big);
+          w.close();
+        }, HOST, 0);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        let timedOut = false;
+        try {
+          yield* waitFor(reader.readline(), 30);
+        } catch (e) {
+          timedOut = e instanceof TimeoutError;
+        }
+        gate.setResult();
+        const line = String(yield* reader.readline());
+        const got = yield* reader.readexactly(big.length); // 16 × the limit
+        const rest = yield* reader.read();
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return [timedOut, line, sha(got) === sha(big), rest.length];
+      }
+      expect(await run(loop, main)).toEqual([true, 'partial line\n', true, 0]);
+    }));
+
+  it('rejects a second concurrent read and bad read arguments', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<void> {
+        const server = yield* startServer(() => {}, HOST, 0);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        const pending = reader.readline();
+        expect(() => reader.read(1)).toThrow(/already waiting/);
+        expect(() => reader.readexactly(-1)).toThrow(RangeError);
+        expect(() => reader.readuntil('')).toThrow(RangeError);
+        expect(() => reader.read('x' as never)).toThrow(TypeError);
+        pending.cancel();
+        writer.close();
+        server.close();
+        server.abortClients();
+        yield* server.waitClosed();
+      }
+      await run(loop, main);
+      expect(() => openConnection(HOST, 0)).toThrow(); // no running loop / bad port
+    }));
+});
+
+describe.each(LOOPS)('$name loop: startServer and StreamWriter', (kind) => {
+  it('accepts plain, generator and async onClient callbacks', () =>
+    withLoop(kind, async (loop) => {
+      const handlers = {
+        plain: (_r: StreamReader, w: StreamWriter) => {
+          w.write('plain\n');
+          w.close();
+        },
+        generator: function* (r: StreamReader, w: StreamWriter): Coroutine<void> {
+          const line = yield* r.readline();
+          w.write(`gen:${line}`);
+          w.close();
+        },
+        async: async (r: StreamReader, w: StreamWriter) => {
+          const line = await r.readline();
+          w.write(`async:${line}`);
+          w.close();
+          await w.waitClosed();
+        },
+      };
+      function* main(): Coroutine<string[]> {
+        const out: string[] = [];
+        for (const h of Object.values(handlers)) {
+          const server = yield* startServer(h, HOST, 0);
+          const [reader, writer] = yield* openConnection(HOST, portOf(server));
+          writer.write('hi\n');
+          out.push(String(yield* reader.read()));
+          writer.close();
+          server.close();
+          yield* server.waitClosed();
+        }
+        return out;
+      }
+      expect(await run(loop, main)).toEqual(['plain\n', 'gen:hi\n', 'async:hi\n']);
+    }));
+
+  it('an onClient error goes to the exception handler and closes only that connection', () =>
+    withLoop(kind, async (loop) => {
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+      function* main(): Coroutine<unknown> {
+        const server = yield* startServer(function* (r, w): Coroutine<void> {
+          const line = String(yield* r.readline());
+          if (line === 'fail\n') throw new Error('client handler failed');
+          w.write(line);
+          w.close();
+        }, HOST, 0);
+        const port = portOf(server);
+        const [r1, w1] = yield* openConnection(HOST, port);
+        const [r2, w2] = yield* openConnection(HOST, port);
+        w1.write('fail\n');
+        const gone = yield* r1.read();
+        w2.write('fine\n');
+        const ok = String(yield* r2.read());
+        w1.close();
+        w2.close();
+        server.close();
+        yield* server.waitClosed();
+        return [gone.length, ok];
+      }
+      expect(await run(loop, main)).toEqual([0, 'fine\n']);
+      expect(contexts).toHaveLength(1);
+      expect(String((contexts[0]!.exception as Error).message)).toBe('client handler failed');
+    }));
+
+  it('serves 200 concurrent connections', () =>
+    withLoop(kind, async (loop) => {
+      function* client(port: number, i: number): Coroutine<string> {
+        const [reader, writer] = yield* openConnection(HOST, port);
+        writer.write(`hello ${i}\n`);
+        const line = String(yield* reader.readline());
+        writer.close();
+        yield* writer.waitClosed();
+        return line;
+      }
+      function* main(): Coroutine<boolean> {
+        const server = yield* startServer(echoLines, HOST, 0, { backlog: 256 });
+        const port = portOf(server);
+        const lines = yield* gather(Array.from({ length: 200 }, (_, i) => client(port, i)));
+        server.close();
+        yield* server.waitClosed();
+        return lines.every((l, i) => l === `hello ${i}\n`);
+      }
+      expect(await run(loop, main)).toBe(true);
+    }));
+
+  it('drain() waits for the peer and fails after the connection is lost', () =>
+    withLoop(kind, async (loop) => {
+      const payload = randomBytes(8 * 1024 * 1024);
+      function* main(): Coroutine<unknown> {
+        const server = yield* startServer(function* (r, w): Coroutine<void> {
+          const all = yield* r.read();
+          w.write(sha(all));
+          w.close();
+        }, HOST, 0);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        let paused = 0;
+        for (let i = 0; i < payload.length; i += 256 * 1024) {
+          writer.write(payload.subarray(i, i + 256 * 1024));
+          if (writer.transport.getWriteBufferSize() > 65536) paused++;
+          yield* writer.drain();
+        }
+        writer.writeEof();
+        const digest = String(yield* reader.read());
+        yield* writer.waitClosed();
+        let lost = '';
+        try {
+          yield* writer.drain();
+        } catch (e) {
+          lost = (e as Error).message;
+        }
+        server.close();
+        yield* server.waitClosed();
+        return [digest === sha(payload), paused > 0, lost];
+      }
+      expect(await run(loop, main)).toEqual([true, true, 'Connection lost']);
+    }));
+
+  it('works over Unix sockets', () =>
+    withLoop(kind, async (loop) => {
+      const p = unixPath();
+      function* main(): Coroutine<unknown> {
+        const server = yield* startUnixServer(echoLines, p);
+        const [reader, writer] = yield* openUnixConnection(p);
+        writer.writelines(['a\n', Buffer.from('b\n')]);
+        const got = [String(yield* reader.readline()), String(yield* reader.readline())];
+        expect(writer.getExtraInfo('peername')).toBe(p);
+        expect(writer.canWriteEof()).toBe(true);
+        writer.writeEof();
+        got.push(String(yield* reader.read()));
+        yield* writer.waitClosed();
+        expect(writer.isClosing()).toBe(true);
+        server.close();
+        yield* server.waitClosed();
+        return got;
+      }
+      expect(await run(loop, main)).toEqual(['a\n', 'b\n', '']);
+    }));
+
+  it('bad arguments throw synchronously', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<void> {
+        expect(() => openConnection(5 as never, 80)).toThrow(TypeError);
+        expect(() => openConnection(HOST, 0)).toThrow(RangeError);
+        expect(() => openConnection(HOST, 80, { limit: 0 })).toThrow(RangeError);
+        expect(() => startServer('x' as never, HOST, 0)).toThrow(TypeError);
+        expect(() => startServer(() => {}, HOST, 99999)).toThrow(RangeError);
+        expect(() => startUnixServer(() => {}, 3 as never)).toThrow(TypeError);
+        expect(() => openUnixConnection('')).toThrow(TypeError);
+        let code = '';
+        try {
+          yield* openConnection(HOST, 1);
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code ?? '';
+        }
+        expect(code).toBe('ECONNREFUSED');
+      }
+      await run(loop, main);
+    }));
+});
+
+describe.each(LOOPS)('$name loop: Python asyncio peers', (kind) => {
+  it('a Python asyncio echo client talks to an aioloop server', () =>
+    withLoop(kind, async (loop) => {
+      const py = `
+import asyncio, hashlib, sys
+async def main(port):
+    r, w = await asyncio.open_connection('127.0.0.1', port)
+    w.write(b'hello from python\\n')
+    line = await r.readline()
+    data = bytes(range(256)) * 4096
+    w.write(data)
+    await w.drain()
+    w.write_eof()
+    rest = await r.read()
+    w.close()
+    await w.wait_closed()
+    print(line.decode().strip(), hashlib.sha256(rest).hexdigest() == hashlib.sha256(data).hexdigest(), len(rest))
+asyncio.run(main(int(sys.argv[1])))
+`;
+      function* main(): Coroutine<unknown> {
+        const server = yield* startServer(function* (r, w): Coroutine<void> {
+          w.write(yield* r.readline());
+          for (;;) {
+            const chunk = yield* r.read(65536);
+            if (chunk.length === 0) break;
+            w.write(chunk);
+            yield* w.drain();
+          }
+          w.close();
+        }, HOST, 0);
+        const port = portOf(server);
+        const res = yield* fromPromise(
+          new Promise<PyResult>((resolve, reject) => {
+            const child = spawn('python3', ['-c', py, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+            let stdout = '';
+            let stderr = '';
+            child.stdout.on('data', (d) => (stdout += d));
+            child.stderr.on('data', (d) => (stderr += d));
+            child.on('error', reject);
+            child.on('close', (code) => resolve({ code, stdout, stderr }));
+          }),
+        );
+        server.close();
+        yield* server.waitClosed();
+        return res;
+      }
+      const res = (await run(loop, main)) as PyResult;
+      expect(res.stderr).toBe('');
+      expect(res.stdout.trim()).toBe(`hello from python True ${256 * 4096}`);
+      expect(res.code).toBe(0);
+    }));
+
+  it('an aioloop client talks to a Python asyncio echo server', () =>
+    withLoop(kind, async (loop) => {
+      const pyServer = `
+import asyncio
+async def echo(r, w):
+    while True:
+        data = await r.read(65536)
+        if not data:
+            break
+        w.write(data)
+        await w.drain()
+    w.close()
+async def main():
+    server = await asyncio.start_server(echo, '127.0.0.1', 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await asyncio.sleep(10)
+asyncio.run(main())
+`;
+      const payload = randomBytes(1024 * 1024);
+      function* main(): Coroutine<unknown> {
+        const portFut = loop.createFuture<number>();
+        const py3 = python(pyServer, (line) => {
+          if (!portFut.done()) loop.callSoon(() => portFut.done() || portFut.setResult(Number(line)));
+        });
+        void py3.done.then((r) => {
+          if (!portFut.done()) loop.callSoon(() => portFut.done() || portFut.setException(new Error(r.stderr)));
+        });
+        const port = yield* portFut;
+        const [reader, writer] = yield* openConnection(HOST, port);
+        writer.write('ping\n');
+        const line = String(yield* reader.readline());
+        writer.write(payload);
+        writer.writeEof();
+        const rest = yield* reader.read();
+        writer.close();
+        yield* writer.waitClosed();
+        py3.kill();
+        return { line, same: sha(rest) === sha(payload) };
+      }
+      expect(await run(loop, main)).toEqual({ line: 'ping\n', same: true });
+    }));
+});

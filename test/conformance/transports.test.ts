@@ -1,0 +1,597 @@
+/** Transports, protocols and servers over real sockets (asyncio's test_events socket parts), on every loop. */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  fromPromise,
+  getRunningLoop,
+  nodeSupportsReusePort,
+  sleep,
+  type BaseProtocol,
+  type BufferedProtocol,
+  type Coroutine,
+  type EventLoop,
+  type ExceptionContext,
+  type Protocol,
+  type Server,
+  type SockAddr,
+  type Transport,
+} from '../../lib/index.js';
+import { LOOPS, withLoop } from '../loops.js';
+
+const HOST = '127.0.0.1';
+const run = <T>(loop: EventLoop, main: () => Coroutine<T>) => loop.runUntilComplete(main());
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const portOf = (server: Server) => (server.addresses()[0] as SockAddr).port;
+let unixCounter = 0;
+const unixPath = () => path.join(os.tmpdir(), `aioloop-t-${process.pid}-${++unixCounter}.sock`);
+
+/** A protocol that records its events and resolves `lost` on connectionLost. */
+class Recorder implements Protocol {
+  events: string[] = [];
+  data: Buffer[] = [];
+  transport!: Transport;
+  lostError: Error | null | undefined = undefined;
+  lost = getRunningLoop().createFuture<Error | null>();
+  loops: boolean[] = [];
+  constructor(
+    private readonly opts: { echo?: boolean; keepOpenOnEof?: boolean; eofReply?: string } = {},
+  ) {}
+  connectionMade(t: Transport) {
+    this.transport = t;
+    this.events.push('connectionMade');
+    this.loops.push(getRunningLoop() === this.lost.getLoop());
+  }
+  dataReceived(d: Buffer) {
+    if (this.events[this.events.length - 1] !== 'dataReceived') this.events.push('dataReceived');
+    this.data.push(d);
+    if (this.opts.echo) this.transport.write(d);
+  }
+  eofReceived() {
+    this.events.push('eofReceived');
+    this.loops.push(getRunningLoop() === this.lost.getLoop());
+    if (this.opts.eofReply !== undefined) {
+      this.transport.write(this.opts.eofReply);
+      this.transport.close();
+      return true;
+    }
+    if (this.opts.keepOpenOnEof) {
+      this.transport.writeEof();
+      return true;
+    }
+    return false;
+  }
+  connectionLost(err: Error | null) {
+    this.events.push('connectionLost');
+    this.lostError = err;
+    this.lost.setResult(err);
+  }
+  received(): Buffer {
+    return Buffer.concat(this.data);
+  }
+}
+
+describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
+  it('calls connectionMade, dataReceived, eofReceived, connectionLost in order, on the loop', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const serverProtos: Recorder[] = [];
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p = new Recorder({ echo: true });
+            serverProtos.push(p);
+            return p;
+          }, HOST, 0),
+        );
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        expect(client.events).toEqual(['connectionMade']);
+        t.write('hello');
+        t.writeEof();
+        const err = yield* client.lost;
+        expect(err).toBeNull();
+        const sp = serverProtos[0]!;
+        yield* sp.lost;
+        expect(sp.events).toEqual(['connectionMade', 'dataReceived', 'eofReceived', 'connectionLost']);
+        expect(sp.received().toString()).toBe('hello');
+        expect(sp.lostError).toBeNull();
+        expect(client.events).toEqual(['connectionMade', 'dataReceived', 'eofReceived', 'connectionLost']);
+        expect(client.received().toString()).toBe('hello');
+        expect([...client.loops, ...sp.loops].every(Boolean)).toBe(true);
+        expect(t.isClosing()).toBe(true);
+        server.close();
+        yield* server.waitClosed();
+        return 'ok';
+      }
+      expect(await run(loop, main)).toBe('ok');
+    }));
+
+  it('moves 16 MiB each way intact (sha256)', () =>
+    withLoop(kind, async (loop) => {
+      const payload = randomBytes(16 * 1024 * 1024);
+      function* main(): Coroutine<[string, number]> {
+        const server = yield* fromPromise(loop.createServer(() => new Recorder({ echo: true, keepOpenOnEof: true }), HOST, 0));
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        // Write in 1 MiB pieces straight away: the transport buffers what the kernel refuses.
+        for (let i = 0; i < payload.length; i += 1 << 20) t.write(payload.subarray(i, i + (1 << 20)));
+        t.writeEof();
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        const got = client.received();
+        return [sha(got), got.length];
+      }
+      expect(await run(loop, main)).toEqual([sha(payload), payload.length]);
+    }));
+
+  it('supports half-close: the server writes after the client sent EOF', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string> {
+        const server = yield* fromPromise(loop.createServer(() => new Recorder({ eofReply: 'bye after eof' }), HOST, 0));
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        expect(t.canWriteEof()).toBe(true);
+        t.write('question');
+        t.writeEof();
+        expect(() => t.write('more')).toThrow(/writeEof/);
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        return client.received().toString();
+      }
+      expect(await run(loop, main)).toBe('bye after eof');
+    }));
+
+  it('reports a peer reset in the middle of a write through connectionLost(err)', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const accepted = loop.createFuture<Transport>();
+        const server = yield* fromPromise(
+          loop.createServer(() => ({
+            connectionMade: (t: Transport) => {
+              t.pauseReading();
+              accepted.setResult(t);
+            },
+          }), HOST, 0),
+        );
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        const peer = yield* accepted;
+        const chunk = Buffer.alloc(1 << 20, 7);
+        for (let i = 0; i < 32 && !t.isClosing(); i++) t.write(chunk);
+        expect(t.getWriteBufferSize()).toBeGreaterThan(0); // still writing
+        (peer.getExtraInfo('socket') as net.Socket).resetAndDestroy();
+        const err = yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        return (err as NodeJS.ErrnoException | null)?.code;
+      }
+      expect(['ECONNRESET', 'EPIPE']).toContain(await run(loop, main));
+    }));
+
+  it('pauses writing against a peer that does not read, bounded by what was written, and resumes', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const accepted = loop.createFuture<Transport>();
+        const serverProto = new Recorder();
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p: Protocol = {
+              connectionMade: (t) => {
+                t.pauseReading();
+                expect(t.isReading()).toBe(false);
+                accepted.setResult(t);
+                serverProto.connectionMade(t);
+              },
+              dataReceived: (d) => serverProto.dataReceived(d),
+              eofReceived: () => serverProto.eofReceived(),
+              connectionLost: (e) => serverProto.connectionLost(e),
+            };
+            return p;
+          }, HOST, 0),
+        );
+        const calls: string[] = [];
+        const resumed = loop.createFuture<number>();
+        let t!: Transport;
+        const proto: BaseProtocol = {
+          pauseWriting: () => calls.push('pause'),
+          resumeWriting: () => {
+            calls.push('resume');
+            resumed.setResult(t.getWriteBufferSize());
+          },
+        };
+        [t] = yield* fromPromise(loop.createConnection(() => proto, HOST, portOf(server)));
+        expect(t.getWriteBufferLimits()).toEqual({ high: 65536, low: 16384 });
+        const peer = yield* accepted;
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        let written = 0;
+        // The kernel takes a few MiB first; then the transport buffers and pauses the protocol.
+        while (calls.length === 0 && written < 256 * 1024 * 1024) {
+          t.write(chunk);
+          written += chunk.length;
+        }
+        expect(calls).toEqual(['pause']);
+        const size = t.getWriteBufferSize();
+        expect(size).toBeGreaterThan(65536);
+        expect(size).toBeLessThanOrEqual(written);
+        expect(size).toBeLessThanOrEqual(65536 + chunk.length);
+        yield* sleep(20);
+        expect(calls).toEqual(['pause']); // nobody reads: no resume
+        peer.resumeReading();
+        const sizeAtResume = yield* resumed;
+        expect(sizeAtResume).toBeLessThanOrEqual(16384);
+        t.close();
+        yield* serverProto.lost;
+        expect(serverProto.received().length).toBe(written);
+        server.close();
+        yield* server.waitClosed();
+        return calls;
+      }
+      expect(await run(loop, main)).toEqual(['pause', 'resume']);
+    }));
+
+  it('BufferedProtocol receives exactly the bytes sent, through its own small buffer', () =>
+    withLoop(kind, async (loop) => {
+      const payload = randomBytes(300 * 1024 + 17);
+      function* main(): Coroutine<unknown> {
+        const parts: Buffer[] = [];
+        const hints: number[] = [];
+        const done = loop.createFuture<void>();
+        const buf = new Uint8Array(1000);
+        const proto: BufferedProtocol = {
+          getBuffer: (hint) => {
+            hints.push(hint);
+            return buf;
+          },
+          bufferUpdated: (n) => parts.push(Buffer.from(buf.subarray(0, n))),
+          connectionLost: () => done.setResult(),
+        };
+        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
+        t.write(payload);
+        t.close();
+        yield* done;
+        server.close();
+        yield* server.waitClosed();
+        const got = Buffer.concat(parts);
+        expect(hints.every((h) => h > 0)).toBe(true);
+        expect(parts.every((p) => p.length <= 1000)).toBe(true);
+        return [got.length, sha(got)];
+      }
+      expect(await run(loop, main)).toEqual([payload.length, sha(payload)]);
+    }));
+
+  it('a throwing protocol callback goes to the exception handler and aborts only its transport', () =>
+    withLoop(kind, async (loop) => {
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+      const boom = new Error('boom');
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p: Protocol & { t?: Transport } = {
+              connectionMade(t) {
+                p.t = t;
+              },
+              dataReceived(d) {
+                if (d.toString() === 'boom') throw boom;
+                p.t!.write(d);
+              },
+            };
+            return p;
+          }, HOST, 0),
+        );
+        const port = portOf(server);
+        const [ta, a] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        const [tb, b] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        ta.write('boom');
+        yield* a.lost; // the server aborted this connection
+        tb.write('still here');
+        while (b.received().length < 10) yield* sleep(1);
+        expect(tb.isClosing()).toBe(false);
+        tb.close();
+        yield* b.lost;
+        server.close();
+        yield* server.waitClosed();
+        return b.received().toString();
+      }
+      expect(await run(loop, main)).toBe('still here');
+      expect(contexts).toHaveLength(1);
+      expect(contexts[0]!.message).toMatch(/dataReceived/);
+      expect(contexts[0]!.exception).toBe(boom);
+      expect(contexts[0]!.transport).toBeDefined();
+      expect(contexts[0]!.protocol).toBeDefined();
+    }));
+
+  it('fails with ECONNREFUSED, EADDRINUSE and ENOTFOUND codes', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown[]> {
+        const server = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+        const port = portOf(server);
+        const codes: unknown[] = [];
+        try {
+          yield* fromPromise(loop.createServer(() => ({}), HOST, port));
+        } catch (e) {
+          codes.push((e as NodeJS.ErrnoException).code);
+        }
+        server.close();
+        yield* server.waitClosed();
+        try {
+          yield* fromPromise(loop.createConnection(() => ({}), HOST, port));
+        } catch (e) {
+          codes.push((e as NodeJS.ErrnoException).code);
+        }
+        try {
+          yield* fromPromise(loop.createConnection(() => ({}), 'no-such-host.invalid', 80));
+        } catch (e) {
+          codes.push((e as NodeJS.ErrnoException).code);
+        }
+        return codes;
+      }
+      expect(await run(loop, main)).toEqual(['EADDRINUSE', 'ECONNREFUSED', 'ENOTFOUND']);
+    }));
+
+  it('Server.waitClosed resolves after close AND the connections ended', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const serverSide = loop.createFuture<Transport>();
+        const server = yield* fromPromise(loop.createServer(() => ({ connectionMade: (t: Transport) => serverSide.setResult(t) }), HOST, 0));
+        expect(server.isServing()).toBe(true);
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        yield* serverSide;
+        const early = server.waitClosed();
+        server.close();
+        expect(server.isServing()).toBe(false);
+        const closed = server.waitClosed();
+        yield* sleep(20);
+        expect([early.done(), closed.done()]).toEqual([false, false]); // a connection is still up
+        t.close();
+        yield* client.lost;
+        yield* closed;
+        yield* early;
+        yield* server.waitClosed(); // done at once now
+        return 'ok';
+      }
+      expect(await run(loop, main)).toBe('ok');
+    }));
+
+  it('closeClients/abortClients end the connections; serveForever is cancelled by close()', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+        const port = portOf(server);
+        const [, a] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        const [, b] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        while (server._transports.size < 2) yield* sleep(1);
+        server.closeClients();
+        yield* a.lost;
+        yield* b.lost;
+        const [, c] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        while (server._transports.size < 1) yield* sleep(1);
+        server.abortClients();
+        yield* c.lost;
+        const forever = server.serveForever();
+        expect(() => server.serveForever()).toThrow(/already/);
+        loop.callLater(5, () => server.close());
+        let cancelled = false;
+        try {
+          yield* forever;
+        } catch (e) {
+          cancelled = (e as Error).name === 'CancelledError';
+        }
+        yield* server.waitClosed();
+        return [cancelled, server.isServing()];
+      }
+      expect(await run(loop, main)).toEqual([true, false]);
+    }));
+
+  it('reports peername/sockname/socket and lets the protocol be switched', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(loop.createServer(() => new Recorder({ echo: true }), HOST, 0));
+        const port = portOf(server);
+        expect(server.addresses()).toEqual([{ address: HOST, port, family: 'IPv4' }]);
+        const [t, first] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        expect(t.getExtraInfo('peername')).toEqual({ address: HOST, port, family: 'IPv4' });
+        const sock = t.getExtraInfo('sockname') as SockAddr;
+        expect(sock.address).toBe(HOST);
+        expect(sock.port).toBeGreaterThan(0);
+        expect(t.getExtraInfo('socket')).toBeInstanceOf(net.Socket);
+        expect(t.getExtraInfo('nothing', 'dflt')).toBe('dflt');
+        expect(t.getProtocol()).toBe(first);
+        const second = new Recorder();
+        t.setProtocol(second);
+        t.write('x');
+        t.writeEof();
+        yield* second.lost;
+        server.close();
+        yield* server.waitClosed();
+        return [first.data.length, second.received().toString()];
+      }
+      expect(await run(loop, main)).toEqual([0, 'x']);
+    }));
+
+  it('close() flushes what is buffered first; abort() drops it and still reports connectionLost(null)', () =>
+    withLoop(kind, async (loop) => {
+      const payload = randomBytes(4 * 1024 * 1024);
+      function* main(): Coroutine<unknown> {
+        const protos: Recorder[] = [];
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p = new Recorder();
+            protos.push(p);
+            return p;
+          }, HOST, 0),
+        );
+        const port = portOf(server);
+        const [t1, c1] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        t1.writelines([payload.subarray(0, 1000), payload.subarray(1000)]);
+        t1.close();
+        t1.write('dropped after close'); // asyncio drops these too
+        expect(t1.isClosing()).toBe(true);
+        expect(yield* c1.lost).toBeNull();
+        while (protos.length < 1) yield* sleep(1);
+        yield* protos[0]!.lost;
+        const got = protos[0]!.received();
+        const [t2, c2] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        t2.write(payload);
+        t2.abort();
+        t2.abort(); // idempotent
+        expect(yield* c2.lost).toBeNull();
+        expect(c2.events).toEqual(['connectionMade', 'connectionLost']);
+        server.close();
+        server.abortClients();
+        yield* server.waitClosed();
+        return [got.length, sha(got) === sha(payload)];
+      }
+      expect(await run(loop, main)).toEqual([payload.length, true]);
+    }));
+
+  it('pauseReading holds data back until resumeReading, in order', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const accepted = loop.createFuture<Transport>();
+        const serverProto = new Recorder();
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p: Protocol = {
+              connectionMade: (t) => {
+                serverProto.connectionMade(t);
+                accepted.setResult(t);
+              },
+              dataReceived: (d) => serverProto.dataReceived(d),
+              eofReceived: () => serverProto.eofReceived(),
+              connectionLost: (e) => serverProto.connectionLost(e),
+            };
+            return p;
+          }, HOST, 0),
+        );
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
+        const peer = yield* accepted;
+        t.write('first ');
+        while (serverProto.received().length < 6) yield* sleep(1);
+        peer.pauseReading();
+        expect(peer.isReading()).toBe(false);
+        t.write('second');
+        t.writeEof();
+        yield* sleep(30);
+        const whilePaused = serverProto.received().toString();
+        const eventsPaused = [...serverProto.events];
+        peer.resumeReading();
+        yield* serverProto.lost;
+        server.close();
+        yield* server.waitClosed();
+        return [whilePaused, eventsPaused, serverProto.received().toString(), serverProto.events];
+      }
+      expect(await run(loop, main)).toEqual([
+        'first ',
+        ['connectionMade', 'dataReceived'],
+        'first second',
+        ['connectionMade', 'dataReceived', 'eofReceived', 'connectionLost'],
+      ]);
+    }));
+
+  it('a failing protocol factory or connectionMade is reported; the server goes on', () =>
+    withLoop(kind, async (loop) => {
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+      let n = 0;
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            n++;
+            if (n === 1) throw new Error('factory failed');
+            if (n === 2) return { connectionMade: () => { throw new Error('made failed'); } };
+            return new Recorder({ echo: true });
+          }, HOST, 0),
+        );
+        const port = portOf(server);
+        const [, a] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        yield* a.lost;
+        const [, b] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        yield* b.lost;
+        const [t, c] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        t.write('ok');
+        t.writeEof();
+        yield* c.lost;
+        server.close();
+        yield* server.waitClosed();
+        let clientError = '';
+        try {
+          yield* fromPromise(loop.createConnection(() => { throw new Error('client factory'); }, HOST, 1));
+        } catch (e) {
+          clientError = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        }
+        return [c.received().toString(), clientError];
+      }
+      expect(await run(loop, main)).toEqual(['ok', 'ECONNREFUSED']);
+      expect(contexts.map((c) => (c.exception as Error).message)).toEqual(['factory failed', 'made failed']);
+      expect(contexts[1]!.message).toMatch(/connectionMade/);
+    }));
+
+  it('rejects bad arguments synchronously', () =>
+    withLoop(kind, async (loop) => {
+      const f = () => ({});
+      expect(() => loop.createConnection('nope' as never, HOST, 80)).toThrow(TypeError);
+      expect(() => loop.createConnection(f, 5 as never, 80)).toThrow(TypeError);
+      expect(() => loop.createConnection(f, HOST, 70000)).toThrow(RangeError);
+      expect(() => loop.createConnection(f, HOST, 1.5)).toThrow(RangeError);
+      expect(() => loop.createConnection(f, HOST, '80' as never)).toThrow(TypeError);
+      expect(() => loop.createServer(null as never, HOST, 0)).toThrow(TypeError);
+      expect(() => loop.createServer(f, HOST, -1)).toThrow(RangeError);
+      expect(() => loop.createServer(f, {} as never, 0)).toThrow(TypeError);
+      expect(() => loop.createServer(f, HOST, 0, { backlog: -1 })).toThrow(RangeError);
+      expect(() => loop.createServer(f, HOST, 0, 'x' as never)).toThrow(TypeError);
+      expect(() => loop.createUnixConnection(f, 7 as never)).toThrow(TypeError);
+      expect(() => loop.createUnixServer(f, '')).toThrow(TypeError);
+      if (!nodeSupportsReusePort()) {
+        expect(() => loop.createServer(f, HOST, 0, { reusePort: true })).toThrow(/reusePort needs Node/);
+      }
+      function* main(): Coroutine<void> {
+        const server = yield* fromPromise(loop.createServer(f, HOST, 0));
+        const [t] = yield* fromPromise(loop.createConnection(f, HOST, portOf(server)));
+        expect(() => t.setWriteBufferLimits({ high: 10, low: 20 })).toThrow(RangeError);
+        expect(() => t.setWriteBufferLimits({ high: -1 })).toThrow(RangeError);
+        expect(() => t.setWriteBufferLimits({ high: 'x' as never })).toThrow(TypeError);
+        t.setWriteBufferLimits({ high: 1000 });
+        expect(t.getWriteBufferLimits()).toEqual({ high: 1000, low: 250 });
+        t.setWriteBufferLimits({ low: 100 });
+        expect(t.getWriteBufferLimits()).toEqual({ high: 400, low: 100 });
+        expect(() => t.write(123 as never)).toThrow(TypeError);
+        t.abort();
+        server.close();
+        server.abortClients();
+        yield* server.waitClosed();
+      }
+      await run(loop, main);
+    }));
+});
+
+describe.each(LOOPS)('$name loop: Unix-socket transports', (kind) => {
+  it('serves and connects over a Unix socket, replacing a stale socket file', () =>
+    withLoop(kind, async (loop) => {
+      const p = unixPath();
+      function* main(): Coroutine<unknown> {
+        // A stale socket file, as a crashed server leaves it (bound, never unlinked).
+        execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', p]);
+        expect(fs.statSync(p).isSocket()).toBe(true);
+        const server = yield* fromPromise(loop.createUnixServer(() => new Recorder({ echo: true, keepOpenOnEof: true }), p));
+        expect(server.addresses()).toEqual([p]);
+        const [t, client] = yield* fromPromise(loop.createUnixConnection(() => new Recorder(), p));
+        expect(t.getExtraInfo('peername')).toBe(p);
+        expect(t.getExtraInfo('sockname')).toBe('');
+        t.write('over unix');
+        t.writeEof();
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        expect(fs.existsSync(p)).toBe(false); // libuv unlinks the socket file on close
+        return [client.events, client.received().toString()];
+      }
+      expect(await run(loop, main)).toEqual([
+        ['connectionMade', 'dataReceived', 'eofReceived', 'connectionLost'],
+        'over unix',
+      ]);
+    }));
+});
