@@ -340,7 +340,7 @@ describe.each(LOOPS)('$name loop: startServer and StreamWriter', (kind) => {
       expect(String((contexts[0]!.exception as Error).message)).toBe('client handler failed');
     }));
 
-  it('serves 200 concurrent connections', () =>
+  it('serves 500 concurrent connections', () =>
     withLoop(kind, async (loop) => {
       function* client(port: number, i: number): Coroutine<string> {
         const [reader, writer] = yield* openConnection(HOST, port);
@@ -351,9 +351,9 @@ describe.each(LOOPS)('$name loop: startServer and StreamWriter', (kind) => {
         return line;
       }
       function* main(): Coroutine<boolean> {
-        const server = yield* startServer(echoLines, HOST, 0, { backlog: 256 });
+        const server = yield* startServer(echoLines, HOST, 0, { backlog: 511 });
         const port = portOf(server);
-        const lines = yield* gather(Array.from({ length: 200 }, (_, i) => client(port, i)));
+        const lines = yield* gather(Array.from({ length: 500 }, (_, i) => client(port, i)));
         server.close();
         yield* server.waitClosed();
         return lines.every((l, i) => l === `hello ${i}\n`);
