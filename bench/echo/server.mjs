@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The Node-side echo servers of the echo benchmark, one per process:
+ *
+ *   node bench/echo/server.mjs aio-protocol default|native
+ *   node bench/echo/server.mjs aio-streams  default|native
+ *   node bench/echo/server.mjs node-net
+ *
+ * Listens on 127.0.0.1, a free port, and prints "LISTENING <port>" once
+ * bound; runs until killed. Started by bench/echo/run.mjs.
+ */
+import net from 'node:net';
+import * as aio from '../../dist/index.js';
+
+const [kind, loopName] = process.argv.slice(2);
+const HOST = '127.0.0.1';
+
+function listening(port) {
+  process.stdout.write(`LISTENING ${port}\n`);
+}
+
+/** asyncio's echo protocol: every chunk goes straight back. */
+class EchoProtocol {
+  connectionMade(transport) {
+    this.transport = transport;
+  }
+  dataReceived(data) {
+    this.transport.write(data);
+  }
+}
+
+/** The streams echo as a user would write it: read a block, write it, respect flow control. */
+function* echoClient(reader, writer) {
+  try {
+    for (;;) {
+      const data = yield* reader.read(65536);
+      if (data.length === 0) break;
+      writer.write(data);
+      yield* writer.drain();
+    }
+  } finally {
+    writer.close();
+  }
+}
+
+function makeLoop(name) {
+  if (name === 'default') return new aio.DefaultLoop();
+  if (name === 'native') return new aio.NativeLoop();
+  throw new Error(`unknown loop ${JSON.stringify(name)} (default, native)`);
+}
+
+function* serve(start) {
+  const server = yield* start();
+  listening(server.addresses()[0].port);
+  yield* server.serveForever();
+}
+
+switch (kind) {
+  case 'node-net': {
+    // noDelay like aioloop's transports (and asyncio's): small writes go out at once.
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      socket.on('data', (d) => socket.write(d));
+      socket.on('error', () => socket.destroy());
+    });
+    server.listen(0, HOST, () => listening(server.address().port));
+    break;
+  }
+  case 'aio-protocol': {
+    const loop = makeLoop(loopName);
+    await aio.run(() => serve(() => aio.fromPromise(loop.createServer(() => new EchoProtocol(), HOST, 0))), { loop: () => loop });
+    break;
+  }
+  case 'aio-streams':
+    await aio.run(() => serve(() => aio.startServer(echoClient, HOST, 0)), { loop: () => makeLoop(loopName) });
+    break;
+  default:
+    console.error('usage: server.mjs aio-protocol|aio-streams default|native | server.mjs node-net');
+    process.exit(2);
+}
