@@ -35,7 +35,13 @@ import { ThreadPoolExecutor, defaultThreadWorkers, submitTo, type ModuleWork, ty
 import { createConnection, createUnixConnection, type ConnectionOptions } from './net_transport.js';
 import { createServer, createUnixServer, type Server, type ServerOptions } from './servers.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
-import type { Transport } from './transports.js';
+import type { DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
+import type { Readable, Writable } from 'node:stream';
+import { connectReadPipe, connectWritePipe } from './pipes.js';
+import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagrams.js';
+import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
+import { addSignalHandler, removeAllSignalHandlers, removeSignalHandler } from './signals.js';
+import { getaddrinfo, getnameinfo, type AddrInfo, type GetaddrinfoOptions } from './dns.js';
 
 /** Something with a `shutdown(wait)`: the default executor, once set. */
 export interface Executor {
@@ -358,6 +364,7 @@ export abstract class BaseEventLoop implements EventLoop {
     if (this._closed) return;
     _reportUnretrieved(this);
     this._closed = true;
+    removeAllSignalHandlers(this);
     this._readyHead = this._readyTail = null;
     this._clearTimers();
     const executor = this._defaultExecutor;
@@ -540,6 +547,140 @@ export abstract class BaseEventLoop implements EventLoop {
    */
   createUnixServer(protocolFactory: ProtocolFactory, path: string, opts?: ServerOptions): Promise<Server> {
     return createUnixServer(this, protocolFactory, path, opts);
+  }
+
+  // -- Datagrams, processes, signals, DNS (lib/datagrams.ts, subprocess.ts,
+  // signals.ts, dns.ts): shared over Node's modules for both loops; the
+  // native uv_udp/uv_spawn/uv_signal paths will override these.
+
+  /**
+   * A UDP endpoint bound to `localAddr` and/or connected to `remoteAddr`;
+   * resolves with `[transport, protocol]` once `connectionMade` ran.
+   *
+   * @example
+   * ```ts
+   * const [t, p] = await loop.createDatagramEndpoint(() => new Echo(), { localAddr: ['127.0.0.1', 0] });
+   * t.sendto('ping', ['127.0.0.1', 9999]);
+   * ```
+   */
+  createDatagramEndpoint<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    opts?: DatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]> {
+    return createDatagramEndpoint(this, protocolFactory, opts);
+  }
+
+  /**
+   * Start `program` with `args` (no shell); resolves with `[transport,
+   * protocol]` once `connectionMade` ran. A missing program rejects with
+   * Node's error (`code` 'ENOENT').
+   *
+   * @example
+   * ```ts
+   * const [t, p] = await loop.subprocessExec(() => new Collector(), 'ls', ['-l'], { stdin: 'ignore' });
+   * ```
+   */
+  subprocessExec<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    program: string,
+    args?: readonly string[],
+    opts?: SubprocessOptions,
+  ): Promise<[SubprocessTransport, P]> {
+    return subprocessExec(this, protocolFactory, program, args, opts);
+  }
+
+  /**
+   * `subprocessExec` of `/bin/sh -c cmd`.
+   *
+   * @example
+   * ```ts
+   * const [t, p] = await loop.subprocessShell(() => new Collector(), 'echo $HOME', {});
+   * ```
+   */
+  subprocessShell<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    cmd: string,
+    opts?: SubprocessOptions,
+  ): Promise<[SubprocessTransport, P]> {
+    return subprocessShell(this, protocolFactory, cmd, opts);
+  }
+
+  /**
+   * Read from a pipe (a file descriptor or a readable Node stream) with a
+   * Protocol: `dataReceived`, then `eofReceived` and `connectionLost` at EOF.
+   *
+   * @example
+   * ```ts
+   * const [t, p] = await loop.connectReadPipe(() => new Collector(), child.stdout!);
+   * ```
+   */
+  connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Readable): Promise<[ReadTransport, P]> {
+    return connectReadPipe(this, protocolFactory, pipe);
+  }
+
+  /**
+   * Write to a pipe (a file descriptor or a writable Node stream) through a
+   * WriteTransport with flow control.
+   *
+   * @example
+   * ```ts
+   * const [t] = await loop.connectWritePipe(() => ({}), child.stdin!);
+   * t.write('hello\n');
+   * ```
+   */
+  connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Writable): Promise<[WriteTransport, P]> {
+    return connectWritePipe(this, protocolFactory, pipe);
+  }
+
+  /**
+   * Run `cb(...args)` on this loop whenever `signal` arrives (replacing this
+   * loop's previous handler for it). Unknown signals are a RangeError, as
+   * are SIGKILL and SIGSTOP (they cannot be caught). Removed when the loop closes.
+   *
+   * @example
+   * ```ts
+   * loop.addSignalHandler('SIGTERM', () => mainTask.cancel());
+   * ```
+   */
+  addSignalHandler<A extends unknown[]>(signal: NodeJS.Signals | number, cb: (...args: A) => unknown, ...args: A): void {
+    addSignalHandler(this, signal, cb, args);
+  }
+
+  /**
+   * Remove this loop's handler for `signal`; true if there was one.
+   *
+   * @example
+   * ```ts
+   * loop.removeSignalHandler('SIGTERM'); // true
+   * ```
+   */
+  removeSignalHandler(signal: NodeJS.Signals | number): boolean {
+    return removeSignalHandler(this, signal);
+  }
+
+  /**
+   * Resolve `host` (asyncio's getaddrinfo): a list of `[family, type,
+   * proto, canonname, [address, port]]`.
+   *
+   * @example
+   * ```ts
+   * const infos = await loop.getaddrinfo('localhost', 80, { type: SOCK_STREAM });
+   * ```
+   */
+  getaddrinfo(host: string | null, port: number | string | null, opts?: GetaddrinfoOptions): Promise<AddrInfo[]> {
+    return getaddrinfo(host, port, opts);
+  }
+
+  /**
+   * `[host, service]` of `[address, port]` (asyncio's getnameinfo).
+   *
+   * @example
+   * ```ts
+   * const [host, service] = await loop.getnameinfo(['127.0.0.1', 22]);
+   * ```
+   */
+  getnameinfo(sockaddr: [string, number] | { address: string; port: number }, flags?: number): Promise<[string, string]> {
+    return getnameinfo(sockaddr, flags);
   }
 
   // -- Errors ----------------------------------------------------------------

@@ -12,7 +12,11 @@ import type { Future } from './futures.js';
 import type { Task } from './tasks.js';
 import type { Awaitable, TaskTarget } from './coroutines.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
-import type { Transport } from './transports.js';
+import type { DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
+import type { Readable, Writable } from 'node:stream';
+import type { DatagramEndpointOptions } from './datagrams.js';
+import type { SubprocessOptions, SubprocessTransport } from './subprocess.js';
+import type { AddrInfo, GetaddrinfoOptions } from './dns.js';
 import type { Server, ServerOptions } from './servers.js';
 import type { ConnectionOptions } from './net_transport.js';
 
@@ -215,6 +219,31 @@ export interface EventLoop {
   ): Promise<Server>;
   createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]>;
   createUnixServer(protocolFactory: ProtocolFactory, path: string, opts?: ServerOptions): Promise<Server>;
+  // Datagrams and DNS (section 4).
+  createDatagramEndpoint<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    opts?: DatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]>;
+  getaddrinfo(host: string | null, port: number | string | null, opts?: GetaddrinfoOptions): Promise<AddrInfo[]>;
+  getnameinfo(sockaddr: [string, number] | { address: string; port: number }, flags?: number): Promise<[string, string]>;
+  // Processes (section 5).
+  subprocessExec<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    program: string,
+    args?: readonly string[],
+    opts?: SubprocessOptions,
+  ): Promise<[SubprocessTransport, P]>;
+  subprocessShell<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    cmd: string,
+    opts?: SubprocessOptions,
+  ): Promise<[SubprocessTransport, P]>;
+  // Pipes.
+  connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Readable): Promise<[ReadTransport, P]>;
+  connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Writable): Promise<[WriteTransport, P]>;
+  // Signals (section 6).
+  addSignalHandler<A extends unknown[]>(signal: NodeJS.Signals | number, cb: (...args: A) => unknown, ...args: A): void;
+  removeSignalHandler(signal: NodeJS.Signals | number): boolean;
 }
 
 /**

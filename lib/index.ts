@@ -91,3 +91,28 @@ export {
   type OnClient,
   type StreamOptions,
 } from './streams.js';
+export { UdpTransport, type DatagramAddress, type DatagramEndpointOptions } from './datagrams.js';
+export {
+  Process,
+  SubprocessTransport,
+  SubprocessStreamProtocol,
+  ReadPipeTransport,
+  WritePipeTransport,
+  createSubprocessExec,
+  createSubprocessShell,
+  type StdioMode,
+  type SubprocessOptions,
+} from './subprocess.js';
+export { signalName, signalNumber } from './signals.js';
+export {
+  AF_INET,
+  AF_INET6,
+  SOCK_STREAM,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type AddrInfo,
+  type GetaddrinfoOptions,
+} from './dns.js';
+export { PipeReadTransport, PipeWriteTransport } from './pipes.js';

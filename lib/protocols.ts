@@ -73,22 +73,24 @@ export interface BufferedProtocol extends BaseProtocol {
 }
 
 /**
- * A datagram (UDP) protocol. Declared for the contract; datagram endpoints
- * are not implemented yet.
+ * A datagram (UDP) protocol (`loop.createDatagramEndpoint()`). `addr` is
+ * asyncio-shaped: `[address, port]`. `connectionMade` receives the
+ * DatagramTransport.
  *
  * @example
  * ```ts
- * const p: DatagramProtocol = { datagramReceived: (data, addr) => console.log(addr, data) };
+ * const p: DatagramProtocol = { datagramReceived: (data, [host, port]) => console.log(host, port, data) };
  * ```
  */
 export interface DatagramProtocol extends BaseProtocol {
-  datagramReceived?(data: Buffer, addr: { address: string; port: number; family: string }): void;
+  datagramReceived?(data: Buffer, addr: [string, number]): void;
   errorReceived?(err: Error): void;
 }
 
 /**
- * A subprocess protocol. Declared for the contract; subprocess transports
- * come with the processes module.
+ * A subprocess protocol (`loop.subprocessExec()`, lib/subprocess.ts):
+ * `fd` is 1 (stdout) or 2 (stderr) for data, 0/1/2 for pipeConnectionLost.
+ * `connectionMade` receives the SubprocessTransport.
  *
  * @example
  * ```ts

@@ -7,6 +7,7 @@ import { describe, newEventLoop, setEventLoop, _getRunningLoop, type EventLoop }
 import { allTasks } from './tasks.js';
 import type { Task } from './tasks.js';
 import type { TaskTarget } from './coroutines.js';
+import { isMainThread } from 'node:worker_threads';
 import { checkLoopName, newLoopNamed } from './policies.js';
 
 /** Options of `run()` and `Runner`. */
@@ -56,6 +57,9 @@ export class Runner {
   /**
    * Run `main` (coroutine, generator function, promise or async function) as
    * a task until it completes; returns its result or throws its error.
+   * In the main thread, if the process has no SIGINT listener, the first
+   * SIGINT (Ctrl-C) cancels the main task (it sees a CancelledError); a
+   * second one ends the process as Node does by default.
    */
   async run<T>(main: TaskTarget<T>): Promise<T> {
     const loop = this._lazyInit();
@@ -63,7 +67,23 @@ export class Runner {
       throw new Error('Runner.run() cannot be called from a running event loop');
     }
     const task = loop.createTask(main);
-    return loop.runUntilComplete(task);
+    // asyncio.Runner: in the main thread, when nobody handles SIGINT, the
+    // first SIGINT cancels the main task. Our listener is removed at once,
+    // so a second SIGINT gets Node's default (the process ends).
+    let onSigint: (() => void) | null = null;
+    if (isMainThread && process.listenerCount('SIGINT') === 0) {
+      onSigint = () => {
+        process.removeListener('SIGINT', onSigint!);
+        onSigint = null;
+        if (!task.done() && !loop.isClosed()) loop.callSoon(() => task.cancel());
+      };
+      process.on('SIGINT', onSigint);
+    }
+    try {
+      return await loop.runUntilComplete(task);
+    } finally {
+      if (onSigint !== null) process.removeListener('SIGINT', onSigint);
+    }
   }
 
   /** Cancel what is left, shut down the executor, close the loop. */

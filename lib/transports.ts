@@ -112,17 +112,20 @@ export interface WriteTransport extends BaseTransport {
 export interface Transport extends ReadTransport, WriteTransport {}
 
 /**
- * A datagram transport. Declared for the contract; datagram endpoints are
- * not implemented yet.
+ * A datagram transport (`loop.createDatagramEndpoint()`, lib/datagrams.ts).
+ * `addr` is `[host, port]` or `{ address, port }`; it may be omitted when the
+ * endpoint has a `remoteAddr`. `sendto()` after close throws.
  *
  * @example
  * ```ts
- * dt.sendto(Buffer.from('hi'), { address: '127.0.0.1', port: 9999 });
+ * dt.sendto(Buffer.from('hi'), ['127.0.0.1', 9999]);
+ * dt.sendto('hi', { address: '127.0.0.1', port: 9999 });
  * ```
  */
 export interface DatagramTransport extends BaseTransport {
-  sendto(data: Uint8Array | string, addr?: { address: string; port: number }): void;
+  sendto(data: Uint8Array | string, addr?: [string, number] | { address: string; port: number } | null): void;
   abort(): void;
+  getWriteBufferSize(): number;
 }
 
 /**

@@ -1,0 +1,827 @@
+/**
+ * Subprocesses over `node:child_process.spawn`, shared by both loops until
+ * the native uv_spawn path (asyncio's `base_subprocess.py` and
+ * `subprocess.py`).
+ *
+ * Protocol level: `loop.subprocessExec()` / `loop.subprocessShell()` give a
+ * {@link SubprocessTransport} and a SubprocessProtocol. Every event (pipe
+ * data, pipe closed, process exited) goes to one inbox and is delivered on
+ * the loop in arrival order, as net_transport.ts does for sockets; a
+ * protocol callback that throws goes to the exception handler and closes
+ * this transport (which kills the process, as asyncio's close does).
+ *
+ * Stream level: `createSubprocessExec()` / `createSubprocessShell()` give a
+ * {@link Process} with StreamWriter/StreamReader pipes, `wait()` and
+ * `communicate()`.
+ *
+ * Reaping: libuv reaps every child as soon as it exits (its SIGCHLD
+ * handler), whether or not anyone waits, so no zombie is left while the
+ * Node process runs. Cancelling a task waiting on `process.wait()` leaves
+ * the child running (as asyncio); cancelling `communicate()` kills it
+ * (SIGKILL) and waits until it is reaped before the CancelledError goes on.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
+import { Future } from './futures.js';
+import { gather } from './combinators.js';
+import { _thenable } from './tasks.js';
+import type { Coroutine } from './coroutines.js';
+import type { BaseProtocol, ProtocolFactory, SubprocessProtocol } from './protocols.js';
+import { WriteFlowControl, type Transport } from './transports.js';
+import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
+import { checkFactory, checkOptions, checkString } from './net_transport.js';
+import { signalName, signalNumber } from './signals.js';
+import { CancelledError } from './errors.js';
+
+/**
+ * What each standard stream of the child is connected to.
+ *
+ * @example
+ * ```ts
+ * const opts: SubprocessOptions = { stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' };
+ * ```
+ */
+export type StdioMode = 'pipe' | 'inherit' | 'ignore';
+
+/**
+ * Options of `loop.subprocessExec()` / `createSubprocessExec()` and the shell variants.
+ *
+ * @example
+ * ```ts
+ * yield* createSubprocessExec('ls', ['-l'], { cwd: '/tmp', env: { ...process.env, LC_ALL: 'C' } });
+ * ```
+ */
+export interface SubprocessOptions {
+  /** Default 'pipe'. */
+  stdin?: StdioMode;
+  /** Default 'pipe'. */
+  stdout?: StdioMode;
+  /** Default 'pipe'. */
+  stderr?: StdioMode;
+  /** The child's environment (default: this process's). */
+  env?: Record<string, string | undefined>;
+  /** The child's working directory. */
+  cwd?: string;
+  /** StreamReader limit (stream helpers only; default 64 KiB). */
+  limit?: number;
+}
+
+type Item =
+  | { kind: 'data'; fd: number; data: Buffer }
+  | { kind: 'lost'; fd: number; err: Error | null }
+  | { kind: 'exit'; code: number };
+
+const STDIO_MODES = new Set(['pipe', 'inherit', 'ignore']);
+
+function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: string): [StdioMode, StdioMode, StdioMode] {
+  checkOptions(opts, method);
+  const modes = (['stdin', 'stdout', 'stderr'] as const).map((k) => {
+    const v = opts?.[k] ?? 'pipe';
+    if (typeof v !== 'string') throw new TypeError(`${method}() ${k} must be 'pipe', 'inherit' or 'ignore', not ${describe(v)}`);
+    if (!STDIO_MODES.has(v)) throw new RangeError(`${method}() ${k} must be 'pipe', 'inherit' or 'ignore', not ${JSON.stringify(v)}`);
+    return v;
+  }) as [StdioMode, StdioMode, StdioMode];
+  if (opts?.env !== undefined && (typeof opts.env !== 'object' || opts.env === null)) {
+    throw new TypeError(`${method}() env must be an object, not ${describe(opts.env)}`);
+  }
+  if (opts?.cwd !== undefined) checkString(opts.cwd, `${method}() cwd`);
+  return modes;
+}
+
+/**
+ * The reading end of the child's stdout (fd 1) or stderr (fd 2):
+ * `transport.getPipeTransport(fd)`.
+ *
+ * @example
+ * ```ts
+ * transport.getPipeTransport(1)?.pauseReading();
+ * ```
+ */
+export class ReadPipeTransport {
+  /** @internal */ _paused = false;
+  /** @internal */ _closing = false;
+  /** @internal */
+  constructor(
+    /** @internal */ readonly _owner: SubprocessTransport,
+    /** @internal */ readonly _fd: number,
+    /** @internal */ readonly _stream: Readable,
+  ) {}
+  /** No more `pipeDataReceived` for this fd until `resumeReading()`. */
+  pauseReading(): void {
+    if (this._closing || this._paused) return;
+    this._paused = true;
+    this._stream.pause();
+  }
+  /** Deliver data again. */
+  resumeReading(): void {
+    if (this._closing || !this._paused) return;
+    this._paused = false;
+    this._stream.resume();
+    this._owner._schedulePump();
+  }
+  /** True unless paused or closing. */
+  isReading(): boolean {
+    return !this._paused && !this._closing;
+  }
+  /** Close the pipe; `pipeConnectionLost(fd, null)` follows. */
+  close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._stream.destroy();
+  }
+  /** True once closing. */
+  isClosing(): boolean {
+    return this._closing;
+  }
+  /** `pipe` (the Node stream); `dflt` otherwise. */
+  getExtraInfo(name: string, dflt?: unknown): unknown {
+    return name === 'pipe' ? this._stream : dflt;
+  }
+  /** The subprocess protocol. */
+  getProtocol(): BaseProtocol {
+    return this._owner.getProtocol();
+  }
+  /** Not supported on a pipe of a subprocess. */
+  setProtocol(_protocol: BaseProtocol): void {
+    throw new Error('setProtocol() is not supported on a subprocess pipe');
+  }
+}
+
+/**
+ * The writing end of the child's stdin (fd 0): `transport.getPipeTransport(0)`.
+ * Flow control calls `pauseWriting()`/`resumeWriting()` of the subprocess protocol.
+ *
+ * @example
+ * ```ts
+ * const stdin = transport.getPipeTransport(0) as WritePipeTransport;
+ * stdin.write('data\n');
+ * stdin.close();
+ * ```
+ */
+export class WritePipeTransport extends WriteFlowControl {
+  /** @internal */ _closing = false;
+  /** @internal */ _droppedWrites = 0;
+  /** @internal */
+  constructor(
+    /** @internal */ readonly _owner: SubprocessTransport,
+    /** @internal */ readonly _stream: Writable,
+  ) {
+    super(_owner._loop);
+  }
+  /** Queue bytes (strings as UTF-8); dropped after close (as asyncio). */
+  write(data: Uint8Array | string): void {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw new TypeError(`data must be a Uint8Array or a string, not ${describe(data)}`);
+    }
+    if (data.length === 0) return;
+    if (this._closing || this._stream.destroyed) {
+      this._droppedWrites++;
+      return;
+    }
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    this._stream.write(buf, this._onWritten);
+    this._maybePauseProtocol();
+  }
+  private readonly _onWritten = (err?: Error | null): void => {
+    if (err || !this._protocolPaused || this._loop.isClosed()) return;
+    this._loop.callSoon(() => this._maybeResumeProtocol());
+  };
+  /** Write each item. */
+  writelines(list: Iterable<Uint8Array | string>): void {
+    for (const item of list) this.write(item);
+  }
+  /** Close stdin after what is buffered (the child sees EOF). */
+  writeEof(): void {
+    this.close();
+  }
+  /** True. */
+  canWriteEof(): boolean {
+    return true;
+  }
+  /** Flush, then close; `pipeConnectionLost(0, null)` follows. */
+  close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    if (!this._stream.destroyed) this._stream.end();
+  }
+  /** Close at once, dropping buffered data. */
+  abort(): void {
+    this._closing = true;
+    this._stream.destroy();
+  }
+  /** True once closing. */
+  isClosing(): boolean {
+    return this._closing;
+  }
+  /** Bytes not yet taken by the pipe. */
+  getWriteBufferSize(): number {
+    return this._stream.destroyed ? 0 : this._stream.writableLength;
+  }
+  // A StreamWriter may call these (it is typed for full transports): a write pipe does not read.
+  /** @internal */ pauseReading(): void {}
+  /** @internal */ resumeReading(): void {}
+  /** @internal */ isReading(): boolean {
+    return false;
+  }
+  /** `pipe` (the Node stream); `dflt` otherwise. */
+  getExtraInfo(name: string, dflt?: unknown): unknown {
+    return name === 'pipe' ? this._stream : dflt;
+  }
+  /** The subprocess protocol. */
+  getProtocol(): BaseProtocol {
+    return this._owner.getProtocol();
+  }
+  /** Not supported on a pipe of a subprocess. */
+  setProtocol(_protocol: BaseProtocol): void {
+    throw new Error('setProtocol() is not supported on a subprocess pipe');
+  }
+  /** @internal */
+  _getProtocolForFlow(): BaseProtocol {
+    return this._owner._protocol ?? {};
+  }
+  /** @internal */
+  _protocolFailed(method: string, exception: unknown): void {
+    this._owner._protocolFailed(method, exception);
+  }
+}
+
+/**
+ * The transport of a child process (asyncio's SubprocessTransport). Made by
+ * `loop.subprocessExec()` / `loop.subprocessShell()`.
+ *
+ * @example
+ * ```ts
+ * const [t, p] = await loop.subprocessExec(() => new Collector(), 'ls', ['-l'], {});
+ * console.log(t.getPid());
+ * ```
+ */
+export class SubprocessTransport {
+  /** @internal */ _protocol: SubprocessProtocol | null = null;
+  /** @internal */ _returncode: number | null = null;
+  /** @internal */ _exitWaiters: Future<number>[] = [];
+  /** @internal */ _pipes = new Map<number, ReadPipeTransport | WritePipeTransport>();
+  /** @internal */ _openPipes = new Set<number>();
+  /** @internal */ _inbox: Item[] = [];
+  /** @internal */ _pumpScheduled = false;
+  /** @internal */ _started = false;
+  /** @internal */ _closed = false;
+  /** @internal */ _lostCalled = false;
+  /** @internal */ _exitSeen = false;
+
+  /** @internal Use loop.subprocessExec(). */
+  constructor(
+    /** @internal */ readonly _loop: EventLoop,
+    /** @internal */ readonly _child: ChildProcess,
+  ) {
+    const child = _child;
+    child.on('error', () => {}); // kill() failures; spawn errors are handled by the caller
+    if (child.stdin) {
+      const stdin = child.stdin;
+      this._pipes.set(0, new WritePipeTransport(this, stdin));
+      this._openPipes.add(0);
+      let err: Error | null = null;
+      stdin.on('error', (e: Error) => (err ??= e));
+      stdin.on('close', () => this._push({ kind: 'lost', fd: 0, err }));
+    }
+    for (const [fd, stream] of [[1, child.stdout], [2, child.stderr]] as const) {
+      if (!stream) continue;
+      this._pipes.set(fd, new ReadPipeTransport(this, fd, stream));
+      this._openPipes.add(fd);
+      let err: Error | null = null;
+      stream.on('data', (data: Buffer) => this._push({ kind: 'data', fd, data }));
+      stream.on('error', (e: Error) => (err ??= e));
+      stream.on('close', () => this._push({ kind: 'lost', fd, err }));
+    }
+    child.on('exit', (code, signal) => {
+      this._push({ kind: 'exit', code: code ?? (signal !== null ? -signalNumber(signal) : -1) });
+    });
+  }
+
+  private _push(item: Item): void {
+    this._inbox.push(item);
+    this._schedulePump();
+  }
+
+  /** @internal */
+  _schedulePump(): void {
+    if (this._pumpScheduled || !this._started || this._lostCalled) return;
+    if (this._loop.isClosed()) return;
+    this._pumpScheduled = true;
+    this._loop.callSoon(this._pumpFromLoop);
+  }
+
+  private readonly _pumpFromLoop = (): void => {
+    this._pumpScheduled = false;
+    this._pump();
+  };
+
+  /** @internal Make the protocol and call connectionMade on the loop. */
+  _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
+    let protocol: SubprocessProtocol;
+    try {
+      protocol = factory() as SubprocessProtocol;
+      if (typeof protocol !== 'object' || protocol === null) {
+        throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
+      }
+    } catch (exception) {
+      this._lostCalled = true;
+      this._kill();
+      done(exception);
+      return;
+    }
+    this._protocol = protocol;
+    this._started = true;
+    try {
+      protocol.connectionMade?.(this as never);
+    } catch (exception) {
+      this._protocolFailed('connectionMade', exception);
+      done(exception);
+      return;
+    }
+    done(null);
+    this._pump();
+  }
+
+  private _pump(): void {
+    if (this._lostCalled) return;
+    const inbox = this._inbox;
+    this._inbox = [];
+    const keep: Item[] = [];
+    for (const item of inbox) {
+      if (this._lostCalled) return;
+      if (item.kind === 'data') {
+        const pipe = this._pipes.get(item.fd) as ReadPipeTransport;
+        if (pipe._paused) {
+          keep.push(item);
+          continue;
+        }
+        if (pipe._closing) continue;
+        this._call('pipeDataReceived', item.fd, item.data);
+      } else if (item.kind === 'lost') {
+        if (keep.some((k) => k.kind === 'data' && k.fd === item.fd)) {
+          keep.push(item);
+          continue;
+        }
+        this._openPipes.delete(item.fd);
+        this._call('pipeConnectionLost', item.fd, item.err);
+        this._tryFinish();
+      } else {
+        this._returncode = item.code;
+        this._exitSeen = true;
+        this._call('processExited');
+        const waiters = this._exitWaiters;
+        this._exitWaiters = [];
+        for (const w of waiters) if (!w.done()) w.setResult(item.code);
+        this._tryFinish();
+      }
+    }
+    if (keep.length > 0) this._inbox.unshift(...keep);
+  }
+
+  private _call(method: 'pipeDataReceived' | 'pipeConnectionLost' | 'processExited', ...args: unknown[]): void {
+    try {
+      (this._protocol as unknown as Record<string, ((...a: unknown[]) => void) | undefined>)[method]?.(...args);
+    } catch (exception) {
+      this._protocolFailed(method, exception);
+    }
+  }
+
+  private _tryFinish(): void {
+    if (this._lostCalled || !this._exitSeen || this._openPipes.size > 0) return;
+    this._lostCalled = true;
+    try {
+      this._protocol?.connectionLost?.(null);
+    } catch (exception) {
+      this._loop.callExceptionHandler({
+        message: 'Exception in protocol.connectionLost()',
+        exception,
+        transport: this,
+        protocol: this._protocol,
+      });
+    }
+  }
+
+  /** @internal */
+  _protocolFailed(method: string, exception: unknown): void {
+    this._loop.callExceptionHandler({
+      message: `Fatal error: protocol.${method}() call failed.`,
+      exception,
+      transport: this,
+      protocol: this._protocol,
+    });
+    this.close();
+  }
+
+  /** @internal SIGKILL unless it exited. */
+  _kill(): void {
+    if (this._returncode === null && this._child.exitCode === null && this._child.signalCode === null) {
+      this._child.kill('SIGKILL');
+    }
+  }
+
+  /** @internal A Future (of the running loop) of the exit code. */
+  _wait(): Future<number> {
+    const fut = new Future<number>({ loop: _getRunningLoop() ?? this._loop });
+    if (this._returncode !== null) fut.setResult(this._returncode);
+    else this._exitWaiters.push(fut);
+    return fut;
+  }
+
+  /** The child's process id. */
+  getPid(): number {
+    return this._child.pid!;
+  }
+
+  /** null while running; the exit code; `-signal` when killed by a signal. */
+  getReturncode(): number | null {
+    return this._returncode;
+  }
+
+  /** The transport of pipe `fd` (0 stdin, 1 stdout, 2 stderr), or null when not piped. */
+  getPipeTransport(fd: number): ReadPipeTransport | WritePipeTransport | null {
+    if (fd !== 0 && fd !== 1 && fd !== 2) throw new RangeError(`getPipeTransport() fd must be 0, 1 or 2, not ${describe(fd)}`);
+    return this._pipes.get(fd) ?? null;
+  }
+
+  /** Send `signal` (name or number) to the child; nothing once it exited. */
+  sendSignal(signal: NodeJS.Signals | number): void {
+    const name = signalName(signal, 'sendSignal');
+    if (this._returncode !== null || this._child.exitCode !== null || this._child.signalCode !== null) return;
+    this._child.kill(name);
+  }
+
+  /** SIGTERM. */
+  terminate(): void {
+    this.sendSignal('SIGTERM');
+  }
+
+  /** SIGKILL. */
+  kill(): void {
+    this.sendSignal('SIGKILL');
+  }
+
+  /** Close the pipes and kill the child if it still runs (as asyncio). */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    for (const pipe of this._pipes.values()) pipe.close();
+    this._kill();
+  }
+
+  /** True after close(). */
+  isClosing(): boolean {
+    return this._closed;
+  }
+
+  /** `subprocess` (the ChildProcess); `dflt` otherwise. */
+  getExtraInfo(name: string, dflt?: unknown): unknown {
+    return name === 'subprocess' ? this._child : dflt;
+  }
+
+  /** The protocol. */
+  getProtocol(): BaseProtocol {
+    return this._protocol!;
+  }
+
+  /** Switch protocols. */
+  setProtocol(protocol: BaseProtocol): void {
+    if (typeof protocol !== 'object' || protocol === null) {
+      throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
+    }
+    this._protocol = protocol as SubprocessProtocol;
+  }
+
+  toString(): string {
+    return `<SubprocessTransport pid=${this._child.pid} returncode=${this._returncode}>`;
+  }
+}
+
+function launch<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  file: string,
+  args: string[],
+  modes: [StdioMode, StdioMode, StdioMode],
+  opts: SubprocessOptions | undefined,
+): Promise<[SubprocessTransport, P]> {
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { stdio: modes, env: opts?.env ?? process.env, cwd: opts?.cwd });
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const onError = (err: Error) => reject(err); // ENOENT, EACCES... (Node's error, with its code)
+    child.once('error', onError);
+    child.once('spawn', () => {
+      child.removeListener('error', onError);
+      const transport = new SubprocessTransport(loop, child);
+      if (loop.isClosed()) {
+        transport._lostCalled = true;
+        child.kill('SIGKILL');
+        reject(new Error('Event loop is closed'));
+        return;
+      }
+      loop.callSoon(() =>
+        transport._start(factory, (err) => {
+          if (err !== null) reject(err);
+          else resolve([transport, transport._protocol as unknown as P]);
+        }),
+      );
+    });
+  });
+}
+
+/**
+ * @internal `loop.subprocessExec()`.
+ * @example
+ * ```ts
+ * const [t, p] = await subprocessExec(loop, () => new Collector(), 'ls', ['-l'], {});
+ * ```
+ */
+export function subprocessExec<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  program: string,
+  args: readonly string[] = [],
+  opts?: SubprocessOptions,
+): Promise<[SubprocessTransport, P]> {
+  checkFactory(factory, 'subprocessExec');
+  checkString(program, 'subprocessExec() program');
+  if (!Array.isArray(args)) throw new TypeError(`subprocessExec() args must be an array of strings, not ${describe(args)}`);
+  for (const a of args) {
+    if (typeof a !== 'string') throw new TypeError(`subprocessExec() args must be strings, not ${describe(a)}`);
+  }
+  const modes = checkSubprocessOptions(opts, 'subprocessExec');
+  return launch(loop, factory, program, [...args], modes, opts);
+}
+
+/**
+ * @internal `loop.subprocessShell()`: `cmd` run by `/bin/sh -c`.
+ * @example
+ * ```ts
+ * const [t, p] = await subprocessShell(loop, () => new Collector(), 'echo $HOME', {});
+ * ```
+ */
+export function subprocessShell<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  cmd: string,
+  opts?: SubprocessOptions,
+): Promise<[SubprocessTransport, P]> {
+  checkFactory(factory, 'subprocessShell');
+  checkString(cmd, 'subprocessShell() cmd');
+  const modes = checkSubprocessOptions(opts, 'subprocessShell');
+  if (process.platform === 'win32') return launch(loop, factory, process.env.ComSpec ?? 'cmd.exe', ['/d', '/s', '/c', cmd], modes, opts);
+  return launch(loop, factory, '/bin/sh', ['-c', cmd], modes, opts);
+}
+
+// ---------------------------------------------------------------------------
+// Streams (asyncio.subprocess)
+
+/**
+ * The SubprocessProtocol behind {@link Process}: feeds the stdout/stderr
+ * StreamReaders and gives stdin flow control to its StreamWriter.
+ *
+ * @example
+ * ```ts
+ * const [t, p] = await loop.subprocessExec(() => new SubprocessStreamProtocol(loop), 'cat', [], {});
+ * ```
+ */
+export class SubprocessStreamProtocol implements SubprocessProtocol {
+  stdin: StreamWriter | null = null;
+  stdout: StreamReader | null = null;
+  stderr: StreamReader | null = null;
+  /** @internal */ _stdinProto: StreamReaderProtocol | null = null;
+  /** @internal */ readonly _loop: EventLoop;
+  /** @internal */ readonly _limit: number | undefined;
+
+  constructor(loop: EventLoop, limit?: number) {
+    this._loop = loop;
+    this._limit = limit;
+  }
+
+  connectionMade(t: unknown): void {
+    const transport = t as SubprocessTransport;
+    const loop = this._loop;
+    for (const fd of [1, 2] as const) {
+      const pipe = transport.getPipeTransport(fd);
+      if (pipe === null) continue;
+      const reader = new StreamReader({ limit: this._limit, loop });
+      reader.setTransport(pipe as unknown as Transport);
+      if (fd === 1) this.stdout = reader;
+      else this.stderr = reader;
+    }
+    const stdinPipe = transport.getPipeTransport(0);
+    if (stdinPipe !== null) {
+      const proto = new StreamReaderProtocol(new StreamReader({ loop }));
+      proto.connectionMade(stdinPipe as unknown as Transport);
+      this._stdinProto = proto;
+      this.stdin = new StreamWriter(stdinPipe as unknown as Transport, proto, null);
+    }
+  }
+
+  pipeDataReceived(fd: number, data: Buffer): void {
+    (fd === 1 ? this.stdout : this.stderr)?.feedData(data);
+  }
+
+  pipeConnectionLost(fd: number, err: Error | null): void {
+    if (fd === 0) {
+      this._stdinProto?.connectionLost(err);
+      return;
+    }
+    const reader = fd === 1 ? this.stdout : this.stderr;
+    if (reader === null) return;
+    if (err === null) reader.feedEof();
+    else reader.setException(err);
+  }
+
+  pauseWriting(): void {
+    this._stdinProto?.pauseWriting();
+  }
+
+  resumeWriting(): void {
+    this._stdinProto?.resumeWriting();
+  }
+}
+
+/**
+ * A running child with stream pipes (asyncio.subprocess.Process), from
+ * `createSubprocessExec()` / `createSubprocessShell()`.
+ *
+ * @example
+ * ```ts
+ * function* main() {
+ *   const proc = yield* createSubprocessExec('sort', [], {});
+ *   const [out] = yield* proc.communicate('b\na\n');
+ *   console.log(String(out), proc.returncode); // "a\nb\n" 0
+ * }
+ * ```
+ */
+export class Process {
+  /** @internal */ readonly _transport: SubprocessTransport;
+  /** @internal */ readonly _protocol: SubprocessStreamProtocol;
+  readonly pid: number;
+  readonly stdin: StreamWriter | null;
+  readonly stdout: StreamReader | null;
+  readonly stderr: StreamReader | null;
+
+  /** @internal Use createSubprocessExec(). */
+  constructor(transport: SubprocessTransport, protocol: SubprocessStreamProtocol) {
+    this._transport = transport;
+    this._protocol = protocol;
+    this.pid = transport.getPid();
+    this.stdin = protocol.stdin;
+    this.stdout = protocol.stdout;
+    this.stderr = protocol.stderr;
+  }
+
+  /** null while running; the exit code; `-signal` (e.g. -9) when killed by a signal. */
+  get returncode(): number | null {
+    return this._transport.getReturncode();
+  }
+
+  /**
+   * Wait for the child to exit; resolves with its returncode. Cancelling the
+   * waiting task does not kill the child (as asyncio); libuv still reaps it
+   * when it exits, so it never stays a zombie.
+   */
+  wait(): Future<number> {
+    return this._transport._wait();
+  }
+
+  /**
+   * Send `input` (if any) to stdin and close it, read stdout and stderr to
+   * EOF, all concurrently (no deadlock however much the child writes), then
+   * wait for exit. Returns `[stdout, stderr]` (null for a stream that is not
+   * piped). A broken stdin pipe (the child exited early) is ignored.
+   * Cancelling it kills the child (SIGKILL) and waits until it is reaped
+   * before the CancelledError goes on.
+   */
+  communicate(input?: Uint8Array | string | null): Coroutine<[Buffer | null, Buffer | null]> & PromiseLike<[Buffer | null, Buffer | null]> {
+    if (input !== undefined && input !== null && typeof input !== 'string' && !(input instanceof Uint8Array)) {
+      throw new TypeError(`communicate() input must be a Uint8Array, a string or null, not ${describe(input)}`);
+    }
+    if (input !== undefined && input !== null && this.stdin === null) {
+      throw new Error('communicate() got input but stdin is not a pipe');
+    }
+    return _thenable(this._communicate(input ?? null));
+  }
+
+  private *_communicate(input: Uint8Array | string | null): Coroutine<[Buffer | null, Buffer | null]> {
+    const stdin = this.stdin;
+    const feed = function* (): Coroutine<void> {
+      if (stdin === null) return;
+      try {
+        if (input !== null && input.length > 0) {
+          stdin.write(input);
+          yield* stdin.drain();
+        }
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'EPIPE' && code !== 'ECONNRESET') throw e;
+      }
+      stdin.close();
+    };
+    const read = function* (reader: StreamReader | null): Coroutine<Buffer | null> {
+      if (reader === null) return null;
+      return yield* reader.read();
+    };
+    try {
+      const [, out, err] = yield* gather([feed(), read(this.stdout), read(this.stderr)]);
+      yield* this.wait();
+      return [out as Buffer | null, err as Buffer | null];
+    } catch (e) {
+      if (e instanceof CancelledError && this.returncode === null) {
+        this._transport._kill();
+        yield* this.wait();
+      }
+      throw e;
+    }
+  }
+
+  /** Send `signal` (name or number); nothing once the child exited. */
+  sendSignal(signal: NodeJS.Signals | number): void {
+    this._transport.sendSignal(signal);
+  }
+
+  /** SIGTERM. */
+  terminate(): void {
+    this._transport.terminate();
+  }
+
+  /** SIGKILL. */
+  kill(): void {
+    this._transport.kill();
+  }
+
+  toString(): string {
+    return `<Process ${this.pid}>`;
+  }
+}
+
+function streamsOf(
+  method: string,
+  opts: SubprocessOptions | undefined,
+  start: (loop: EventLoop, factory: () => SubprocessStreamProtocol) => Promise<[SubprocessTransport, SubprocessStreamProtocol]>,
+): Future<Process> {
+  const loop = getRunningLoop();
+  const limit = opts?.limit;
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit <= 0)) {
+    throw new RangeError(`${method}() limit must be a positive integer, not ${describe(limit)}`);
+  }
+  const fut = new Future<Process>({ loop });
+  start(loop, () => new SubprocessStreamProtocol(loop, limit)).then(
+    ([transport, protocol]) => {
+      if (fut.done()) transport.close(); // the caller gave up: do not leave the child behind
+      else fut.setResult(new Process(transport, protocol));
+    },
+    (err) => {
+      if (!fut.done()) fut.setException(err);
+    },
+  );
+  return fut;
+}
+
+/**
+ * Start `program` with `args` (no shell) and return a {@link Process} (a
+ * Future: `yield*` or `await` it). A missing program fails with Node's
+ * error, `code` 'ENOENT'.
+ *
+ * @example
+ * ```ts
+ * function* main() {
+ *   const proc = yield* createSubprocessExec('ls', ['-l'], { stderr: 'inherit' });
+ *   const line = yield* proc.stdout!.readline();
+ *   console.log(String(line), yield* proc.wait());
+ * }
+ * ```
+ */
+export function createSubprocessExec(program: string, args: readonly string[] = [], opts?: SubprocessOptions): Future<Process> {
+  // Bad arguments throw synchronously (the loop method validates at once).
+  checkString(program, 'createSubprocessExec() program');
+  checkSubprocessOptions(opts, 'createSubprocessExec');
+  return streamsOf('createSubprocessExec', opts, (l, f) => l.subprocessExec(f, program, args, opts));
+}
+
+/**
+ * Run `cmd` with `/bin/sh -c` and return a {@link Process}.
+ *
+ * @example
+ * ```ts
+ * function* main() {
+ *   const proc = yield* createSubprocessShell('echo hi; exit 3', { stderr: 'ignore' });
+ *   const [out] = yield* proc.communicate();
+ *   console.log(String(out), proc.returncode); // "hi\n" 3
+ * }
+ * ```
+ */
+export function createSubprocessShell(cmd: string, opts?: SubprocessOptions): Future<Process> {
+  checkString(cmd, 'createSubprocessShell() cmd');
+  checkSubprocessOptions(opts, 'createSubprocessShell');
+  return streamsOf('createSubprocessShell', opts, (l, f) => l.subprocessShell(f, cmd, opts));
+}
