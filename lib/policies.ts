@@ -11,6 +11,8 @@ import {
   type EventLoop,
   type EventLoopPolicy,
 } from './events.js';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { DefaultLoop } from './loops/default/loop.js';
 import { NativeLoop, assertNativeLoopAvailable } from './loops/native/loop.js';
 
@@ -104,11 +106,49 @@ export function newLoopNamed(name: LoopName): EventLoop {
   return name === 'native' ? new NativeLoopPolicy().newEventLoop() : new DefaultLoop();
 }
 
-/** The policy `AIOLOOP_LOOP` asks for (default when unset or empty). */
-function policyFromEnv(): EventLoopPolicy {
+/**
+ * The loop asked for without code: `AIOLOOP_LOOP`, else the `"aioloop":
+ * { "loop": ... }` field of the application's package.json (the nearest one
+ * from the working directory), else null. Code (`setEventLoopPolicy`,
+ * `install()`, `run(main, { loop })`) takes precedence over both.
+ *
+ * @example
+ * ```json
+ * { "name": "my-server", "aioloop": { "loop": "native" } }
+ * ```
+ */
+export function configuredLoopName(): LoopName | null {
   const value = process.env.AIOLOOP_LOOP;
-  if (value === undefined || value === '') return new DefaultLoopPolicy();
-  return checkLoopName(value, 'AIOLOOP_LOOP') === 'native' ? new NativeLoopPolicy() : new DefaultLoopPolicy();
+  if (value !== undefined && value !== '') return checkLoopName(value, 'AIOLOOP_LOOP');
+  const found = nearestPackageJson(process.cwd());
+  if (found === null) return null;
+  const config = (found.json as { aioloop?: unknown }).aioloop;
+  if (config === undefined) return null;
+  const where = `the "aioloop.loop" field of ${found.file}`;
+  if (config === null || typeof config !== 'object' || !('loop' in config)) {
+    throw new Error(`aioloop: ${where} is missing; expected { "loop": "${LOOP_NAMES.join('" | "')}" }`);
+  }
+  return checkLoopName((config as { loop: unknown }).loop, where);
 }
 
-_setDefaultPolicyFactory(policyFromEnv);
+/** The nearest package.json at or above `dir` that parses, or null. */
+function nearestPackageJson(dir: string): { file: string; json: unknown } | null {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const file = path.join(current, 'package.json');
+    if (existsSync(file)) {
+      try {
+        return { file, json: JSON.parse(readFileSync(file, 'utf8')) };
+      } catch {
+        return null; // not ours to judge: Node reports a broken package.json itself
+      }
+    }
+    if (path.dirname(current) === current) return null;
+  }
+}
+
+/** The default policy: what the environment or package.json asks for, else the default loop. */
+function policyFromConfig(): EventLoopPolicy {
+  return configuredLoopName() === 'native' ? new NativeLoopPolicy() : new DefaultLoopPolicy();
+}
+
+_setDefaultPolicyFactory(policyFromConfig);

@@ -16,7 +16,7 @@ export interface ChildResult {
 /** `code` may use `aio` (the built package) directly. */
 export function runChild(
   code: string,
-  opts: { env?: Record<string, string | undefined>; nodeArgs?: string[]; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string | undefined>; nodeArgs?: string[]; timeoutMs?: number; cwd?: string } = {},
 ): Promise<ChildResult> {
   const program = `import * as aio from ${JSON.stringify(DIST)};\n${code}`;
   const env = { ...process.env, ...opts.env };
@@ -24,7 +24,7 @@ export function runChild(
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--input-type=module', '-e', program], {
-      cwd: ROOT,
+      cwd: opts.cwd ?? ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,5 +1,8 @@
 /** Loop policies and loop selection: in-process and in child processes (env, --import). */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   DefaultLoop,
   DefaultLoopPolicy,
@@ -185,5 +188,49 @@ describe('loop selection without code changes (child processes)', () => {
     );
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual(['Task exception was never retrieved (task lost): dropped on the floor']);
+  });
+
+  describe('the "aioloop" field of the application package.json', () => {
+    const apps: string[] = [];
+    afterAll(() => {
+      for (const dir of apps) rmSync(dir, { recursive: true, force: true });
+    });
+    function app(pkg: unknown): string {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'aioloop-app-'));
+      apps.push(dir);
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify(pkg));
+      mkdirSync(path.join(dir, 'src', 'deep'), { recursive: true });
+      return dir;
+    }
+    const probeName = `console.log(aio.newEventLoop().constructor.name);`;
+
+    it('selects the loop from the nearest package.json, below env and code', async () => {
+      const dir = app({ name: 'app', aioloop: { loop: 'native' } });
+      const fromDeepCwd = await runChild(probeName, { cwd: path.join(dir, 'src', 'deep'), env: { AIOLOOP_LOOP: undefined } });
+      expect(fromDeepCwd.stderr).toBe('');
+      expect(fromDeepCwd.stdout).toBe('NativeLoop\n');
+      const envWins = await runChild(probeName, { cwd: dir, env: { AIOLOOP_LOOP: 'default' } });
+      expect(envWins.stdout).toBe('DefaultLoop\n');
+      const codeWins = await runChild(
+        `aio.setEventLoopPolicy(new aio.DefaultLoopPolicy()); ${probeName}`,
+        { cwd: dir, env: { AIOLOOP_LOOP: undefined } },
+      );
+      expect(codeWins.stdout).toBe('DefaultLoop\n');
+      const runPicksItUp = await runChild(
+        `console.log(await aio.run(function* () { return aio.getRunningLoop().constructor.name; }));`,
+        { cwd: dir, env: { AIOLOOP_LOOP: undefined } },
+      );
+      expect(runPicksItUp.stdout).toBe('NativeLoop\n');
+    });
+
+    it('uses the default loop when the field is absent, and names the accepted values for a bad one', async () => {
+      const plain = app({ name: 'plain' });
+      expect((await runChild(probeName, { cwd: plain, env: { AIOLOOP_LOOP: undefined } })).stdout).toBe('DefaultLoop\n');
+      const bad = app({ name: 'bad', aioloop: { loop: 'uvloop' } });
+      const r = await runChild(probeName, { cwd: bad, env: { AIOLOOP_LOOP: undefined } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('"aioloop.loop" field of');
+      expect(r.stderr).toContain('accepted values: default, native');
+    });
   });
 });
