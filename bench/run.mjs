@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import * as aio from 'aioloop';
 import { loopBenchmarks } from './loop.bench.mjs';
 import { toolkitBenchmarks } from './toolkit.bench.mjs';
+import { ioBenchmarks } from './io.bench.mjs';
 import { getGc, measure } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
 import { formatInt, formatNs, formatRatio, renderTable } from './lib/table.mjs';
@@ -126,7 +127,7 @@ async function main() {
   for (const s of skipped) console.error(`aioloop ${s.name} loop skipped: ${s.reason}`);
   if (loops.length === 0) throw new SetupError('no aioloop loop can be constructed here');
 
-  let benchmarks = [...loopBenchmarks(n), ...toolkitBenchmarks(n)];
+  let benchmarks = [...loopBenchmarks(n), ...toolkitBenchmarks(n), ...ioBenchmarks(n)];
   if (opts.filter !== null) {
     const f = opts.filter.toLowerCase();
     benchmarks = benchmarks.filter((b) => b.id.toLowerCase().includes(f) || b.title.toLowerCase().includes(f));

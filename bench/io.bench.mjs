@@ -1,0 +1,155 @@
+/**
+ * I/O benchmarks of issue 6: UDP request/response and process spawning, on
+ * each aioloop loop against Node's own modules, in the same run.
+ *
+ * Both loops use the shared transports over node:dgram and
+ * node:child_process today (the native uv_udp / uv_spawn paths come later),
+ * so these rows measure the cost of the aioloop layer on top of Node.
+ */
+import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
+import * as aio from 'aioloop';
+
+function check(what, actual, expected) {
+  if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`);
+}
+
+async function onFreshLoop(create, main) {
+  const loop = create();
+  try {
+    return await loop.runUntilComplete(loop.createTask(main));
+  } finally {
+    loop.close();
+  }
+}
+
+const PAYLOAD = Buffer.alloc(64, 1);
+
+// -- UDP echo: one client, one request in flight, `n` round trips ------------------
+
+function aioUdp(create, n) {
+  return onFreshLoop(create, async () => {
+    const loop = aio.getRunningLoop();
+    const [server] = await loop.createDatagramEndpoint(
+      () => ({
+        connectionMade(t) {
+          this.t = t;
+        },
+        datagramReceived(data, addr) {
+          this.t.sendto(data, addr);
+        },
+      }),
+      { localAddr: ['127.0.0.1', 0] },
+    );
+    const port = server.getExtraInfo('sockname').port;
+    let left = n;
+    let finish;
+    const done = new Promise((resolve) => (finish = resolve));
+    const [client] = await loop.createDatagramEndpoint(
+      () => ({
+        connectionMade(t) {
+          this.t = t;
+        },
+        datagramReceived() {
+          if (--left === 0) finish();
+          else this.t.sendto(PAYLOAD);
+        },
+      }),
+      { remoteAddr: ['127.0.0.1', port] },
+    );
+    client.sendto(PAYLOAD);
+    await done;
+    client.close();
+    server.close();
+    return left;
+  }).then((left) => check('aioloop UDP echo', left, 0));
+}
+
+async function nodeUdp(n) {
+  const server = dgram.createSocket('udp4');
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  await new Promise((resolve) => server.bind(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  const client = dgram.createSocket('udp4');
+  await new Promise((resolve) => client.connect(port, '127.0.0.1', resolve));
+  let left = n;
+  await new Promise((resolve) => {
+    client.on('message', () => {
+      if (--left === 0) resolve();
+      else client.send(PAYLOAD);
+    });
+    client.send(PAYLOAD);
+  });
+  client.close();
+  server.close();
+  check('node:dgram echo', left, 0);
+}
+
+// -- Spawn and reap `n` `true` processes, 8 at a time ------------------------------
+
+const SPAWN_CONCURRENCY = 8;
+
+function aioSpawn(create, n) {
+  return onFreshLoop(create, function* main() {
+    let ok = 0;
+    let next = 0;
+    function* worker() {
+      while (next < n) {
+        next++;
+        const proc = yield* aio.createSubprocessExec('true', [], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+        if ((yield* proc.wait()) === 0) ok++;
+      }
+    }
+    yield* aio.gather(Array.from({ length: SPAWN_CONCURRENCY }, () => aio.createTask(worker())));
+    return ok;
+  }).then((ok) => check('aioloop spawn', ok, n));
+}
+
+async function nodeSpawn(n) {
+  let ok = 0;
+  let next = 0;
+  async function worker() {
+    while (next < n) {
+      next++;
+      const code = await new Promise((resolve, reject) => {
+        const child = spawn('true', [], { stdio: 'ignore' });
+        child.on('error', reject);
+        child.on('exit', resolve);
+      });
+      if (code === 0) ok++;
+    }
+  }
+  await Promise.all(Array.from({ length: SPAWN_CONCURRENCY }, worker));
+  check('child_process spawn', ok, n);
+}
+
+/**
+ * The I/O benchmarks for batch size `n` (1e6 at full size).
+ * Targets (issue 6) are for the native loop's own uv_udp / uv_spawn paths;
+ * until those land both loops run over Node's modules, so they are reported only.
+ * @param {number} n
+ */
+export function ioBenchmarks(n) {
+  const roundTrips = Math.max(100, Math.round(n / 50)); // 2e4 at full size
+  const spawns = n >= 1e6 ? 1000 : 100;
+  return [
+    {
+      id: 'udp-echo',
+      title: 'UDP echo round trips (64 B)',
+      ops: roundTrips,
+      unit: 'round trip',
+      target: null,
+      node: { label: 'node:dgram', run: () => nodeUdp(roundTrips) },
+      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdp(create, roundTrips) },
+    },
+    {
+      id: 'spawn',
+      title: 'spawn and reap `true`',
+      ops: spawns,
+      unit: 'spawn',
+      target: null,
+      node: { label: 'child_process.spawn', run: () => nodeSpawn(spawns) },
+      aio: { label: 'createSubprocessExec + wait', run: (create) => aioSpawn(create, spawns) },
+    },
+  ];
+}
