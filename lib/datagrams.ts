@@ -15,7 +15,7 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import type { BaseProtocol, DatagramProtocol, ProtocolFactory } from './protocols.js';
+import { startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type DatagramTransport, type SockAddr } from './transports.js';
 import { checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
 import { nodeSupportsReusePort } from './servers.js';
@@ -110,29 +110,11 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
 
   /** @internal Make the protocol and call connectionMade on the loop. */
   _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
-    let protocol: DatagramProtocol;
-    try {
-      protocol = factory() as DatagramProtocol;
-      if (typeof protocol !== 'object' || protocol === null) {
-        throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
-      }
-    } catch (exception) {
+    const started = startProtocol(this, this, factory, done, () => {
       this._closing = this._lostCalled = true;
       this._closeSocket();
-      done(exception);
-      return;
-    }
-    this._protocol = protocol;
-    this._started = true;
-    try {
-      protocol.connectionMade?.(this as never);
-    } catch (exception) {
-      this._protocolFailed('connectionMade', exception);
-      done(exception);
-      return;
-    }
-    done(null);
-    this._pump();
+    });
+    if (started) this._pump();
   }
 
   private _schedulePump(): void {

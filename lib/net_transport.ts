@@ -15,7 +15,7 @@
  */
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { isBufferedProtocol, type BaseProtocol, type BufferedProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
+import { isBufferedProtocol, startProtocol, type BaseProtocol, type BufferedProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type SockAddr, type Transport } from './transports.js';
 
 /** The inbox marker for the peer's EOF. */
@@ -145,31 +145,13 @@ export class SocketTransport extends WriteFlowControl implements Transport {
   }
 
   private _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
-    let protocol: BaseProtocol;
-    try {
-      protocol = factory();
-      if (typeof protocol !== 'object' || protocol === null) {
-        throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
-      }
-    } catch (exception) {
+    const started = startProtocol(this, this, factory, done, () => {
       this._closing = this._aborted = true;
       this._socket.destroy();
       this._lostCalled = true; // no protocol to tell
       this._info.owner?._detach(this);
-      done(exception);
-      return;
-    }
-    this._protocol = protocol;
-    this._started = true;
-    try {
-      protocol.connectionMade?.(this);
-    } catch (exception) {
-      this._protocolFailed('connectionMade', exception);
-      done(exception);
-      return;
-    }
-    done(null);
-    this._pump();
+    });
+    if (started) this._pump();
   }
 
   private _schedulePump(): void {

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describe, type EventLoop } from './events.js';
-import type { BaseProtocol, Protocol, ProtocolFactory } from './protocols.js';
+import { startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type ReadTransport, type WriteTransport } from './transports.js';
 import { checkFactory } from './net_transport.js';
 
@@ -61,29 +61,11 @@ abstract class PipeBase extends WriteFlowControl {
 
   /** @internal */
   _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
-    let protocol: BaseProtocol;
-    try {
-      protocol = factory();
-      if (typeof protocol !== 'object' || protocol === null) {
-        throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
-      }
-    } catch (exception) {
+    const started = startProtocol(this, this, factory, done, () => {
       this._lostCalled = true;
       this.abort();
-      done(exception);
-      return;
-    }
-    this._protocol = protocol;
-    this._started = true;
-    try {
-      protocol.connectionMade?.(this as never);
-    } catch (exception) {
-      this._protocolFailed('connectionMade', exception);
-      done(exception);
-      return;
-    }
-    done(null);
-    this._pump();
+    });
+    if (started) this._pump();
   }
 
   /** @internal */

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Transport } from './transports.js';
+import { describe } from './events.js';
 
 /**
  * What every protocol may implement: connection life cycle and write flow
@@ -128,4 +129,55 @@ export function isBufferedProtocol(p: unknown): p is BufferedProtocol {
     typeof (p as BufferedProtocol).getBuffer === 'function' &&
     typeof (p as BufferedProtocol).bufferUpdated === 'function'
   );
+}
+
+/** @internal What a transport exposes to `startProtocol`. */
+export interface ProtocolHost<P extends BaseProtocol> {
+  _protocol: P | null;
+  _started: boolean;
+  _protocolFailed(method: string, exception: unknown): void;
+}
+
+/**
+ * @internal The start-up every transport shares (asyncio's transport
+ * `__init__` + `connection_made`): make the protocol with `factory`, then
+ * call its `connectionMade(transport)`. Reports to `done` (null or the
+ * error) and returns true when the transport can start delivering data.
+ * `onFactoryError` tears the transport down when there is no protocol to
+ * tell; a failing connectionMade goes through `_protocolFailed`.
+ *
+ * @example
+ * ```ts
+ * if (startProtocol(this, this, factory, done, () => this.abort())) this._pump();
+ * ```
+ */
+export function startProtocol<P extends BaseProtocol>(
+  host: ProtocolHost<P>,
+  transport: unknown,
+  factory: ProtocolFactory,
+  done: (err: unknown) => void,
+  onFactoryError: () => void,
+): boolean {
+  let protocol: P;
+  try {
+    protocol = factory() as P;
+    if (typeof protocol !== 'object' || protocol === null) {
+      throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
+    }
+  } catch (exception) {
+    onFactoryError();
+    done(exception);
+    return false;
+  }
+  host._protocol = protocol;
+  host._started = true;
+  try {
+    protocol.connectionMade?.(transport as never);
+  } catch (exception) {
+    host._protocolFailed('connectionMade', exception);
+    done(exception);
+    return false;
+  }
+  done(null);
+  return true;
 }

@@ -28,7 +28,7 @@ import { Future } from './futures.js';
 import { gather } from './combinators.js';
 import { _thenable } from './tasks.js';
 import type { Coroutine } from './coroutines.js';
-import type { BaseProtocol, ProtocolFactory, SubprocessProtocol } from './protocols.js';
+import { startProtocol, type BaseProtocol, type ProtocolFactory, type SubprocessProtocol } from './protocols.js';
 import { WriteFlowControl, type Transport } from './transports.js';
 import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
 import { checkFactory, checkOptions, checkString } from './net_transport.js';
@@ -319,29 +319,11 @@ export class SubprocessTransport {
 
   /** @internal Make the protocol and call connectionMade on the loop. */
   _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
-    let protocol: SubprocessProtocol;
-    try {
-      protocol = factory() as SubprocessProtocol;
-      if (typeof protocol !== 'object' || protocol === null) {
-        throw new TypeError(`protocol factory must return an object, not ${describe(protocol)}`);
-      }
-    } catch (exception) {
+    const started = startProtocol(this, this, factory, done, () => {
       this._lostCalled = true;
       this._kill();
-      done(exception);
-      return;
-    }
-    this._protocol = protocol;
-    this._started = true;
-    try {
-      protocol.connectionMade?.(this as never);
-    } catch (exception) {
-      this._protocolFailed('connectionMade', exception);
-      done(exception);
-      return;
-    }
-    done(null);
-    this._pump();
+    });
+    if (started) this._pump();
   }
 
   private _pump(): void {
