@@ -15,7 +15,7 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
+import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type DatagramTransport, type SockAddr } from './transports.js';
 import { checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
 import { nodeSupportsReusePort } from './servers.js';
@@ -186,12 +186,7 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
 
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
-    this._loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed.`,
-      exception,
-      transport: this,
-      protocol: this._protocol,
-    });
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
     this.abort();
   }
 
@@ -302,10 +297,7 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
 
   /** Switch protocols. */
   setProtocol(protocol: BaseProtocol): void {
-    if (typeof protocol !== 'object' || protocol === null) {
-      throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
-    }
-    this._protocol = protocol as DatagramProtocol;
+    this._protocol = checkProtocol(protocol);
   }
 
   override toString(): string {

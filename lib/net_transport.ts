@@ -15,7 +15,7 @@
  */
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { isBufferedProtocol, startProtocol, type BaseProtocol, type BufferedProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
+import { isBufferedProtocol, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type BufferedProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type SockAddr, type Transport } from './transports.js';
 
 /** The inbox marker for the peer's EOF. */
@@ -255,12 +255,7 @@ export class SocketTransport extends WriteFlowControl implements Transport {
 
   /** @internal A protocol callback threw: report it and abort only this transport. */
   _protocolFailed(method: string, exception: unknown): void {
-    this._loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed.`,
-      exception,
-      transport: this,
-      protocol: this._protocol,
-    });
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
     this.abort();
   }
 
@@ -407,10 +402,7 @@ export class SocketTransport extends WriteFlowControl implements Transport {
 
   /** Switch protocols: later events go to `protocol`. */
   setProtocol(protocol: BaseProtocol): void {
-    if (typeof protocol !== 'object' || protocol === null) {
-      throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
-    }
-    this._protocol = protocol;
+    this._protocol = checkProtocol(protocol);
   }
 
   override toString(): string {

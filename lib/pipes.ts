@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describe, type EventLoop } from './events.js';
-import { startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
+import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type ReadTransport, type WriteTransport } from './transports.js';
 import { checkFactory } from './net_transport.js';
 
@@ -81,12 +81,7 @@ abstract class PipeBase extends WriteFlowControl {
 
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
-    this._loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed.`,
-      exception,
-      transport: this,
-      protocol: this._protocol,
-    });
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
     this.abort();
   }
 
@@ -109,8 +104,7 @@ abstract class PipeBase extends WriteFlowControl {
 
   /** Switch protocols. */
   setProtocol(protocol: BaseProtocol): void {
-    if (typeof protocol !== 'object' || protocol === null) throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
-    this._protocol = protocol;
+    this._protocol = checkProtocol(protocol);
   }
 }
 

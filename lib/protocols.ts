@@ -6,7 +6,7 @@
  * @module
  */
 import type { Transport } from './transports.js';
-import { describe } from './events.js';
+import { describe, type ExceptionContext } from './events.js';
 
 /**
  * What every protocol may implement: connection life cycle and write flow
@@ -180,4 +180,40 @@ export function startProtocol<P extends BaseProtocol>(
   }
   done(null);
   return true;
+}
+
+/**
+ * @internal A protocol callback threw: report it to the loop's exception
+ * handler (asyncio's "Fatal error: protocol.X() call failed."). The caller
+ * then ends only that transport.
+ *
+ * @example
+ * ```ts
+ * reportProtocolError(this._loop, this, this._protocol, 'dataReceived', err);
+ * this.abort();
+ * ```
+ */
+export function reportProtocolError(
+  loop: { callExceptionHandler(context: ExceptionContext): void },
+  transport: unknown,
+  protocol: unknown,
+  method: string,
+  exception: unknown,
+): void {
+  loop.callExceptionHandler({ message: `Fatal error: protocol.${method}() call failed.`, exception, transport, protocol });
+}
+
+/**
+ * @internal The argument of `setProtocol()`: an object, else TypeError.
+ *
+ * @example
+ * ```ts
+ * this._protocol = checkProtocol(protocol);
+ * ```
+ */
+export function checkProtocol<P extends BaseProtocol>(protocol: unknown): P {
+  if (typeof protocol !== 'object' || protocol === null) {
+    throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
+  }
+  return protocol as P;
 }

@@ -28,7 +28,7 @@ import { Future } from './futures.js';
 import { gather } from './combinators.js';
 import { _thenable } from './tasks.js';
 import type { Coroutine } from './coroutines.js';
-import { startProtocol, type BaseProtocol, type ProtocolFactory, type SubprocessProtocol } from './protocols.js';
+import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type ProtocolFactory, type SubprocessProtocol } from './protocols.js';
 import { WriteFlowControl, type Transport } from './transports.js';
 import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
 import { checkFactory, checkOptions, checkString } from './net_transport.js';
@@ -387,12 +387,7 @@ export class SubprocessTransport {
 
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
-    this._loop.callExceptionHandler({
-      message: `Fatal error: protocol.${method}() call failed.`,
-      exception,
-      transport: this,
-      protocol: this._protocol,
-    });
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
     this.close();
   }
 
@@ -469,10 +464,7 @@ export class SubprocessTransport {
 
   /** Switch protocols. */
   setProtocol(protocol: BaseProtocol): void {
-    if (typeof protocol !== 'object' || protocol === null) {
-      throw new TypeError(`protocol must be an object, not ${describe(protocol)}`);
-    }
-    this._protocol = protocol as SubprocessProtocol;
+    this._protocol = checkProtocol(protocol);
   }
 
   toString(): string {
