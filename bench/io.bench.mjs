@@ -9,26 +9,15 @@
 import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import * as aio from 'aioloop';
+import { check, inTaskOnFreshLoop } from './lib/common.mjs';
 
-function check(what, actual, expected) {
-  if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`);
-}
-
-async function onFreshLoop(create, main) {
-  const loop = create();
-  try {
-    return await loop.runUntilComplete(loop.createTask(main));
-  } finally {
-    loop.close();
-  }
-}
 
 const PAYLOAD = Buffer.alloc(64, 1);
 
 // -- UDP echo: one client, one request in flight, `n` round trips ------------------
 
 function aioUdp(create, n) {
-  return onFreshLoop(create, async () => {
+  return inTaskOnFreshLoop(create, async () => {
     const loop = aio.getRunningLoop();
     const [server] = await loop.createDatagramEndpoint(
       () => ({
@@ -90,7 +79,7 @@ async function nodeUdp(n) {
 const SPAWN_CONCURRENCY = 8;
 
 function aioSpawn(create, n) {
-  return onFreshLoop(create, function* main() {
+  return inTaskOnFreshLoop(create, function* main() {
     let ok = 0;
     let next = 0;
     function* worker() {

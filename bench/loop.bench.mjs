@@ -8,23 +8,11 @@
  */
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import * as aio from 'aioloop';
+import { check, onFreshLoop } from './lib/common.mjs';
 import { mulberry32 } from './lib/stats.mjs';
 
 function noop() {}
 
-function check(what, actual, expected) {
-  if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`);
-}
-
-/** Run `aw(loop)` on a fresh loop until complete, then close the loop. */
-async function onFreshLoop(create, body) {
-  const loop = create();
-  try {
-    return await loop.runUntilComplete(body(loop));
-  } finally {
-    loop.close();
-  }
-}
 
 // -- 1. callSoon chain ---------------------------------------------------------
 

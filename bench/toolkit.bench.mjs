@@ -12,24 +12,13 @@ import { Mutex } from 'async-mutex';
 import { AsyncQueue } from '@esfx/async-queue';
 import pLimit from 'p-limit';
 import * as aio from 'aioloop';
+import { check, inTaskOnFreshLoop } from './lib/common.mjs';
 
-function check(what, actual, expected) {
-  if (actual !== expected) throw new Error(`${what}: expected ${expected}, got ${actual}`);
-}
-
-async function onFreshLoop(create, main) {
-  const loop = create();
-  try {
-    return await loop.runUntilComplete(loop.createTask(main));
-  } finally {
-    loop.close();
-  }
-}
 
 // -- Lock hand-off: `tasks` tasks, `each` acquire+release each ------------------
 
 function aioLock(create, tasks, each) {
-  return onFreshLoop(create, function* main() {
+  return inTaskOnFreshLoop(create, function* main() {
     const lock = new aio.Lock();
     let inside = 0;
     let total = 0;
@@ -71,7 +60,7 @@ async function mutexLock(tasks, each) {
 const MAXSIZE = 100;
 
 function aioQueue(create, items) {
-  return onFreshLoop(create, function* main() {
+  return inTaskOnFreshLoop(create, function* main() {
     const q = new aio.Queue(MAXSIZE);
     let sum = 0;
     const consumer = aio.createTask(function* () {
@@ -143,7 +132,7 @@ async function promiseQueue(items) {
 const LIMIT = 10;
 
 function aioSemaphore(create, jobs) {
-  return onFreshLoop(create, function* main() {
+  return inTaskOnFreshLoop(create, function* main() {
     const sem = new aio.Semaphore(LIMIT);
     let running = 0;
     let done = 0;
