@@ -1,78 +1,124 @@
 #!/usr/bin/env node
 /**
- * Echo benchmark (issue 5): each echo server in its own process, loaded by a
- * closed-loop C client (bench/echo/c/echo_client.c) in another process,
- * pinned to different cores. Prints progress to stderr, ONE table to stdout,
- * and writes bench/echo/results/latest.json.
+ * Echo benchmark (issue 5): each echo server in its own process pinned to
+ * CPU 0, loaded by a closed-loop C client (bench/echo/c/echo_client.c) pinned
+ * to CPU 1. Every server is started once and stays up; the runs are
+ * interleaved round by round (round 1: A B C D at every size, round 2: A B C
+ * D, ...), so a burst of load from elsewhere on the machine hits one round of
+ * every server instead of all rounds of one. Reported: the median over rounds
+ * of req/s, MiB/s and the client's p50/p99 latency, and each ratio as the
+ * median of its per-round ratios (both sides measured seconds apart).
+ * Progress goes to stderr, ONE table to stdout.
  *
- *   node bench/echo/run.mjs [--quick] [--loop default|native] [--sizes 1024,10240,102400] [--seconds N]
+ *   node bench/echo/run.mjs [--quick] [--loop default|native[,...]] [--sizes 1024,10240,102400]
+ *                           [--seconds N] [--rounds N] [--conns N] [--json FILE]
  *
- *   --quick        2 s per run and only 1 KiB (unless --sizes/--seconds say otherwise)
- *   --loop NAME    aioloop loop to run (default: every loop that can be constructed here)
- *   --sizes LIST   message sizes in bytes
- *   --seconds N    measured seconds per run (after a short warm-up)
- *   --conns N      connections (default 10)
+ *   --quick        1 KiB only, 2 rounds of 1 s (unless --sizes/--seconds/--rounds say otherwise)
+ *   --loop NAMES   aioloop loop(s) to run (also env AIOLOOP_LOOP); default: every
+ *                  loop that can be constructed here. Node net and C always run.
+ *   --sizes LIST   message sizes in bytes (default 1 KiB, 10 KiB, 100 KiB)
+ *   --seconds N    measured seconds per run, after a warm-up (default 3)
+ *   --rounds N     interleaved rounds (default 3)
+ *   --conns N      connections (default 10), one request in flight each
+ *   --json FILE    write the result as a benchmark section (bench/lib/report.mjs
+ *                  schema) to FILE instead of bench/echo/results/latest.json
  *
  * Exit 0 even when a target is missed (the table says MISSED); non-zero on errors.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from '../lib/stats.mjs';
 import { formatInt, formatRatio, renderTable } from '../lib/table.mjs';
+import { assertSection } from '../lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = path.join(HERE, 'build');
 const HOST = '127.0.0.1';
-const WARMUP_SECONDS = 0.5;
 const START_TIMEOUT_MS = 10_000;
 const KIB = 1024;
+const LOOPS = ['default', 'native'];
 
-const USAGE = 'usage: node bench/echo/run.mjs [--quick] [--loop default|native] [--sizes 1024,10240,102400] [--seconds N] [--conns N]';
+const USAGE =
+  'usage: node bench/echo/run.mjs [--quick] [--loop default|native[,...]] [--sizes 1024,10240,102400] ' +
+  '[--seconds N] [--rounds N] [--conns N] [--json FILE]';
 
-/** Every child process we started; killed in `finally` so no server outlives the run. */
+/**
+ * The issue-5 targets: [server, size (null: every size), reference, minimum ratio].
+ * A ratio of `server` to `reference` at `size` (median of per-round ratios).
+ */
+const TARGETS = [
+  ['native-protocol', 1024, 'c-libuv', 0.9],
+  ['native-protocol', 10240, 'c-libuv', 0.85],
+  ['native-streams', 1024, 'node-net', 1.3],
+  ['default-protocol', null, 'node-net', 0.9],
+];
+
+/** Every child process we started; killed on exit (also on SIGINT/SIGTERM) so no server outlives the run. */
 const children = new Set();
 
 function log(msg) {
   process.stderr.write(`${msg}\n`);
 }
 
+class UsageError extends Error {}
+
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      loop: { type: 'string' },
-      sizes: { type: 'string' },
-      seconds: { type: 'string' },
-      conns: { type: 'string', default: '10' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        loop: { type: 'string' },
+        sizes: { type: 'string' },
+        seconds: { type: 'string' },
+        rounds: { type: 'string' },
+        conns: { type: 'string', default: '10' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError(e.message);
+  }
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
   }
   const sizes = (values.sizes ?? (values.quick ? '1024' : '1024,10240,102400')).split(',').map(Number);
-  const seconds = Number(values.seconds ?? (values.quick ? 2 : 5));
+  const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
+  const rounds = Number(values.rounds ?? (values.quick ? 2 : 3));
+  const warmup = values.quick ? 0.3 : 0.5;
   const conns = Number(values.conns);
-  if (sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new Error(`bad --sizes\n${USAGE}`);
-  if (!(seconds > 0 && seconds <= 60)) throw new Error(`--seconds must be in (0, 60]\n${USAGE}`);
-  if (!Number.isInteger(conns) || conns <= 0 || conns > 1000) throw new Error(`bad --conns\n${USAGE}`);
-  if (values.loop !== undefined && !['default', 'native'].includes(values.loop)) throw new Error(`--loop must be default or native\n${USAGE}`);
-  return { ...values, sizes, seconds, conns };
+  if (sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new UsageError('bad --sizes');
+  if (!(seconds > 0 && seconds <= 60)) throw new UsageError('--seconds must be in (0, 60]');
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new UsageError('--rounds must be an integer in [1, 50]');
+  if (!Number.isInteger(conns) || conns <= 0 || conns > 1000) throw new UsageError('bad --conns');
+  const loopSpec = values.loop ?? process.env.AIOLOOP_LOOP ?? '';
+  let loops = null; // null: every loop that can be constructed
+  if (loopSpec !== '') {
+    loops = [...new Set(loopSpec.split(',').map((s) => s.trim()).filter(Boolean))];
+    for (const name of loops) {
+      if (!LOOPS.includes(name)) {
+        throw new UsageError(`${values.loop !== undefined ? '--loop' : 'AIOLOOP_LOOP'}: unknown loop '${name}'; accepted: ${LOOPS.join(', ')}`);
+      }
+    }
+  }
+  return { quick: values.quick, loops, sizes, seconds, rounds, warmup, conns, json: values.json ?? null };
 }
 
-/** The loops that can be constructed here (the native one needs the addon). */
+/** The loops that can be constructed here (the native one needs the addon); a requested one that cannot is an error. */
 async function availableLoops(wanted) {
   const aio = await import('../../dist/index.js');
+  const make = { default: () => new aio.DefaultLoop(), native: () => new aio.NativeLoop() };
   const loops = [];
-  for (const [name, make] of [['default', () => new aio.DefaultLoop()], ['native', () => new aio.NativeLoop()]]) {
-    if (wanted && wanted !== name) continue;
+  for (const name of wanted ?? LOOPS) {
     try {
-      make().close();
+      make[name]().close();
       loops.push(name);
     } catch (err) {
       if (wanted) throw new Error(`the ${name} loop cannot run here: ${err.message}`);
@@ -102,12 +148,17 @@ function ensureLibuv() {
   return installed();
 }
 
+/** Compile `src` unless the binary is newer than it (and than this script, which holds the flags). */
 function compile(out, src, libs = []) {
-  const r = spawnSync('cc', ['-O2', '-Wall', '-o', path.join(BUILD, out), path.join(HERE, 'c', src), ...libs], { encoding: 'utf8' });
+  const bin = path.join(BUILD, out);
+  const source = path.join(HERE, 'c', src);
+  const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
+  if (mtime(bin) > Math.max(mtime(source), mtime(fileURLToPath(import.meta.url)))) return;
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, source, ...libs], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cc ${src} failed:\n${r.stderr || r.error}`);
 }
 
-/** Build the client (required) and the C server (optional: null + reason when libuv is missing). */
+/** Build the client (required) and the C server (optional: returns the reason when it cannot be built). */
 function buildC() {
   if (!have('cc')) throw new Error('a C compiler (cc) is needed for the load generator');
   mkdirSync(BUILD, { recursive: true });
@@ -121,7 +172,7 @@ function buildC() {
   return null;
 }
 
-/** `taskset -c CPU` in front of a command when taskset exists and the CPU does. */
+/** `taskset -c CPU` in front of a command when pinning. */
 function pinned(cpu, argv, pin) {
   return pin ? ['taskset', '-c', String(cpu), ...argv] : argv;
 }
@@ -132,7 +183,7 @@ function startServer(argv) {
   children.add(child);
   child.on('exit', () => children.delete(child));
   let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${argv.join(' ')}: not listening after ${START_TIMEOUT_MS} ms\n${stderr}`)), START_TIMEOUT_MS);
@@ -161,7 +212,7 @@ function stop(child) {
 }
 
 /** Run the client once; resolves with its JSON line. Bounded by a timeout well past its own duration. */
-function runClient(argv, seconds) {
+function runClient(argv, seconds, warmup) {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -169,7 +220,7 @@ function runClient(argv, seconds) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + WARMUP_SECONDS + 15) * 1000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + warmup + 15) * 1000);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -192,9 +243,22 @@ function cpuModel() {
   return os.cpus()[0]?.model?.trim() ?? 'unknown';
 }
 
+function elapsed(t0) {
+  const s = Math.round((performance.now() - t0) / 1000);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+function writeAtomically(file, text) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
 async function main() {
   const opts = parseOptions();
-  const loops = await availableLoops(opts.loop);
+  const started = performance.now();
+  const loops = await availableLoops(opts.loops);
   const cSkip = buildC();
   if (cSkip) log(`skipping the C reference server: ${cSkip}`);
   const pin = have('taskset') && os.cpus().length >= 2;
@@ -202,116 +266,173 @@ async function main() {
 
   const node = process.execPath;
   const serverJs = path.join(HERE, 'server.mjs');
+  /** The servers, in the order of every round; `impl` is the row name in the shared schema. */
   const servers = [];
-  if (!cSkip) servers.push({ id: 'c-libuv', title: 'C libuv echo (reference)', argv: [path.join(BUILD, 'echo_server'), '0'] });
-  servers.push({ id: 'node-net', title: 'Node net echo', argv: [node, serverJs, 'node-net'] });
+  if (!cSkip) servers.push({ id: 'c-libuv', impl: 'C libuv (reference)', short: 'C libuv', loop: null, argv: [path.join(BUILD, 'echo_server'), '0'] });
+  servers.push({ id: 'node-net', impl: 'node:net', short: 'node:net', loop: null, argv: [node, serverJs, 'node-net'] });
   for (const loop of loops) {
-    servers.push({ id: `${loop}-protocol`, title: `aioloop ${loop} protocol echo`, argv: [node, serverJs, 'aio-protocol', loop] });
-    servers.push({ id: `${loop}-streams`, title: `aioloop ${loop} streams echo`, argv: [node, serverJs, 'aio-streams', loop] });
+    for (const api of ['protocol', 'streams']) {
+      servers.push({ id: `${loop}-${api}`, impl: `aioloop ${loop} ${api}`, short: `${loop} ${api}`, loop, argv: [node, serverJs, `aio-${api}`, loop] });
+    }
   }
 
-  const results = [];
-  const total = servers.length * opts.sizes.length;
-  for (const server of servers) {
-    for (const size of opts.sizes) {
-      log(`[${results.length + 1}/${total}] ${server.title}, ${sizeLabel(size)}, ${opts.seconds} s...`);
-      // A fresh server per run: no state (buffers, JIT, GC heap) carries over between sizes.
-      const srv = await startServer(pinned(0, server.argv, pin));
-      try {
-        const clientArgv = pinned(1, [path.join(BUILD, 'echo_client'), HOST, String(srv.port), String(opts.conns), String(size), String(opts.seconds), String(WARMUP_SECONDS)], pin);
-        const r = await runClient(clientArgv, opts.seconds);
-        if (srv.child.exitCode !== null) throw new Error(`${server.title} died during the run\n${srv.stderr()}`);
-        results.push({ server: server.id, title: server.title, ...r });
-        log(`    ${formatInt(r.rps)} req/s, ${r.mibps.toFixed(1)} MiB/s, p50 ${r.p50_us} us, p99 ${r.p99_us} us (client cpu ${r.client_cpu})`);
-      } finally {
-        await stop(srv.child);
+  // Start every server once (idle servers cost nothing); each round visits them all.
+  log(`echo: starting ${servers.length} servers (${servers.map((s) => s.impl).join(', ')})...`);
+  for (const server of servers) server.proc = await startServer(pinned(0, server.argv, pin));
+
+  /** runs[serverId][size] = client results, one per round. */
+  const runs = Object.fromEntries(servers.map((s) => [s.id, Object.fromEntries(opts.sizes.map((z) => [z, []]))]));
+  const total = opts.rounds * opts.sizes.length * servers.length;
+  let done = 0;
+  try {
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const size of opts.sizes) {
+        for (const server of servers) {
+          done++;
+          const head = `[${done}/${total}] round ${round}/${opts.rounds}, ${sizeLabel(size)}, ${server.impl}`;
+          const clientArgv = pinned(1, [path.join(BUILD, 'echo_client'), HOST, String(server.proc.port), String(opts.conns), String(size), String(opts.seconds), String(opts.warmup)], pin);
+          const r = await runClient(clientArgv, opts.seconds, opts.warmup);
+          if (server.proc.child.exitCode !== null || server.proc.child.signalCode !== null) {
+            throw new Error(`${server.impl} died during the run\n${server.proc.stderr()}`);
+          }
+          runs[server.id][size].push(r);
+          log(`${head}: ${formatInt(r.rps)} req/s, p50 ${r.p50_us} us, p99 ${r.p99_us} us (client cpu ${r.client_cpu}); ${elapsed(started)}`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.proc && stop(s.proc.child)));
+  }
+
+  // Medians over rounds; ratios as the median of per-round ratios.
+  const rows = [];
+  for (const size of opts.sizes) {
+    for (const server of servers) {
+      const rs = runs[server.id][size];
+      const rps = rs.map((r) => r.rps);
+      const value = median(rps);
+      const mibps = median(rs.map((r) => r.mibps));
+      rows.push({
+        bench: `echo ${sizeLabel(size)}`,
+        impl: server.impl,
+        loop: server.loop,
+        value,
+        unit: 'req/s',
+        p50Ms: median(rs.map((r) => r.p50_us)) / 1000,
+        p99Ms: median(rs.map((r) => r.p99_us)) / 1000,
+        detail: `${mibps.toFixed(1)} MiB/s, rounds ${formatInt(Math.min(...rps))}..${formatInt(Math.max(...rps))}`,
+        server: server.id,
+        size,
+        mibps,
+        roundsRps: rps,
+        clientCpuMax: Math.max(...rs.map((r) => r.client_cpu)),
+      });
+    }
+  }
+  const ratios = [];
+  const pairedRatio = (id, ref, size) => median(runs[id][size].map((r, i) => r.rps / runs[ref][size][i].rps));
+  const targetFor = (id, size, ref) => TARGETS.find(([s, z, against]) => s === id && (z === null || z === size) && against === ref)?.[3] ?? null;
+  for (const size of opts.sizes) {
+    const bench = `echo ${sizeLabel(size)}`;
+    for (const server of servers) {
+      for (const ref of ['node-net', 'c-libuv']) {
+        const refServer = servers.find((s) => s.id === ref);
+        if (!refServer || server.id === ref || (ref === 'node-net' && server.loop === null)) continue;
+        const target = targetFor(server.id, size, ref);
+        ratios.push({
+          bench,
+          label: `${server.short} / ${refServer.short}`,
+          loop: server.loop,
+          value: pairedRatio(server.id, ref, size),
+          target,
+          impl: server.impl,
+          against: refServer.impl,
+          // The chart shows ratios against Node, plus the targets against C.
+          chart: ref === 'node-net' || target !== null,
+        });
       }
     }
   }
 
-  const find = (id, size) => results.find((r) => r.server === id && r.size === size);
-  const ratio = (r, id) => {
-    const ref = find(id, r.size);
-    return ref ? r.rps / ref.rps : null;
-  };
-
-  // The issue's targets: [server, size, against, minimum ratio].
-  const targetDefs = [
-    ['native-protocol', 1024, 'c-libuv', 0.9],
-    ['native-protocol', 10240, 'c-libuv', 0.85],
-    ['native-streams', 1024, 'node-net', 1.3],
-    ...opts.sizes.map((s) => ['default-protocol', s, 'node-net', 0.9]),
-  ];
-  const targets = [];
-  for (const [id, size, against, min] of targetDefs) {
-    const r = find(id, size);
-    if (!r) continue;
-    const x = ratio(r, against);
-    if (x === null) continue;
-    targets.push({ server: id, size, against, min, ratio: x, ok: x >= min });
-  }
-  const targetText = (r) =>
-    targets
-      .filter((t) => t.server === r.server && t.size === r.size)
-      .map((t) => `${t.ok ? 'ok' : 'MISSED'} (>= ${t.min}x ${t.against === 'c-libuv' ? 'C' : 'Node net'})`)
-      .join(', ');
-
-  const rows = [];
+  // The table: one line per server and size.
+  const ratioOf = (impl, bench, against) => ratios.find((r) => r.impl === impl && r.bench === bench && r.against === against);
+  const tableRows = [];
   for (const size of opts.sizes) {
-    if (rows.length) rows.push(null);
-    for (const r of results.filter((x) => x.size === size)) {
-      rows.push([
-        r.title,
+    if (tableRows.length) tableRows.push(null);
+    for (const row of rows.filter((r) => r.size === size)) {
+      const vsC = ratioOf(row.impl, row.bench, 'C libuv (reference)');
+      const vsNet = ratioOf(row.impl, row.bench, 'node:net');
+      const verdicts = [vsC, vsNet]
+        .filter((r) => r && r.target !== null)
+        .map((r) => `${r.value >= r.target ? 'ok' : 'MISSED'} (>= ${r.target}x ${r.against === 'node:net' ? 'Node net' : 'C'})`);
+      tableRows.push([
+        row.impl,
         sizeLabel(size),
-        formatInt(r.rps),
-        r.mibps.toFixed(1),
-        `${r.p50_us} us`,
-        `${r.p99_us} us`,
-        formatRatio(ratio(r, 'c-libuv')),
-        formatRatio(ratio(r, 'node-net')),
-        targetText(r),
+        formatInt(row.value),
+        row.mibps.toFixed(1),
+        `${Math.round(row.p50Ms * 1000)} us`,
+        `${Math.round(row.p99Ms * 1000)} us`,
+        `${formatInt(Math.min(...row.roundsRps))}..${formatInt(Math.max(...row.roundsRps))}`,
+        vsC ? formatRatio(vsC.value) : row.server === 'c-libuv' ? '1.00x' : '',
+        vsNet ? formatRatio(vsNet.value) : row.server === 'node-net' ? '1.00x' : '',
+        verdicts.join(', '),
       ]);
     }
   }
   console.log(
-    `echo: ${opts.conns} connections, 1 request in flight each, ${opts.seconds} s per run after ${WARMUP_SECONDS} s warm-up; ` +
-      `${pin ? 'server on CPU 0, client on CPU 1' : 'unpinned'}; node ${process.version}; ${cpuModel()}`,
+    `echo: ${opts.conns} connections, 1 request in flight each; ${opts.rounds} interleaved rounds of ${opts.seconds} s (after ${opts.warmup} s warm-up) per server and size; ` +
+      `medians over rounds; ${pin ? 'server on CPU 0, client on CPU 1' : 'unpinned'}; node ${process.version}; ${cpuModel()}`,
   );
-  console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'vs C', 'vs Node net', 'target'], rows, new Set([2, 3, 4, 5, 6, 7])));
+  console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'req/s over rounds', 'vs C', 'vs Node net', 'target'], tableRows, new Set([2, 3, 4, 5, 6, 7, 8])));
   if (cSkip) console.log(`(no C reference: ${cSkip})`);
-  const maxClientCpu = Math.max(...results.map((r) => r.client_cpu));
+  const maxClientCpu = Math.max(...rows.map((r) => r.clientCpuMax));
   if (maxClientCpu > 0.9) console.log(`note: the client used up to ${Math.round(maxClientCpu * 100)}% of its CPU; the fastest rows may be client-bound`);
 
-  const report = {
-    command: ['node', ...process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a)].join(' '),
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: cpuModel(),
-    cpus: os.cpus().length,
-    pinned: pin,
-    conns: opts.conns,
-    seconds: opts.seconds,
-    warmupSeconds: WARMUP_SECONDS,
-    cReference: cSkip ? { skipped: cSkip } : { libuv: 'system (libuv1-dev)' },
-    results,
-    targets,
-  };
-  const dir = path.join(HERE, 'results');
-  mkdirSync(dir, { recursive: true });
-  // Write then rename: an interrupted run never leaves half a file.
-  writeFileSync(path.join(dir, 'latest.json.tmp'), `${JSON.stringify(report, null, 2)}\n`);
-  renameSync(path.join(dir, 'latest.json.tmp'), path.join(dir, 'latest.json'));
-  log(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
+  const section = assertSection(
+    {
+      section: 'echo',
+      command: ['node', ...process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a)].join(' '),
+      date: new Date().toISOString(),
+      rows,
+      ratios,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      cpu: cpuModel(),
+      cpus: os.cpus().length,
+      pinned: pin,
+      conns: opts.conns,
+      seconds: opts.seconds,
+      rounds: opts.rounds,
+      warmupSeconds: opts.warmup,
+      loops,
+      cReference: cSkip ? { skipped: cSkip } : { libuv: 'system (libuv1-dev)' },
+      durationS: (performance.now() - started) / 1000,
+    },
+    'echo',
+  );
+  const file = opts.json ?? path.join(HERE, 'results', 'latest.json');
+  writeAtomically(file, `${JSON.stringify(section, null, 2)}\n`);
+  log(`wrote ${path.relative(process.cwd(), file)} (${elapsed(started)})`);
+}
+
+function killChildren() {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
 }
 
 let exitCode = 0;
 try {
   await main();
 } catch (err) {
-  log(`echo bench: ${err.message}`);
-  exitCode = 1;
+  log(`echo bench: ${err.message}${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+  exitCode = err instanceof UsageError ? 2 : 1;
 } finally {
-  for (const child of children) child.kill('SIGKILL');
+  killChildren();
 }
 process.exitCode = exitCode;
