@@ -1,20 +1,34 @@
 #!/usr/bin/env node
 /**
- * aioloop benchmarks: each aioloop loop against its Node equivalent, measured
- * side by side (interleaved) with tinybench. Prints one table to stdout,
- * progress to stderr, and writes bench/results/latest.json.
+ * `npm run bench`: every aioloop benchmark, one report.
  *
- *   node bench/run.mjs [--quick] [--loop default|native[,...]] [--filter substring]
+ *   node bench/run.mjs [--quick] [--loop default|native[,...]] [--section NAMES] [--filter TEXT]
  *
- *   --quick          N / 10 and 3 measured iterations (CI)
- *   --loop NAMES     aioloop loop(s) to run (also env AIOLOOP_LOOP); default:
- *                    every loop that can be constructed here
- *   --filter TEXT    only benchmarks whose id or title contains TEXT
+ * Sections, in order (see bench/README.md for what each measures):
+ *   loop, toolkit, io  micro benchmarks, in this process: each aioloop loop
+ *                      against its Node (or npm) equivalent, side by side with
+ *                      tinybench (bench/*.bench.mjs, bench/lib/harness.mjs)
+ *   echo               bench/echo/run.mjs in a child process (echo servers and
+ *                      a C load generator, each in its own process)
+ *   servers            bench/servers/run.mjs in a child process (the example
+ *                      servers against redis-server, node:net, node:http);
+ *                      skipped with a note while that file does not exist
  *
- * Exit code 0 even when a target is missed (the table says MISSED);
- * non-zero only on errors.
+ *   --quick          short runs (CI): micro N / 10 and 3 iterations, echo 1 KiB only
+ *                    in 2 rounds of 1 s, servers with its own --quick
+ *   --loop NAMES     aioloop loop(s) to run (also env AIOLOOP_LOOP), passed on to
+ *                    the child benchmarks; default: every loop that can be constructed here
+ *   --section NAMES  only these sections (comma-separated: loop,toolkit,io,echo,servers)
+ *   --filter TEXT    only micro benchmarks whose id or title contains TEXT (and,
+ *                    unless --section names them, no echo/servers sections)
+ *
+ * Progress goes to stderr; the combined table to stdout; bench/results/latest.json
+ * gets every section (bench/lib/report.mjs schema) and bench/results/chart.svg
+ * the ratios. Exit code 0 even when a target is missed (the table says MISSED);
+ * non-zero on errors (a failed section still leaves the others in the report).
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,11 +39,17 @@ import { toolkitBenchmarks } from './toolkit.bench.mjs';
 import { ioBenchmarks } from './io.bench.mjs';
 import { getGc, measure } from './lib/harness.mjs';
 import { median } from './lib/stats.mjs';
-import { formatInt, formatNs, formatRatio, renderTable } from './lib/table.mjs';
+import { formatInt, formatNs, formatRatio } from './lib/table.mjs';
+import { assertSection, missedTargets, readSection, renderReport } from './lib/report.mjs';
+import { writeChart } from './lib/chart.mjs';
 
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS = path.join(HERE, 'results');
 const FULL_N = 1e6;
 const FULL_ITERATIONS = 5;
 const QUICK_ITERATIONS = 3;
+/** A child benchmark that runs longer than this is killed (with its whole process group). */
+const CHILD_TIMEOUT_S = { quick: 180, full: 900 };
 
 /** Every aioloop loop, by name. A loop that cannot be constructed here is skipped (or an error when asked for). */
 const LOOP_FACTORIES = {
@@ -37,7 +57,16 @@ const LOOP_FACTORIES = {
   native: () => new aio.NativeLoop(),
 };
 
-const USAGE = 'usage: node bench/run.mjs [--quick] [--loop default|native[,...]] [--filter substring]';
+/** The sections, in running order. */
+const SECTIONS = [
+  { name: 'loop', kind: 'micro', title: 'loop primitives', defs: loopBenchmarks },
+  { name: 'toolkit', kind: 'micro', title: 'concurrency toolkit', defs: toolkitBenchmarks },
+  { name: 'io', kind: 'micro', title: 'UDP and spawn', defs: ioBenchmarks },
+  { name: 'echo', kind: 'child', title: 'echo servers', script: path.join(HERE, 'echo', 'run.mjs') },
+  { name: 'servers', kind: 'child', title: 'example servers', script: path.join(HERE, 'servers', 'run.mjs') },
+];
+
+const USAGE = 'usage: node bench/run.mjs [--quick] [--loop default|native[,...]] [--section loop,toolkit,io,echo,servers] [--filter substring]';
 
 /** An error worth one line, not a stack trace: bad usage (exit 2) or a loop that cannot run here (exit 1). */
 class UsageError extends Error {
@@ -55,6 +84,7 @@ function parseOptions(argv) {
       options: {
         quick: { type: 'boolean', default: false },
         loop: { type: 'string' },
+        section: { type: 'string' },
         filter: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -77,7 +107,15 @@ function parseOptions(argv) {
       }
     }
   }
-  return { quick: values.quick, loops, filter: values.filter ?? null, help: values.help };
+  let sections = null; // null: all (or the micro ones under --filter)
+  if (values.section !== undefined) {
+    sections = [...new Set(values.section.split(',').map((s) => s.trim()).filter(Boolean))];
+    const known = SECTIONS.map((s) => s.name);
+    for (const name of sections) {
+      if (!known.includes(name)) throw new UsageError(`--section: unknown section '${name}'; accepted: ${known.join(', ')}`);
+    }
+  }
+  return { quick: values.quick, loops, sections, filter: values.filter ?? null, help: values.help };
 }
 
 /** The loops to run: [{ name, create }], and the ones skipped with the reason. */
@@ -99,155 +137,336 @@ function selectLoops(requested) {
   return { selected, skipped };
 }
 
+/** How this run was started, as the user typed it (npm run bench -- ... when npm started it). */
 function commandLine() {
+  const args = process.argv.slice(2);
+  if (process.env.npm_lifecycle_event === 'bench') return ['npm run bench', ...(args.length ? ['--', ...args] : [])].join(' ');
   const script = path.relative(process.cwd(), process.argv[1]) || process.argv[1];
-  return ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
+  return ['node', ...process.execArgv, script, ...args].join(' ');
 }
 
-function writeResults(report) {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'latest.json');
+function writeAtomically(file, text) {
+  mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(tmp, text);
   renameSync(tmp, file);
   return file;
 }
+
+const started = performance.now();
+
+function clock() {
+  const s = Math.round((performance.now() - started) / 1000);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Progress (stderr): `[section i/N name | elapsed] message`. */
+function progress(tag, msg) {
+  process.stderr.write(`[${tag} | ${clock()}] ${msg}\n`);
+}
+
+// -- micro benchmarks (in this process) ----------------------------------------------
+
+/** Bench names: the title, or the title and its baseline when two benchmarks share a title. */
+function benchNames(defs) {
+  const counts = new Map();
+  for (const d of defs) counts.set(d.title, (counts.get(d.title) ?? 0) + 1);
+  return new Map(defs.map((d) => [d, counts.get(d.title) > 1 ? `${d.title} vs ${d.node.label}` : d.title]));
+}
+
+/**
+ * Run micro benchmark definitions (see loop.bench.mjs) on every loop, each
+ * against its baseline, interleaved; return a section in the shared schema.
+ */
+async function runMicro(section, defs, loops, ctx) {
+  const names = benchNames(defs);
+  const rows = [];
+  const ratios = [];
+  const t0 = performance.now();
+  for (const [index, def] of defs.entries()) {
+    const bench = names.get(def);
+    const kind = def.node.kind ?? 'node';
+    const variants = [
+      { name: kind, label: def.node.label, loop: null, run: def.node.run },
+      ...loops.map((l) => ({ name: `aioloop ${l.name}`, label: def.aio.label, loop: l.name, run: () => def.aio.run(l.create) })),
+    ];
+    progress(ctx.tag, `[${index + 1}/${defs.length}] ${bench}: ${formatInt(def.ops)} ${def.unit}s per iteration, ${variants.map((v) => v.name).join(' vs ')} ...`);
+    const t1 = performance.now();
+    const measured = await measure(def, variants, { iterations: ctx.iterations, gc: ctx.gc });
+    const base = measured[0];
+    const baseNs = (base.summary.p50 * 1e6) / def.ops;
+    const parts = [];
+    for (const [i, m] of measured.entries()) {
+      const v = variants[i];
+      const impl = `${v.name}: ${v.label}`;
+      const nsPerOp = (m.summary.p50 * 1e6) / def.ops;
+      rows.push({
+        bench,
+        impl,
+        loop: v.loop,
+        value: def.ops / (m.summary.p50 / 1000),
+        unit: `${def.unit}s/s`,
+        p50Ms: null, // a batch of def.ops operations, not a request: see nsPerOp and iterationMs
+        p99Ms: null,
+        detail: `${formatNs(nsPerOp)} ns/${def.unit}`,
+        id: def.id,
+        ops: def.ops,
+        nsPerOp,
+        iterationMs: m.summary,
+        samplesMs: m.samples,
+      });
+      if (v.loop !== null) {
+        const ratio = baseNs / nsPerOp;
+        ratios.push({
+          bench,
+          label: `${v.loop} / ${def.node.label}`,
+          loop: v.loop,
+          value: ratio,
+          target: def.target,
+          impl,
+          against: `${kind}: ${def.node.label}`,
+          // Per-round ratios (same round, back to back): a check on the ratio of medians.
+          pairedRatio: median(m.samples.map((s, r) => base.samples[r] / s)),
+        });
+      }
+      parts.push(`${v.name} ${formatNs(nsPerOp)} ns/${def.unit}${v.loop === null ? '' : ` (${formatRatio(baseNs / nsPerOp)})`}`);
+    }
+    progress(ctx.tag, `      ${parts.join(', ')}; ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  }
+  return assertSection(
+    {
+      section,
+      command: ctx.command,
+      date: new Date().toISOString(),
+      rows,
+      ratios,
+      harness: 'tinybench',
+      n: ctx.n,
+      iterations: ctx.iterations,
+      warmupIterations: 1,
+      gcBetweenIterations: ctx.gc !== null,
+      loops: loops.map((l) => l.name),
+      durationS: (performance.now() - t0) / 1000,
+    },
+    section,
+  );
+}
+
+// -- child benchmarks (echo, servers) --------------------------------------------------
+
+/** Every child process group we started; killed if we are interrupted. */
+const childGroups = new Set();
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Run `node script args --json FILE` in its own process group, its stderr
+ * forwarded line by line under our progress tag, its stdout kept for the
+ * error message. Resolves with the section it wrote.
+ */
+function runChild(spec, args, ctx) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `aioloop-bench-${spec.name}-`));
+  const file = path.join(dir, `${spec.name}.json`);
+  const argv = [spec.script, ...args, '--json', file];
+  progress(ctx.tag, `node ${path.relative(process.cwd(), spec.script)} ${[...args, '--json', file].join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    childGroups.add(child.pid);
+    let stdout = '';
+    let partial = '';
+    child.stdout.on('data', (d) => (stdout = (stdout + d).slice(-20000)));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      for (const line of lines) if (line.trim()) progress(ctx.tag, line);
+    });
+    const limit = ctx.quick ? CHILD_TIMEOUT_S.quick : CHILD_TIMEOUT_S.full;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid, 'SIGTERM');
+      setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000).unref();
+    }, limit * 1000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      childGroups.delete(child.pid);
+      killGroup(child.pid, 'SIGKILL'); // anything it left behind in its group
+      if (partial.trim()) progress(ctx.tag, partial);
+      try {
+        if (timedOut) throw new Error(`killed after ${limit} s (the time limit of one section)`);
+        if (code !== 0) throw new Error(`exited with ${code ?? signal}${stdout.trim() ? `; its output:\n${stdout.trim()}` : ''}`);
+        if (!existsSync(file)) throw new Error(`exited 0 but wrote no ${file}`);
+        const section = readSection(file);
+        if (section.section !== spec.name) throw new Error(`wrote section '${section.section}', expected '${spec.name}'`);
+        resolve(section);
+      } catch (e) {
+        reject(e);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+/** The arguments a child benchmark gets: --quick, and --loop when loops were chosen. */
+function childArgs(spec, opts, loops) {
+  const args = [];
+  if (opts.quick) args.push('--quick');
+  if (opts.loops !== null) {
+    // echo takes a list; the servers bench is given one loop, or none (= every loop) for a list.
+    if (spec.name === 'echo') args.push('--loop', loops.map((l) => l.name).join(','));
+    else if (loops.length === 1) args.push('--loop', loops[0].name);
+  }
+  return args;
+}
+
+// -- the run ---------------------------------------------------------------------------
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.help) {
     console.log(USAGE);
-    return;
+    return 0;
   }
+  const command = commandLine();
   const n = opts.quick ? FULL_N / 10 : FULL_N;
   const iterations = opts.quick ? QUICK_ITERATIONS : FULL_ITERATIONS;
 
-  const { selected: loops, skipped } = selectLoops(opts.loops);
-  for (const s of skipped) console.error(`aioloop ${s.name} loop skipped: ${s.reason}`);
+  const { selected: loops, skipped: skippedLoops } = selectLoops(opts.loops);
+  for (const s of skippedLoops) console.error(`aioloop ${s.name} loop skipped: ${s.reason}`);
   if (loops.length === 0) throw new SetupError('no aioloop loop can be constructed here');
 
-  let benchmarks = [...loopBenchmarks(n), ...toolkitBenchmarks(n), ...ioBenchmarks(n)];
-  if (opts.filter !== null) {
-    const f = opts.filter.toLowerCase();
-    benchmarks = benchmarks.filter((b) => b.id.toLowerCase().includes(f) || b.title.toLowerCase().includes(f));
-    if (benchmarks.length === 0) throw new UsageError(`--filter '${opts.filter}' matches no benchmark`);
+  // The plan: which sections, and for micro sections which benchmarks.
+  const skipped = []; // { section, reason }
+  const plan = [];
+  for (const spec of SECTIONS) {
+    if (opts.sections !== null && !opts.sections.includes(spec.name)) continue;
+    if (spec.kind === 'micro') {
+      let defs = spec.defs(n);
+      if (opts.filter !== null) {
+        const f = opts.filter.toLowerCase();
+        defs = defs.filter((b) => b.id.toLowerCase().includes(f) || b.title.toLowerCase().includes(f));
+        if (defs.length === 0) continue;
+      }
+      plan.push({ ...spec, benchmarks: defs });
+    } else {
+      if (opts.filter !== null && opts.sections === null) {
+        skipped.push({ section: spec.name, reason: `--filter selects micro benchmarks only (add --section ${spec.name} to run it)` });
+        continue;
+      }
+      if (!existsSync(spec.script)) {
+        skipped.push({ section: spec.name, reason: `${path.relative(process.cwd(), spec.script)} does not exist yet` });
+        continue;
+      }
+      plan.push(spec);
+    }
   }
+  if (plan.length === 0) throw new UsageError(`nothing to run${opts.filter !== null ? `: --filter '${opts.filter}' matches no benchmark` : ''}`);
 
   const gc = getGc();
-  if (gc === null) console.error('note: no gc() available; garbage is collected on the benchmarks\' clock');
+  if (gc === null && plan.some((s) => s.kind === 'micro')) console.error("note: no gc() available; garbage is collected on the benchmarks' clock");
   console.error(
     `aioloop bench: node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} x${os.cpus().length}; ` +
-      `loops: ${loops.map((l) => l.name).join(', ')}; 1 warm-up + ${iterations} measured iterations, interleaved`,
+      `loops: ${loops.map((l) => l.name).join(', ')}; sections: ${plan.map((s) => s.name).join(', ')}` +
+      `${opts.quick ? ' (--quick)' : ''}; micro: 1 warm-up + ${iterations} measured iterations, interleaved`,
   );
+  for (const s of skipped) console.error(`${s.section}: skipped: ${s.reason}`);
 
-  const rows = [];
-  const started = performance.now();
-  for (const [index, def] of benchmarks.entries()) {
-    const variants = [
-      { name: def.node.kind ?? 'node', label: def.node.label, loop: null, run: def.node.run },
-      ...loops.map((l) => ({
-        name: `aioloop ${l.name}`,
-        label: def.aio.label,
-        loop: l.name,
-        run: () => def.aio.run(l.create),
-      })),
-    ];
-    console.error(
-      `[${index + 1}/${benchmarks.length}] ${def.title}: ${formatInt(def.ops)} ${def.unit}s per iteration, ` +
-        `${variants.map((v) => v.name).join(' vs ')} ...`,
-    );
+  const sections = [];
+  const failed = []; // { section, error }
+  for (const [i, spec] of plan.entries()) {
+    const tag = `${i + 1}/${plan.length} ${spec.name}`;
     const t0 = performance.now();
-    const measured = await measure(def, variants, { iterations, gc });
-    const nodeResult = measured[0];
-    const nodeNs = (nodeResult.summary.p50 * 1e6) / def.ops;
-    const parts = [];
-    for (const [i, m] of measured.entries()) {
-      const v = variants[i];
-      const nsPerOp = (m.summary.p50 * 1e6) / def.ops;
-      const isNode = v.loop === null;
-      const ratio = isNode ? 1 : nodeNs / nsPerOp;
-      // Per-round ratios (same round, back to back): more robust to drifting load.
-      const pairedRatio = isNode ? 1 : median(m.samples.map((s, r) => nodeResult.samples[r] / s));
-      const status = isNode ? '' : def.target === null ? 'info' : ratio >= def.target ? 'ok' : 'MISSED';
-      rows.push({
-        benchmark: def.title,
-        id: def.id,
-        variant: v.name,
-        label: v.label,
-        loop: v.loop,
-        ops: def.ops,
-        unit: def.unit,
-        opsPerSec: def.ops / (m.summary.p50 / 1000),
-        nsPerOp,
-        ratio,
-        pairedRatio,
-        target: isNode ? null : def.target,
-        status,
-        p50Ms: m.summary.p50,
-        minMs: m.summary.min,
-        maxMs: m.summary.max,
-        madMs: m.summary.mad,
-        samplesMs: m.samples,
-      });
-      parts.push(`${v.name} ${formatNs(nsPerOp)} ns/${def.unit}${isNode ? '' : ` (${formatRatio(ratio)})`}`);
+    progress(tag, `${spec.title}...`);
+    try {
+      let section;
+      if (spec.kind === 'micro') {
+        section = await runMicro(spec.name, spec.benchmarks, loops, { tag, iterations, gc, n, command });
+      } else {
+        section = await runChild(spec, childArgs(spec, opts, loops), { tag, quick: opts.quick });
+        section.durationS ??= (performance.now() - t0) / 1000;
+      }
+      sections.push(section);
+      progress(tag, `done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      failed.push({ section: spec.name, error });
+      progress(tag, `FAILED: ${error}`);
     }
-    console.error(`      ${parts.join(', ')}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
 
-  const headers = ['benchmark', 'variant', 'ops/s', 'ns/op', 'vs baseline', 'target', 'result'];
-  const tableRows = [];
-  let previous = null;
-  for (const r of rows) {
-    if (previous !== null && previous !== r.id) tableRows.push(null);
-    previous = r.id;
-    tableRows.push([
-      r.loop === null ? `${r.benchmark} (${formatInt(r.ops)} ${r.unit}s)` : '',
-      `${r.variant}: ${r.label}`,
-      formatInt(r.opsPerSec),
-      formatNs(r.nsPerOp),
-      formatRatio(r.ratio),
-      r.target === null ? (r.loop === null ? '' : '-') : `>= ${r.target}x`,
-      r.status,
-    ]);
+  const durationS = (performance.now() - started) / 1000;
+  const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  const table = renderReport(sections);
+  const missed = missedTargets(sections);
+  const out = [];
+  out.push(`aioloop benchmarks: \`${command}\` (${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, node ${process.version}, ${cpu} x${os.cpus().length}, ${Math.round(durationS)} s)`);
+  out.push('');
+  out.push(table);
+  out.push('');
+  out.push('How to read it: value is the median throughput (higher is better); ratio is the aioloop (or named) implementation against the');
+  out.push('baseline named in its label (Node\'s own primitive, the npm package for the job, node:net, or the C reference), measured side by side');
+  out.push('in the same run: > 1.00x is faster. target: the issue\'s goal for that ratio; result: ok, MISSED, or info (no target).');
+  if (sections.some((s) => ['loop', 'toolkit', 'io'].includes(s.section))) {
+    out.push(
+      `Micro (loop, toolkit, io): median of ${iterations} interleaved iterations after 1 warm-up, full GC before each iteration` +
+        `${gc === null ? ' (not available here)' : ''}; ${opts.quick ? 'N/10 (--quick); ' : ''}detail: ns per operation.`,
+    );
   }
-  const table = renderTable(headers, tableRows, new Set([2, 3, 4, 5]));
-  console.log(table);
-  console.log(
-    `\nns/op: median of ${iterations} interleaved iterations (after 1 warm-up) / ops per iteration; ` +
-      `vs baseline: the first row's ns/op / aioloop ns/op (higher is faster; the baseline is Node's own primitive, or the npm package for the job). ${opts.quick ? '--quick: N/10. ' : ''}` +
-      `node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}.`,
-  );
-  for (const s of skipped) console.log(`aioloop ${s.name} loop skipped: ${s.reason}`);
-  const missed = rows.filter((r) => r.status === 'MISSED');
-  if (missed.length > 0) console.log(`MISSED targets: ${missed.map((r) => `${r.benchmark} (${r.variant}, ${formatRatio(r.ratio)} < ${r.target}x)`).join('; ')}`);
+  if (sections.some((s) => s.section === 'echo')) out.push('Echo: req/s and p50/p99 latency are medians over interleaved rounds; ratios are medians of per-round ratios; detail: MiB/s and the range over rounds.');
+  for (const s of skipped) out.push(`${s.section}: skipped: ${s.reason}`);
+  for (const s of skippedLoops) out.push(`aioloop ${s.name} loop skipped: ${s.reason}`);
+  for (const f of failed) out.push(`${f.section}: FAILED: ${f.error.split('\n')[0]}`);
+  if (missed.length > 0) {
+    out.push(`MISSED targets (${missed.length}):`);
+    for (const r of missed) out.push(`  ${r.section} / ${r.bench}: ${r.label} ${formatRatio(r.value)} < ${r.target}x`);
+  }
+  console.log(out.join('\n'));
 
-  const file = writeResults({
-    command: commandLine(),
+  const report = {
+    command,
+    date: new Date().toISOString(),
     node: process.version,
     v8: process.versions.v8,
     platform: `${process.platform} ${process.arch}`,
-    date: new Date().toISOString(),
-    cpu: os.cpus()[0]?.model ?? null,
+    cpu,
     cpus: os.cpus().length,
     quick: opts.quick,
-    n,
-    iterations,
-    warmupIterations: 1,
-    harness: 'tinybench',
-    gcBetweenIterations: gc !== null,
     loops: loops.map((l) => l.name),
-    skipped,
     filter: opts.filter,
-    durationS: (performance.now() - started) / 1000,
-    rows,
+    durationS,
+    skipped,
+    skippedLoops,
+    failed,
+    sections,
     table,
+  };
+  const file = writeAtomically(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const chart = writeChart(report, path.join(RESULTS, 'chart.svg'));
+  console.error(`results: ${path.relative(process.cwd(), file)}, chart: ${path.relative(process.cwd(), chart)}; ${clock()} in all`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pid of childGroups) killGroup(pid, 'SIGTERM');
+    process.exit(sig === 'SIGINT' ? 130 : 143);
   });
-  console.error(`results: ${path.relative(process.cwd(), file)}`);
 }
 
 try {
-  await main();
+  process.exitCode = await main();
 } catch (e) {
   const brief = e instanceof UsageError || e instanceof SetupError;
   console.error(brief ? `bench: ${e.message}` : e);

@@ -306,8 +306,10 @@ async function main() {
 
   // Medians over rounds; ratios as the median of per-round ratios.
   const rows = [];
+  // Rows: node:net first, the baseline of the ratios the combined table prints on the rows.
+  const rowOrder = [...servers].sort((a, b) => (b.id === 'node-net') - (a.id === 'node-net'));
   for (const size of opts.sizes) {
-    for (const server of servers) {
+    for (const server of rowOrder) {
       const rs = runs[server.id][size];
       const rps = rs.map((r) => r.rps);
       const value = median(rps);

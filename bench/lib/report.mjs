@@ -32,8 +32,10 @@
  * loop (string or null), value (finite number > 0), target (number or null).
  * Optional: rows[].p50Ms / p99Ms (request latency, ms; null or absent when
  * not measured), rows[].detail (a short extra column, e.g. '97.4 MiB/s');
- * ratios[].impl (the row the ratio describes: the table prints the ratio on
- * that row), ratios[].chart (false: left out of the chart). Any other field
+ * ratios[].impl and ratios[].against (the rows compared: a ratio of a row
+ * against the benchmark's first row, its baseline, is printed on that row;
+ * every other ratio gets a line of its own with its label),
+ * ratios[].chart (false: left out of the chart). Any other field
  * is kept as it is (raw samples, rounds, machine details).
  */
 import { readFileSync } from 'node:fs';
@@ -154,23 +156,29 @@ function benchOrder(section) {
  * @returns {string}
  */
 export function renderReport(sections) {
-  const headers = ['section', 'benchmark', 'implementation / ratio', 'value', 'unit', 'p50', 'p99', 'detail', 'ratio', 'target', 'result'];
+  const headers = ['section', 'benchmark / implementation', 'value', 'unit', 'p50', 'p99', 'detail', 'ratio', 'target', 'result'];
+  const RIGHT = [2, 4, 5, 7, 8];
   const out = [];
   for (const s of sections) {
     if (out.length > 0) out.push(null);
-    let firstOfSection = true;
+    let first = true;
+    const name = () => {
+      const n = first ? s.section : '';
+      first = false;
+      return n;
+    };
     for (const bench of benchOrder(s)) {
       const rows = s.rows.filter((r) => r.bench === bench);
       const ratios = s.ratios.filter((r) => r.bench === bench);
       const used = new Set();
-      let firstOfBench = true;
-      const cells = (first) => [first && firstOfSection ? s.section : '', first ? bench : ''];
+      out.push({ span: [name(), bench] });
       for (const row of rows) {
-        const ratio = ratios.find((r) => !used.has(r) && r.impl !== undefined && r.impl === row.impl);
+        // On the row: its ratio against the benchmark's baseline (the first row).
+        const ratio = ratios.find((r) => !used.has(r) && r.impl === row.impl && r.against === rows[0].impl);
         if (ratio) used.add(ratio);
         out.push([
-          ...cells(firstOfBench),
-          row.impl,
+          name(),
+          `  ${row.impl}`,
           formatValue(row.value),
           row.unit,
           formatMs(row.p50Ms),
@@ -180,17 +188,17 @@ export function renderReport(sections) {
           ratio ? targetText(ratio) : '',
           ratio ? ratioStatus(ratio) : '',
         ]);
-        firstOfBench = false;
-        firstOfSection = false;
       }
       for (const ratio of ratios.filter((r) => !used.has(r))) {
-        out.push([...cells(firstOfBench), `  ${ratio.label}`, '', '', '', '', '', formatRatio(ratio.value), targetText(ratio), ratioStatus(ratio)]);
-        firstOfBench = false;
-        firstOfSection = false;
+        out.push([name(), `  ratio ${ratio.label}`, '', '', '', '', '', formatRatio(ratio.value), targetText(ratio), ratioStatus(ratio)]);
       }
     }
   }
-  return renderTable(headers, out, new Set([3, 5, 6, 8, 9]));
+  // Leave out the optional columns no row fills (e.g. latency in a micro-only run).
+  const keep = headers.map((_, i) => i < 4 || out.some((r) => Array.isArray(r) && r[i] !== ''));
+  const pick = (cells) => cells.filter((_, i) => keep[i]);
+  const right = new Set(pick(headers.map((_, i) => i)).flatMap((orig, j) => (RIGHT.includes(orig) ? [j] : [])));
+  return renderTable(pick(headers), out.map((r) => (Array.isArray(r) ? pick(r) : r)), right);
 }
 
 /**

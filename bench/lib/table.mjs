@@ -21,12 +21,17 @@ export function formatRatio(x) {
 
 /**
  * Render rows (arrays of strings) under headers; `right` holds the indices of
- * right-aligned columns. A row that is `null` renders as a separator line.
+ * right-aligned columns. A row that is `null` renders as a separator line; a
+ * row `{ span: [first, text] }` fills the first column and lets `text` run
+ * across the others (a heading that does not widen the columns).
  */
 export function renderTable(headers, rows, right = new Set()) {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.filter(Boolean).map((r) => r[i].length)));
+  const cellRows = rows.filter((r) => Array.isArray(r));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cellRows.map((r) => r[i].length)));
+  for (const r of rows) if (r !== null && !Array.isArray(r)) widths[0] = Math.max(widths[0], r.span[0].length);
   const line = (cells) =>
     cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-  return [line(headers), rule, ...rows.map((r) => (r === null ? rule : line(r)))].join('\n');
+  const render = (r) => (r === null ? rule : Array.isArray(r) ? line(r) : `${r.span[0].padEnd(widths[0])}  ${r.span[1]}`.trimEnd());
+  return [line(headers), rule, ...rows.map(render)].join('\n');
 }
