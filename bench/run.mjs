@@ -305,7 +305,10 @@ function runChild(spec, args, ctx) {
       if (partial.trim()) progress(ctx.tag, partial);
       try {
         if (timedOut) throw new Error(`killed after ${limit} s (the time limit of one section)`);
-        if (code !== 0) throw new Error(`exited with ${code ?? signal}${stdout.trim() ? `; its output:\n${stdout.trim()}` : ''}`);
+        if (code !== 0) {
+          for (const line of stdout.trim().split('\n').slice(-30)) if (line.trim()) progress(ctx.tag, `stdout: ${line}`);
+          throw new Error(`exited with ${code ?? signal}`);
+        }
         if (!existsSync(file)) throw new Error(`exited 0 but wrote no ${file}`);
         const section = readSection(file);
         if (section.section !== spec.name) throw new Error(`wrote section '${section.section}', expected '${spec.name}'`);

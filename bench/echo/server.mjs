@@ -2,8 +2,8 @@
 /**
  * The Node-side echo servers of the echo benchmark, one per process:
  *
- *   node bench/echo/server.mjs aio-protocol default|native
- *   node bench/echo/server.mjs aio-streams  default|native
+ *   node bench/echo/server.mjs aio-protocol [default|native]   (default: $AIOLOOP_LOOP, else default)
+ *   node bench/echo/server.mjs aio-streams  [default|native]
  *   node bench/echo/server.mjs node-net
  *
  * Listens on 127.0.0.1, a free port, and prints "LISTENING <port>" once
@@ -12,7 +12,8 @@
 import net from 'node:net';
 import * as aio from '../../dist/index.js';
 
-const [kind, loopName] = process.argv.slice(2);
+// The loop: the argument, else AIOLOOP_LOOP (like every benchmark), else the default loop.
+const [kind, loopName = process.env.AIOLOOP_LOOP || 'default'] = process.argv.slice(2);
 const HOST = '127.0.0.1';
 
 function listening(port) {

@@ -27,8 +27,8 @@ const GRID = '#d0d7de';
 const WIDTH = 1000;
 const LABEL_X = 16; // left edge of the labels
 const PLOT_X0 = 380; // plot area
-const PLOT_X1 = 840;
-const VERDICT_X = 880; // target column
+const PLOT_X1 = 815;
+const VERDICT_X = 866; // target column
 const BAR_H = 12;
 const ROW_H = 18;
 const BENCH_H = 20;
@@ -117,7 +117,10 @@ export function renderChart(sections, opts = {}) {
       body.push(`<text x="${LABEL_X + 20}" y="${cy + 4}" font-size="12">${esc(clip(r.label, 52))}</text>`);
       body.push(`<rect x="${left.toFixed(1)}" y="${(cy - BAR_H / 2).toFixed(1)}" width="${width.toFixed(1)}" height="${BAR_H}" fill="${color}"><title>${esc(`${g.bench}: ${r.label} = ${fmt(r.value)}${status === 'info' ? '' : ` (target ${r.target}x: ${status})`}`)}</title></rect>`);
       const clipped = r.value > 2 ** hi || r.value < 2 ** lo ? ' (off scale)' : '';
-      body.push(`<text x="${(Math.max(xv, x1) + 5).toFixed(1)}" y="${cy + 4}" font-size="11.5" fill="${TEXT}">${fmt(r.value)}${clipped}</text>`);
+      // The value after the bar's end (or the 1.0x line), and after the target's diamond when it is in the way.
+      let tx = Math.max(xv, x1) + 5;
+      if (status !== 'info' && x(r.target) + 7 > tx && x(r.target) - 7 < tx + 34) tx = x(r.target) + 10;
+      body.push(`<text x="${tx.toFixed(1)}" y="${cy + 4}" font-size="11.5" fill="${TEXT}">${fmt(r.value)}${clipped}</text>`);
       if (status !== 'info') {
         const xt = x(r.target);
         body.push(`<path d="M${xt.toFixed(1)} ${cy - 6} l6 6 l-6 6 l-6 -6 z" fill="#fff" fill-opacity="0.85" stroke="${TEXT}" stroke-width="1.5"/>`);
