@@ -10,6 +10,9 @@
       # One pair per libuv handle kind:
       'native/loop.cc',
       'native/timer_heap.cc',
+      'native/stream.cc',
+      'native/tcp.cc',
+      'native/pipe.cc',
     ],
   },
   'targets': [

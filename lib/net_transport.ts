@@ -15,22 +15,11 @@
  */
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { isBufferedProtocol, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type BufferedProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
-import { WriteFlowControl, type SockAddr, type Transport } from './transports.js';
+import type { BaseProtocol, ProtocolFactory } from './protocols.js';
+import type { SockAddr, Transport } from './transports.js';
+import { BaseStreamTransport, EOF, type ConnectionOwner } from './stream_transport.js';
 
-/** The inbox marker for the peer's EOF. */
-const EOF = Symbol('eof');
-
-/**
- * @internal What a transport tells the server that accepted it.
- * @example
- * ```ts
- * const owner: ConnectionOwner = { _detach: (t) => live.delete(t) };
- * ```
- */
-export interface ConnectionOwner {
-  _detach(transport: SocketTransport): void;
-}
+export type { ConnectionOwner } from './stream_transport.js';
 
 /**
  * @internal How the transport was made: for `getExtraInfo` of Unix sockets.
@@ -55,8 +44,9 @@ function sockAddr(address: string | undefined, port: number | undefined, family:
 
 /**
  * A Transport over a connected `net.Socket` (asyncio's
- * `_SelectorSocketTransport`). Made by `loop.createConnection()`,
- * `loop.createServer()` and their Unix variants; not constructed directly.
+ * `_SelectorSocketTransport`), the default loop's. Made by
+ * `loop.createConnection()`, `loop.createServer()` and their Unix variants;
+ * not constructed directly.
  *
  * Write-buffer accounting is `socket.writableLength`: Node counts a chunk
  * there until libuv reports it written (a write libuv completes at once is
@@ -70,38 +60,15 @@ function sockAddr(address: string | undefined, port: number | undefined, family:
  * transport.close();
  * ```
  */
-export class SocketTransport extends WriteFlowControl implements Transport {
+export class SocketTransport extends BaseStreamTransport {
   /** @internal */ _socket: net.Socket;
-  /** @internal Null until the protocol factory ran on the loop. */
-  _protocol: BaseProtocol | null = null;
-  /** @internal close(), abort() or connection lost. */
-  _closing = false;
-  /** @internal */ _aborted = false;
-  /** @internal writeEof() was called. */
-  _eofWritten = false;
-  /** @internal */ _reading = true;
-  /** @internal */ _started = false;
-  /** @internal Socket events not delivered yet. */
-  _inbox: (Buffer | typeof EOF)[] = [];
-  /** @internal */ _pumpScheduled = false;
-  /** @internal The socket emitted 'close'. */
-  _socketClosed = false;
-  /** @internal The first socket error (ECONNRESET, EPIPE...). */
-  _socketError: Error | null = null;
-  /** @internal connectionLost was called. */
-  _lostCalled = false;
   /** @internal */ _resumeScheduled = false;
-  /** @internal Writes dropped after close (asyncio counts them too). */
-  _droppedWrites = 0;
-  /** @internal */ readonly _info: SocketInfo;
-  /** @internal */ readonly _peername: SockAddr | string | undefined;
-  /** @internal */ readonly _sockname: SockAddr | string | undefined;
 
   /** @internal Use the loop's createConnection/createServer. */
   constructor(loop: EventLoop, socket: net.Socket, info: SocketInfo) {
     super(loop);
     this._socket = socket;
-    this._info = info;
+    this._owner = info.owner ?? null;
     if (info.unixPath !== null) {
       this._peername = info.side === 'client' ? info.unixPath : '';
       this._sockname = info.side === 'server' ? info.unixPath : '';
@@ -112,7 +79,7 @@ export class SocketTransport extends WriteFlowControl implements Transport {
       socket.setNoDelay(true);
     }
     // Listeners go on now, synchronously in Node's callback, so no 'error'
-    // is ever unhandled; delivery waits for the loop.
+    // is ever unhandled; delivery waits for the loop (the pump).
     socket.on('data', (chunk: Buffer) => {
       if (this._lostCalled) return;
       this._inbox.push(chunk);
@@ -123,10 +90,10 @@ export class SocketTransport extends WriteFlowControl implements Transport {
       this._schedulePump();
     });
     socket.on('error', (err: Error) => {
-      this._socketError ??= err;
+      this._lostError ??= err;
     });
     socket.on('close', () => {
-      this._socketClosed = true;
+      this._peerGone = true;
       this._schedulePump();
     });
   }
@@ -144,124 +111,14 @@ export class SocketTransport extends WriteFlowControl implements Transport {
     this._loop.callSoon(() => this._start(factory, done));
   }
 
-  private _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
-    const started = startProtocol(this, this, factory, done, () => {
-      this._closing = this._aborted = true;
-      this._socket.destroy();
-      this._lostCalled = true; // no protocol to tell
-      this._info.owner?._detach(this);
-    });
-    if (started) this._pump();
-  }
-
-  private _schedulePump(): void {
-    if (this._pumpScheduled || !this._started) return;
-    if (this._loop.isClosed()) {
-      // Nobody can ever handle this connection: release the socket.
-      this._socket.destroy();
-      return;
-    }
-    this._pumpScheduled = true;
-    this._loop.callSoon(this._pumpFromLoop);
-  }
-
-  private readonly _pumpFromLoop = (): void => {
-    this._pumpScheduled = false;
-    this._pump();
-  };
-
-  /** Deliver what arrived, in order; connectionLost last. */
-  private _pump(): void {
-    if (this._lostCalled) return;
-    const inbox = this._inbox;
-    // After close()/abort() asyncio delivers no more data (the reader is removed).
-    if (this._closing) inbox.length = 0;
-    let i = 0;
-    while (this._reading && !this._closing && i < inbox.length) {
-      const item = inbox[i++]!;
-      if (item === EOF) this._deliverEof();
-      else this._deliverData(item);
-      if (this._lostCalled) return;
-    }
-    if (this._closing) inbox.length = 0;
-    else if (i > 0) inbox.splice(0, i);
-    if (this._socketClosed && inbox.length === 0) this._connectionLost(this._socketError);
-  }
-
-  private _deliverData(chunk: Buffer): void {
-    const protocol = this._protocol!;
-    if (isBufferedProtocol(protocol)) {
-      this._deliverBuffered(protocol, chunk);
-      return;
-    }
-    try {
-      (protocol as Protocol).dataReceived?.(chunk);
-    } catch (exception) {
-      this._protocolFailed('dataReceived', exception);
-    }
-  }
-
-  /** BufferedProtocol: copy into the protocol's buffers until the chunk is used up. */
-  private _deliverBuffered(protocol: BufferedProtocol, chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length && !this._closing) {
-      let method = 'getBuffer';
-      try {
-        const buf = protocol.getBuffer(chunk.length - offset);
-        if (!(buf instanceof Uint8Array)) throw new TypeError(`getBuffer() must return a Uint8Array, not ${describe(buf)}`);
-        if (buf.length === 0) throw new RangeError('getBuffer() returned an empty buffer');
-        const n = Math.min(buf.length, chunk.length - offset);
-        buf.set(chunk.subarray(offset, offset + n));
-        offset += n;
-        method = 'bufferUpdated';
-        protocol.bufferUpdated(n);
-      } catch (exception) {
-        this._protocolFailed(method, exception);
-        return;
-      }
-    }
-  }
-
-  private _deliverEof(): void {
-    let keepOpen: unknown;
-    try {
-      keepOpen = (this._protocol as Protocol).eofReceived?.();
-    } catch (exception) {
-      this._protocolFailed('eofReceived', exception);
-      return;
-    }
-    // true keeps our write side open (half-close); else close like asyncio.
-    if (keepOpen !== true) this.close();
-  }
-
-  private _connectionLost(err: Error | null): void {
-    if (this._lostCalled) return;
-    this._lostCalled = true;
-    this._closing = true;
-    const protocol = this._protocol;
-    try {
-      protocol?.connectionLost?.(err);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: 'Exception in protocol.connectionLost()',
-        exception,
-        transport: this,
-        protocol,
-      });
-    } finally {
-      this._info.owner?._detach(this);
-    }
-  }
-
-  /** @internal A protocol callback threw: report it and abort only this transport. */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this.abort();
-  }
-
   /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
+  _destroy(): void {
+    this._socket.destroy();
+  }
+
+  /** @internal The `net.Socket`. */
+  _socketInfo(): unknown {
+    return this._socket;
   }
 
   // -- Writing ---------------------------------------------------------------
@@ -273,12 +130,8 @@ export class SocketTransport extends WriteFlowControl implements Transport {
    * after `writeEof()` they throw.
    */
   write(data: Uint8Array | string): void {
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-      throw new TypeError(`data must be a Uint8Array or a string, not ${describe(data)}`);
-    }
-    if (this._eofWritten) throw new Error('Cannot call write() after writeEof()');
-    if (data.length === 0) return;
-    if (this._closing || this._socket.destroyed) {
+    if (!this._acceptsWrite(data)) return;
+    if (this._socket.destroyed) {
       this._droppedWrites++;
       return;
     }
@@ -298,24 +151,11 @@ export class SocketTransport extends WriteFlowControl implements Transport {
     });
   };
 
-  /** Write each item of `list`, in order. */
-  writelines(list: Iterable<Uint8Array | string>): void {
-    if (list === null || typeof (list as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-      throw new TypeError(`writelines() needs an iterable, not ${describe(list)}`);
-    }
-    for (const item of list) this.write(item);
-  }
-
   /** Flush, then send EOF (half-close); reading continues. */
   writeEof(): void {
     if (this._closing || this._eofWritten) return;
     this._eofWritten = true;
     this._socket.end();
-  }
-
-  /** TCP and Unix sockets can half-close: always true. */
-  canWriteEof(): boolean {
-    return true;
   }
 
   /** Bytes not yet accepted by the kernel. */
@@ -349,11 +189,6 @@ export class SocketTransport extends WriteFlowControl implements Transport {
     this._socket.destroy();
   }
 
-  /** True once closing (close, abort, EOF handling or connection lost). */
-  isClosing(): boolean {
-    return this._closing;
-  }
-
   // -- Reading ---------------------------------------------------------------
 
   /** No more `dataReceived` until `resumeReading()`; the kernel buffer then pushes back on the peer. */
@@ -368,46 +203,7 @@ export class SocketTransport extends WriteFlowControl implements Transport {
     if (this._closing || this._reading) return;
     this._reading = true;
     this._socket.resume();
-    if (this._inbox.length > 0 || this._socketClosed) this._schedulePump();
-  }
-
-  /** True unless paused or closing. */
-  isReading(): boolean {
-    return this._reading && !this._closing;
-  }
-
-  // -- Info ------------------------------------------------------------------
-
-  /**
-   * `peername` / `sockname` ({@link SockAddr}; the path for Unix sockets,
-   * '' for an unnamed end), `socket` (the `net.Socket`); `dflt` otherwise.
-   */
-  getExtraInfo(name: string, dflt?: unknown): unknown {
-    switch (name) {
-      case 'peername':
-        return this._peername ?? dflt;
-      case 'sockname':
-        return this._sockname ?? dflt;
-      case 'socket':
-        return this._socket;
-      default:
-        return dflt;
-    }
-  }
-
-  /** The current protocol. */
-  getProtocol(): BaseProtocol {
-    return this._protocol!;
-  }
-
-  /** Switch protocols: later events go to `protocol`. */
-  setProtocol(protocol: BaseProtocol): void {
-    this._protocol = checkProtocol(protocol);
-  }
-
-  override toString(): string {
-    const state = this._lostCalled ? 'closed' : this._closing ? 'closing' : 'open';
-    return `<SocketTransport ${state}>`;
+    if (this._inbox.length > 0 || this._peerGone) this._schedulePump();
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * Servers (asyncio's `Server` of `base_events.py`): a listening `net.Server`
- * whose connections become SocketTransports with a protocol from the
- * factory. Shared by both loops until the native loop listens with uv_tcp.
+ * Servers (asyncio's `Server` of `base_events.py`): a listening socket whose
+ * connections become transports with a protocol from the factory. The
+ * listening itself is a {@link Listener}: a `net.Server` here (the default
+ * loop), a libuv handle on the native loop (lib/loops/native/tcp.ts).
  *
  * The server counts its live connections itself (attached when accepted,
  * detached after their connectionLost ran) so `waitClosed()` resolves after
@@ -12,14 +13,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { Future } from './futures.js';
-import {
-  SocketTransport,
-  checkFactory,
-  checkOptions,
-  checkPort,
-  checkString,
-  type ConnectionOwner,
-} from './net_transport.js';
+import { SocketTransport, checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
+import type { BaseStreamTransport, ConnectionOwner } from './stream_transport.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr } from './transports.js';
 
@@ -53,6 +48,20 @@ export function nodeSupportsReusePort(): boolean {
 }
 
 /**
+ * @internal How a Server listens: stop, and say where.
+ * @example
+ * ```ts
+ * const listener: Listener = { close: () => netServer.close(), addresses: () => [] };
+ * ```
+ */
+export interface Listener {
+  /** Stop accepting (idempotent). */
+  close(): void;
+  /** Where it listens (empty once closed). */
+  addresses(): (SockAddr | string)[];
+}
+
+/**
  * A listening server. Made by `loop.createServer()`, `loop.createUnixServer()`,
  * `startServer()` and `startUnixServer()`; it accepts connections at once.
  *
@@ -67,61 +76,44 @@ export function nodeSupportsReusePort(): boolean {
  */
 export class Server implements ConnectionOwner {
   /** @internal */ readonly _loop: EventLoop;
-  /** @internal */ readonly _netServer: net.Server;
+  /** @internal Set by whoever made the server, once it listens. */
+  _listener: Listener | null = null;
   /** @internal */ readonly _factory: ProtocolFactory;
-  /** @internal */ readonly _unixPath: string | null;
   /** @internal */ _serving = false;
   /** @internal */ _closed = false;
   /** @internal Live connections (accepted, connectionLost not yet run). */
-  _transports = new Set<SocketTransport>();
+  _transports = new Set<BaseStreamTransport>();
   /** @internal waitClosed() Futures. */
   _waiters: Future<void>[] = [];
   /** @internal The Future of serveForever(), while it waits. */
   _serveForeverFut: Future<void> | null = null;
 
   /** @internal Use the loop's createServer. */
-  constructor(loop: EventLoop, factory: ProtocolFactory, netServer: net.Server, unixPath: string | null) {
+  constructor(loop: EventLoop, factory: ProtocolFactory) {
     this._loop = loop;
     this._factory = factory;
-    this._netServer = netServer;
-    this._unixPath = unixPath;
-    netServer.on('connection', (socket: net.Socket) => this._accept(socket));
   }
 
-  /** @internal Start listening; resolves once bound (rejects with Node's error, e.g. EADDRINUSE). */
-  _listen(options: net.ListenOptions): Promise<this> {
-    return new Promise((resolve, reject) => {
-      const srv = this._netServer;
-      const onError = (err: Error) => {
-        this._closed = true;
-        reject(err);
-      };
-      srv.once('error', onError);
-      srv.listen(options, () => {
-        srv.removeListener('error', onError);
-        // Later errors (EMFILE while accepting...) are reported, not fatal.
-        srv.on('error', (exception: Error) => {
-          if (!this._loop.isClosed()) this._loop.callExceptionHandler({ message: 'Server error', exception, server: this });
-        });
-        this._serving = true;
-        resolve(this);
-      });
-    });
+  /** @internal The listener is up: the server serves. */
+  _listening(listener: Listener): this {
+    this._listener = listener;
+    this._serving = true;
+    return this;
   }
 
-  /** @internal A connection arrived (Node callback): its protocol is made on the loop. */
-  private _accept(socket: net.Socket): void {
-    if (this._closed || this._loop.isClosed()) {
-      socket.destroy();
-      return;
-    }
-    const transport = new SocketTransport(this._loop, socket, {
-      unixPath: this._unixPath,
-      side: 'server',
-      owner: this,
-    });
+  /** @internal True when a new connection must be refused (closed server or loop). */
+  _refuses(): boolean {
+    return this._closed || this._loop.isClosed();
+  }
+
+  /**
+   * @internal A connection was accepted (on the loop, or from a Node
+   * callback: `start` says how the protocol gets started).
+   */
+  _attach(transport: BaseStreamTransport, start: (done: (err: unknown) => void) => void): void {
+    transport._owner = this;
     this._transports.add(transport);
-    transport._scheduleStart(this._factory, (err) => {
+    start((err) => {
       if (err !== null && transport._protocol === null) {
         // The factory threw (a throwing connectionMade was reported already).
         this._loop.callExceptionHandler({ message: 'Protocol factory failed', exception: err, transport, server: this });
@@ -129,8 +121,13 @@ export class Server implements ConnectionOwner {
     });
   }
 
+  /** @internal Accepting failed (EMFILE...): reported, not fatal. */
+  _acceptFailed(exception: Error): void {
+    if (!this._loop.isClosed()) this._loop.callExceptionHandler({ message: 'Server error', exception, server: this });
+  }
+
   /** @internal A connection ended (after its connectionLost). */
-  _detach(transport: SocketTransport): void {
+  _detach(transport: BaseStreamTransport): void {
     if (this._transports.delete(transport)) this._wakeup();
   }
 
@@ -160,8 +157,7 @@ export class Server implements ConnectionOwner {
     if (this._closed) return;
     this._closed = true;
     this._serving = false;
-    // The callback swallows ERR_SERVER_NOT_RUNNING for a server that never listened.
-    this._netServer.close(() => {});
+    this._listener?.close();
     this._serveForeverFut?.cancel();
     this._wakeup();
   }
@@ -197,10 +193,7 @@ export class Server implements ConnectionOwner {
 
   /** The bound addresses: `{ address, port, family }`, or the path of a Unix server. */
   addresses(): (SockAddr | string)[] {
-    if (this._unixPath !== null) return this._closed ? [] : [this._unixPath];
-    const a = this._netServer.address();
-    if (a === null || typeof a === 'string') return a === null ? [] : [a];
-    return [{ address: a.address, port: a.port, family: a.family }];
+    return this._closed || this._listener === null ? [] : this._listener.addresses();
   }
 
   /** Close every connection (flushing first). */
@@ -218,7 +211,45 @@ export class Server implements ConnectionOwner {
   }
 }
 
-function checkBacklog(opts: ServerOptions | undefined, method: string): number | undefined {
+/**
+ * Listens on a `net.Server` (the default loop); its connections become
+ * SocketTransports whose protocol starts on the loop.
+ */
+function listenNode(server: Server, netServer: net.Server, options: net.ListenOptions, unixPath: string | null): Promise<Server> {
+  const listener: Listener = {
+    // The callback swallows ERR_SERVER_NOT_RUNNING for a server that never listened.
+    close: () => netServer.close(() => {}),
+    addresses: () => {
+      if (unixPath !== null) return [unixPath];
+      const a = netServer.address();
+      if (a === null || typeof a === 'string') return a === null ? [] : [a];
+      return [{ address: a.address, port: a.port, family: a.family }];
+    },
+  };
+  netServer.on('connection', (socket: net.Socket) => {
+    if (server._refuses()) {
+      socket.destroy();
+      return;
+    }
+    const transport = new SocketTransport(server._loop, socket, { unixPath, side: 'server' });
+    server._attach(transport, (done) => transport._scheduleStart(server._factory, done));
+  });
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server._closed = true;
+      reject(err); // Node's error, with its code (EADDRINUSE...)
+    };
+    netServer.once('error', onError);
+    netServer.listen(options, () => {
+      netServer.removeListener('error', onError);
+      netServer.on('error', (exception: Error) => server._acceptFailed(exception));
+      resolve(server._listening(listener));
+    });
+  });
+}
+
+/** @internal The backlog option, checked. */
+export function checkBacklog(opts: ServerOptions | undefined, method: string): number | undefined {
   checkOptions(opts, method);
   const backlog = opts?.backlog;
   if (backlog === undefined) return undefined;
@@ -254,12 +285,12 @@ export function createServer<P extends BaseProtocol>(
   }
   if (loop.isClosed()) throw new Error('Event loop is closed');
   const netServer = net.createServer({ allowHalfOpen: true, noDelay: true });
-  const server = new Server(loop, factory, netServer, null);
+  const server = new Server(loop, factory);
   const options: net.ListenOptions & { reusePort?: boolean } = { port: port ?? 0 };
   if (host !== null && host !== undefined) options.host = host;
   if (backlog !== undefined) options.backlog = backlog;
   if (reusePort) options.reusePort = true;
-  return server._listen(options);
+  return listenNode(server, netServer, options, null);
 }
 
 /**
@@ -287,8 +318,8 @@ export function createUnixServer<P extends BaseProtocol>(
     // Nothing there (or not ours to remove): listen() reports real problems.
   }
   const netServer = net.createServer({ allowHalfOpen: true });
-  const server = new Server(loop, factory, netServer, path);
+  const server = new Server(loop, factory);
   const options: net.ListenOptions = { path };
   if (backlog !== undefined) options.backlog = backlog;
-  return server._listen(options);
+  return listenNode(server, netServer, options, path);
 }

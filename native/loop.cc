@@ -3,10 +3,20 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 
 namespace aioloop {
+
+#ifdef AIOLOOP_DEBUG
+// Process-wide (not per environment) on purpose: libuv handles can outlive
+// both their Loop and, during worker teardown, the napi env, so these are
+// the numbers that prove nothing leaked anywhere.
+std::atomic<int64_t> g_live_handles{0};  // allocated, close callback not run
+#endif
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -15,12 +25,18 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kMaxTimeoutMs = 9007199254740992.0;
 
 #ifdef AIOLOOP_DEBUG
-// Process-wide (not per environment) on purpose: libuv handles can outlive
-// both their Loop and, during worker teardown, the napi env, so these are
-// the numbers that prove nothing leaked anywhere.
-std::atomic<int64_t> g_live_handles{0};  // allocated, close callback not run
-std::atomic<int64_t> g_live_loops{0};    // C++ Loop objects not destroyed
+std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not destroyed
 #endif
+
+// The batch's bytes: reads land at the tail, 64 KiB at most each (libuv's
+// suggestion). The buffer starts small, doubles when a read needs room, and
+// is handed to JS (copied into one Buffer) once per libuv iteration, or
+// early once it holds kDeliverEarly bytes. Past kMaxInbound (only reachable
+// while JS cannot run: the loop is stopped) reads pause until delivery.
+constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kInitialInbound = 256 * 1024;
+constexpr size_t kDeliverEarly = 1024 * 1024;
+constexpr size_t kMaxInbound = 16 * 1024 * 1024;
 
 // Per-environment data (napi instance data): the class constructor. A static
 // FunctionReference would be shared by every worker thread's environment
@@ -85,6 +101,19 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::NextDeadline>("nextDeadline"),
           InstanceMethod<&Loop::Close>("close"),
           InstanceMethod<&Loop::Stats>("stats"),
+          InstanceMethod<&Loop::Flush>("flush"),
+          InstanceMethod<&Loop::Write>("write"),
+          InstanceMethod<&Loop::ReadStart>("readStart"),
+          InstanceMethod<&Loop::ReadStop>("readStop"),
+          InstanceMethod<&Loop::Shutdown>("shutdown"),
+          InstanceMethod<&Loop::CloseStream>("closeStream"),
+          InstanceMethod<&Loop::Fileno>("fileno"),
+          InstanceMethod<&Loop::TcpListen>("tcpListen"),
+          InstanceMethod<&Loop::TcpConnect>("tcpConnect"),
+          InstanceMethod<&Loop::TcpAddress>("tcpAddress"),
+          InstanceMethod<&Loop::PipeListen>("pipeListen"),
+          InstanceMethod<&Loop::PipeConnect>("pipeConnect"),
+          InstanceMethod<&Loop::PipeOpen>("pipeOpen"),
       });
 }
 
@@ -107,6 +136,7 @@ Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(
   // SetRunning(true) makes it strong: a running loop must stay alive.
   on_wake_ = Napi::Weak(info[0].As<Napi::Function>());
 
+  uv_loop_ = uv_loop;
   handles_ = new Handles();
   handles_->owner = this;
   handles_->open = 3;
@@ -151,6 +181,18 @@ void Loop::Release(bool from_env_cleanup) {
   uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&h->check), OnClosed);
   heap_.Clear();
+  // Streams close without telling JS (it is closing the loop, or gone).
+  for (Stream* stream : streams_) {
+    if (stream != nullptr) stream->Detach();
+  }
+  streams_.clear();
+  free_ids_.clear();
+  starved_.clear();
+  live_streams_ = 0;
+  events_.clear();
+  std::free(in_);
+  in_ = nullptr;
+  in_size_ = in_used_ = 0;
   on_wake_.Reset();
   if (async_context_ != nullptr) {
     napi_async_destroy(env_, async_context_);
@@ -195,7 +237,7 @@ void Loop::OnIdle(uv_idle_t*) {
 void Loop::OnCheck(uv_check_t* handle) {
   Loop* loop = static_cast<Handles*>(handle->data)->owner;
   if (loop == nullptr) return;
-  if (!(loop->ready_ || loop->timer_due_ || loop->heap_.TopWhen() <= NowMs())) return;
+  if (!(loop->ready_ || loop->timer_due_ || loop->IoPending() || loop->heap_.TopWhen() <= NowMs())) return;
   // node-addon-api reports failed napi calls (HandleScope, Reference::Value)
   // as C++ exceptions; none may unwind through libuv. Such a failure means
   // the environment is going away (JS can no longer run), so there is
@@ -213,12 +255,43 @@ void Loop::Wake() {
   // The due timer is being handled now: unless JS says work is ready
   // (setReady), the idle handle must go off, or poll would never block again.
   timer_due_ = false;
-  UpdateIdle();
   // libuv callbacks run outside any V8 handle scope: open one before the
   // first handle (on_wake_.Value()) is created.
   Napi::HandleScope scope(env_);
   napi_value fn = on_wake_.Value();
   if (fn == nullptr) return;  // collected: cannot happen while running (strong ref)
+  napi_value argv[2];
+  size_t argc = 0;
+  if (!events_.empty()) {
+    // The batch: one Buffer with every byte read (a copy JS may keep: plain
+    // protocols get slices of it), one Int32Array of event records. Then
+    // the native batch is empty again before any JS runs.
+    if (in_used_ > 0) {
+      napi_create_buffer_copy(env_, in_used_, in_, nullptr, &argv[0]);
+    } else {
+      napi_get_undefined(env_, &argv[0]);
+    }
+    void* data = nullptr;
+    napi_value events_buffer;
+    size_t bytes = events_.size() * sizeof(int32_t);
+    napi_create_arraybuffer(env_, bytes, &data, &events_buffer);
+    std::memcpy(data, events_.data(), bytes);
+    napi_create_typedarray(env_, napi_int32_array, events_.size(), events_buffer, 0, &argv[1]);
+    argc = 2;
+    events_.clear();
+    in_used_ = 0;
+    // Streams that found no room read again from the next poll on.
+    std::vector<int32_t> starved;
+    starved.swap(starved_);
+    for (int32_t id : starved) {
+      Stream* stream = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
+      if (stream != nullptr && stream->starved) {
+        stream->starved = false;
+        stream->UpdateReading();
+      }
+    }
+  }
+  UpdateIdle();
   napi_value global;
   napi_get_global(env_, &global);
   in_wake_ = true;
@@ -226,7 +299,7 @@ void Loop::Wake() {
   // napi_make_callback (not napi_call_function): Node's callback scope, so
   // process.nextTick callbacks and microtasks run after onWake returns, as
   // after Node's own callbacks, and async_hooks see an aioloop resource.
-  napi_status status = napi_make_callback(env_, async_context_, global, fn, 0, nullptr, &result);
+  napi_status status = napi_make_callback(env_, async_context_, global, fn, argc, argv, &result);
   in_wake_ = false;
   bool pending = false;
   if (status != napi_ok && napi_is_exception_pending(env_, &pending) == napi_ok && pending) {
@@ -237,8 +310,132 @@ void Loop::Wake() {
     napi_value error;
     if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_fatal_exception(env_, error);
   }
-  // The drain may have closed or stopped the loop; Release/SetRunning already
-  // left the handles consistent, so there is nothing else to update.
+  // JS may have produced events (a failed write) while it ran: make sure the
+  // next poll does not block on them. (No-op when closed.)
+  UpdateIdle();
+}
+
+bool Loop::DeliverNow() {
+  if (in_wake_ || !running_ || closed_) return false;
+  try {
+    Wake();
+  } catch (...) {
+    in_wake_ = false;
+  }
+  return true;
+}
+
+// -- the I/O batch (stream.h) --------------------------------------------------
+
+void Loop::PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b) {
+  events_.push_back(kind);
+  events_.push_back(id);
+  events_.push_back(a);
+  events_.push_back(b);
+  // Events can come from close callbacks, which run after this iteration's
+  // check handle: keep the next poll from blocking so they are delivered.
+  if (events_.size() == 4) UpdateIdle();
+}
+
+uv_buf_t Loop::AllocRead() {
+  if (in_size_ - in_used_ < kReadSize && in_used_ >= kDeliverEarly) DeliverNow();
+  if (in_size_ - in_used_ < kReadSize) {
+    size_t size = in_size_ == 0 ? kInitialInbound : in_size_;
+    while (size - in_used_ < kReadSize && size < kMaxInbound) size *= 2;
+    if (size - in_used_ >= kReadSize && size != in_size_) {
+      // realloc is safe: libuv holds a read buffer only between the alloc
+      // callback and the read callback, and JS only sees copies.
+      char* grown = static_cast<char*>(std::realloc(in_, size));
+      if (grown != nullptr) {
+        in_ = grown;
+        in_size_ = size;
+      }
+    }
+  }
+  size_t room = in_size_ - in_used_;
+  if (room == 0 || in_ == nullptr) return uv_buf_init(nullptr, 0);
+  return uv_buf_init(in_ + in_used_, static_cast<unsigned int>(room < kReadSize ? room : kReadSize));
+}
+
+void Loop::CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n) {
+  // The read went where AllocRead pointed: the tail of the batch.
+  size_t offset = static_cast<size_t>(buf->base - in_);
+  in_used_ = offset + static_cast<size_t>(n);
+  PushEvent(kEventData, s->id, static_cast<int32_t>(offset), static_cast<int32_t>(n));
+}
+
+void Loop::Starve(Stream* s) {
+  if (s->starved) return;
+  s->starved = true;
+  s->UpdateReading();
+  starved_.push_back(s->id);
+}
+
+void Loop::Register(Stream* s) {
+  int32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+    streams_[id] = s;
+  } else {
+    id = static_cast<int32_t>(streams_.size());
+    streams_.push_back(s);
+  }
+  s->id = id;
+  s->loop = this;
+  live_streams_++;
+}
+
+void Loop::Unregister(Stream* s) {
+  if (s->id >= 0 && static_cast<size_t>(s->id) < streams_.size() && streams_[s->id] == s) {
+    streams_[s->id] = nullptr;
+    free_ids_.push_back(s->id);
+    live_streams_--;
+  }
+  s->loop = nullptr;
+}
+
+int Loop::NewStream(Stream::Kind kind, int af, Stream** out) {
+  auto* stream = new Stream();
+  stream->kind = kind;
+  int err = kind == Stream::kTcp ? uv_tcp_init_ex(uv_loop_, &stream->h.tcp, static_cast<unsigned int>(af))
+                                 : uv_pipe_init(uv_loop_, &stream->h.pipe, 0);
+  if (err != 0) {
+    delete stream;  // init failed: libuv holds nothing
+    return err;
+  }
+  stream->h.handle.data = stream;
+  // The loop holds Node's loop open while it runs; an idle connection must
+  // not keep the process alive by itself (nobody would handle its events).
+  uv_unref(stream->Handle());
+#ifdef AIOLOOP_DEBUG
+  g_live_handles++;
+#endif
+  Register(stream);
+  *out = stream;
+  return 0;
+}
+
+void Loop::ThrowUv(const Napi::CallbackInfo& info, int err, const char* syscall, const std::string& detail) {
+  Napi::Env env = info.Env();
+  std::string message = std::string(syscall) + " " + uv_err_name(err) + ": " + uv_strerror(err);
+  if (!detail.empty()) message += " " + detail;
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, uv_err_name(err)));
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  throw error;
+}
+
+Stream* Loop::StreamArg(const Napi::CallbackInfo& info, size_t i, const char* method) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() stream id must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  CheckOpen(info, method);
+  if (!(d >= 0) || std::floor(d) != d || d >= static_cast<double>(streams_.size()) || streams_[static_cast<size_t>(d)] == nullptr) {
+    throw Napi::RangeError::New(info.Env(), std::string(method) + "(): no open stream with id " + std::to_string(d));
+  }
+  return streams_[static_cast<size_t>(d)];
 }
 
 // -- state ---------------------------------------------------------------------
@@ -262,7 +459,7 @@ void Loop::Arm() {
 void Loop::UpdateIdle() {
   if (handles_ == nullptr) return;
   uv_idle_t* idle = &handles_->idle;
-  bool want = running_ && (ready_ || timer_due_);
+  bool want = running_ && (ready_ || timer_due_ || !events_.empty());
   bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(idle)) != 0;
   if (want && !active) {
     uv_idle_start(idle, OnIdle);
@@ -420,6 +617,7 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->idle)) +
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->check)));
   stats.Set("timers", static_cast<double>(heap_.Size()));
+  stats.Set("streams", static_cast<double>(live_streams_));
   stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1));
   stats.Set("strongReferences", running_ ? 1 : 0);
   stats.Set("closed", closed_);

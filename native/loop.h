@@ -18,16 +18,34 @@
 //   popDue(now, Int32Array)  -> count of due ids written, in order
 //   nextDeadline()           -> earliest deadline, Infinity when none
 //   close()                  release every handle and reference (idempotent)
-//   stats()                  -> { handles, timers, references, closed }
+//   stats()                  -> { handles, timers, references, streams, closed }
+//
+// Streams (stream.cc, tcp.cc, pipe.cc) add: flush, write, readStart,
+// readStop, shutdown, closeStream, fileno, tcpListen, tcpConnect,
+// tcpAddress, pipeListen, pipeConnect, pipeOpen. Their events reach JS as
+// onWake(bytes, events): one Buffer with the batch's bytes and one
+// Int32Array of (kind, id, a, b) records (stream.h), once per libuv
+// iteration at most; onWake() without arguments when there is no I/O.
 #ifndef AIOLOOP_NATIVE_LOOP_H_
 #define AIOLOOP_NATIVE_LOOP_H_
 
 #include <uv.h>
 
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "addon.h"
+#include "stream.h"
 #include "timer_heap.h"
 
 namespace aioloop {
+
+#ifdef AIOLOOP_DEBUG
+// libuv handles allocated whose close callback has not run, process-wide.
+extern std::atomic<int64_t> g_live_handles;
+#endif
 
 class Loop : public Napi::ObjectWrap<Loop> {
  public:
@@ -35,6 +53,29 @@ class Loop : public Napi::ObjectWrap<Loop> {
 
   explicit Loop(const Napi::CallbackInfo& info);
   ~Loop() override;
+
+  // -- for the stream files (C++ only) ---------------------------------------
+  uv_loop_t* UvLoop() const { return uv_loop_; }
+  // Appends an event record; JS gets it with the next batch.
+  void PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b);
+  // Room for one read at the tail of the batch's bytes (len 0: none).
+  uv_buf_t AllocRead();
+  // `n` bytes were read into the buffer AllocRead gave `s`: record them.
+  void CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n);
+  // A read found no room: reading resumes on `s` after the next delivery.
+  void Starve(Stream* s);
+  // Gives `s` an id and stores it; Unregister frees the id (close callback).
+  void Register(Stream* s);
+  void Unregister(Stream* s);
+  // A new registered Stream with an initialised, unreferenced handle. For
+  // TCP, `af` (AF_INET/AF_INET6) creates the socket at once (uv_tcp_init_ex),
+  // AF_UNSPEC lazily. Returns a libuv error (nothing allocated), or 0.
+  int NewStream(Stream::Kind kind, int af, Stream** out);
+  // Throws a JS Error like Node's: message "<syscall> <CODE>: <text> <detail>",
+  // with .code, .errno and .syscall.
+  [[noreturn]] void ThrowUv(const Napi::CallbackInfo& info, int err, const char* syscall, const std::string& detail);
+  // The stream with this id, or a TypeError/RangeError for JS.
+  Stream* StreamArg(const Napi::CallbackInfo& info, size_t i, const char* method);
 
  private:
   // The libuv handles live in their own allocation, not inside Loop: uv_close
@@ -64,8 +105,25 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value NextDeadline(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  // stream.cc
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value ReadStart(const Napi::CallbackInfo& info);
+  Napi::Value ReadStop(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value CloseStream(const Napi::CallbackInfo& info);
+  Napi::Value Fileno(const Napi::CallbackInfo& info);
+  // tcp.cc
+  Napi::Value TcpListen(const Napi::CallbackInfo& info);
+  Napi::Value TcpConnect(const Napi::CallbackInfo& info);
+  Napi::Value TcpAddress(const Napi::CallbackInfo& info);
+  // pipe.cc
+  Napi::Value PipeListen(const Napi::CallbackInfo& info);
+  Napi::Value PipeConnect(const Napi::CallbackInfo& info);
+  Napi::Value PipeOpen(const Napi::CallbackInfo& info);
 
   void CheckOpen(const Napi::CallbackInfo& info, const char* method) const;
+
   // Arms the uv_timer_t for the earliest deadline (or stops it).
   void Arm();
   // Idle handle on exactly while running and (ready work or a due timer).
@@ -78,8 +136,24 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // by Node, and no JS may run.
   void Release(bool from_env_cleanup);
 
+  // True while events or bytes wait for the next onWake.
+  bool IoPending() const { return !events_.empty(); }
+  // Delivers the batch now if JS can run (running, not already in onWake).
+  bool DeliverNow();
+
   napi_env env_;
+  uv_loop_t* uv_loop_ = nullptr;
   Handles* handles_ = nullptr;
+  // The I/O batch (see stream.h): bytes read this iteration, event records.
+  char* in_ = nullptr;
+  size_t in_size_ = 0;
+  size_t in_used_ = 0;
+  std::vector<int32_t> events_;
+  // Stream registry: id -> Stream (null in free slots), and the free ids.
+  std::vector<Stream*> streams_;
+  std::vector<int32_t> free_ids_;
+  size_t live_streams_ = 0;
+  std::vector<int32_t> starved_;
   Napi::FunctionReference on_wake_;
   napi_async_context async_context_ = nullptr;
   TimerHeap heap_;

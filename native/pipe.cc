@@ -1,0 +1,97 @@
+// Unix domain sockets and pipes (uv_pipe_t): listening on a path,
+// connecting to one, and adopting a file descriptor. Reading, writing and
+// closing are shared with TCP (stream.cc).
+#include <cmath>
+#include <string>
+
+#include "loop.h"
+#include "stream.h"
+
+namespace aioloop {
+namespace {
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
+  if (info.Length() != n) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " argument" +
+                                               (n == 1 ? "" : "s") + ", got " + std::to_string(info.Length()));
+  }
+}
+
+std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* method) {
+  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must be a string");
+  std::string path = info[i].As<Napi::String>().Utf8Value();
+  if (path.empty()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must not be empty");
+  if (path.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must not contain NUL bytes");
+  }
+  return path;
+}
+
+}  // namespace
+
+// pipeListen(path, backlog) -> listener id. libuv unlinks the path on close.
+Napi::Value Loop::PipeListen(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "pipeListen");
+  std::string path = PathArg(info, 0, "pipeListen");
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeListen() backlog must be a number");
+  double backlog = info[1].As<Napi::Number>().DoubleValue();
+  if (!(backlog >= 0 && backlog <= 65535) || std::floor(backlog) != backlog) {
+    throw Napi::RangeError::New(info.Env(), "pipeListen() backlog must be an integer in [0, 65535]");
+  }
+  CheckOpen(info, "pipeListen");
+  Stream* s = nullptr;
+  int err = NewStream(Stream::kPipe, 0, &s);
+  if (err != 0) ThrowUv(info, err, "listen", path);
+  s->listener = true;
+  err = uv_pipe_bind(&s->h.pipe, path.c_str());
+  if (err == 0) err = uv_listen(s->AsStream(), static_cast<int>(backlog), Stream::OnConnection);
+  if (err != 0) {
+    Unregister(s);
+    s->Detach();
+    ThrowUv(info, err, "listen", path);
+  }
+  return Napi::Number::New(info.Env(), s->id);
+}
+
+// pipeConnect(path) -> id; the result arrives as a kEventConnect.
+Napi::Value Loop::PipeConnect(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "pipeConnect");
+  std::string path = PathArg(info, 0, "pipeConnect");
+  CheckOpen(info, "pipeConnect");
+  Stream* s = nullptr;
+  int err = NewStream(Stream::kPipe, 0, &s);
+  if (err != 0) ThrowUv(info, err, "connect", path);
+  // uv_pipe_connect reports every error (ENOENT, ECONNREFUSED, a path too
+  // long) through the callback.
+  uv_pipe_connect(new uv_connect_t(), &s->h.pipe, path.c_str(), Stream::OnConnect);
+  return Napi::Number::New(info.Env(), s->id);
+}
+
+// pipeOpen(fd, readable) -> id: adopt an open descriptor (a pipe end, a
+// socket). `readable`: start reading at once (its data is batched).
+Napi::Value Loop::PipeOpen(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "pipeOpen");
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeOpen() fd must be a number");
+  double fd = info[0].As<Napi::Number>().DoubleValue();
+  if (!(fd >= 0 && fd <= 2147483647) || std::floor(fd) != fd) {
+    throw Napi::RangeError::New(info.Env(), "pipeOpen() fd must be a non-negative integer");
+  }
+  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "pipeOpen() readable must be a boolean");
+  CheckOpen(info, "pipeOpen");
+  Stream* s = nullptr;
+  int err = NewStream(Stream::kPipe, 0, &s);
+  if (err != 0) ThrowUv(info, err, "open", std::to_string(static_cast<int>(fd)));
+  err = uv_pipe_open(&s->h.pipe, static_cast<uv_file>(fd));
+  if (err != 0) {
+    Unregister(s);
+    s->Detach();
+    ThrowUv(info, err, "open", std::to_string(static_cast<int>(fd)));
+  }
+  if (info[1].As<Napi::Boolean>().Value()) {
+    s->reading = true;
+    s->UpdateReading();
+  }
+  return Napi::Number::New(info.Env(), s->id);
+}
+
+}  // namespace aioloop

@@ -1,0 +1,383 @@
+#include "stream.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "loop.h"
+
+namespace aioloop {
+namespace {
+
+// One queued write: what uv_try_write did not take, copied so the caller's
+// memory (the JS outbound batch) can be reused at once.
+struct WriteReq {
+  uv_write_t req;
+  Stream* stream;
+  size_t size;
+  char data[1];  // `size` bytes (allocated past the struct)
+};
+
+struct ShutdownReq {
+  uv_shutdown_t req;
+};
+
+// Records of one flush: (id, offset, length) int32 triples.
+constexpr size_t kOpInts = 3;
+// uv_try_write gathers at most this many buffers per call (IOV_MAX is 1024).
+constexpr unsigned int kMaxBufs = 64;
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
+  if (info.Length() != n) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " argument" +
+                                               (n == 1 ? "" : "s") + ", got " + std::to_string(info.Length()));
+  }
+}
+
+}  // namespace
+
+// -- Stream ------------------------------------------------------------------
+
+void Stream::UpdateReading() {
+  bool want = reading && !eof && !closing && !starved && !listener;
+  // Our own flag rather than libuv's private ones.
+  if (want && !read_started) {
+    if (uv_read_start(AsStream(), OnAlloc, OnRead) == 0) read_started = true;
+  } else if (!want && read_started) {
+    uv_read_stop(AsStream());
+    read_started = false;
+  }
+}
+
+int Stream::Write(const uv_buf_t* bufs, unsigned int nbufs) {
+  size_t total = 0;
+  for (unsigned int i = 0; i < nbufs; i++) total += bufs[i].len;
+  if (total == 0) return 0;
+  size_t written = 0;
+  // uv_try_write returns UV_EAGAIN while earlier writes are queued, which
+  // keeps the byte order.
+  int r = uv_try_write(AsStream(), bufs, nbufs);
+  if (r >= 0) {
+    written = static_cast<size_t>(r);
+  } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+    return r;
+  }
+  if (written == total) return 0;
+  size_t rest = total - written;
+  auto* req = static_cast<WriteReq*>(std::malloc(sizeof(WriteReq) + rest));
+  if (req == nullptr) return UV_ENOMEM;
+  req->stream = this;
+  req->size = rest;
+  // Copy the unwritten tail of the buffers.
+  size_t skip = written, at = 0;
+  for (unsigned int i = 0; i < nbufs; i++) {
+    size_t len = bufs[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    std::memcpy(req->data + at, bufs[i].base + skip, len - skip);
+    at += len - skip;
+    skip = 0;
+  }
+  uv_buf_t buf = uv_buf_init(req->data, static_cast<unsigned int>(rest));
+  int err = uv_write(&req->req, AsStream(), &buf, 1, OnWrite);
+  if (err != 0) {
+    std::free(req);
+    return err;
+  }
+  queued += rest;
+  pending_writes++;
+  return 0;
+}
+
+int Stream::Shutdown() {
+  auto* req = new ShutdownReq();
+  int err = uv_shutdown(&req->req, AsStream(), OnShutdown);
+  if (err != 0) delete req;
+  return err;
+}
+
+void Stream::Close(bool abort) {
+  if (closing) return;
+  reading = false;
+  UpdateReading();
+  if (!abort && pending_writes > 0) {
+    // asyncio's close(): flush what is buffered first; OnWrite closes.
+    close_after_writes = true;
+    return;
+  }
+  StartClose();
+}
+
+void Stream::StartClose() {
+  if (closing) return;
+  closing = true;
+  close_after_writes = false;
+  // uv_close cancels queued writes (their callbacks run with UV_ECANCELED
+  // before OnClose) and stops reading.
+  uv_close(Handle(), OnClose);
+}
+
+void Stream::Detach() {
+  // The loop is going away: no more events; OnClose only frees memory.
+  if (loop != nullptr) loop->Unregister(this);
+  loop = nullptr;
+  if (!closing) {
+    closing = true;
+    uv_close(Handle(), OnClose);
+  }
+}
+
+void Stream::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<Stream*>(handle->data);
+  if (s->loop == nullptr) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
+  *buf = s->loop->AllocRead();
+}
+
+void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* s = static_cast<Stream*>(stream->data);
+  Loop* loop = s->loop;
+  if (loop == nullptr || s->closing) return;
+  if (nread > 0) {
+    loop->CommitRead(s, buf, nread);
+  } else if (nread == UV_ENOBUFS) {
+    loop->Starve(s);  // the batch is full while JS cannot run
+  } else if (nread == UV_EOF) {
+    s->eof = true;
+    s->UpdateReading();
+    loop->PushEvent(kEventEof, s->id, 0, 0);
+  } else if (nread < 0) {
+    // ECONNRESET and friends: asyncio's _fatal_error: the connection is
+    // lost with this error; queued writes are dropped.
+    s->eof = true;
+    loop->PushEvent(kEventError, s->id, static_cast<int32_t>(nread), 0);
+    s->StartClose();
+  }
+  // nread == 0: EAGAIN, nothing to do.
+}
+
+void Stream::OnWrite(uv_write_t* req, int status) {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  Stream* s = w->stream;
+  s->queued -= w->size;
+  s->pending_writes--;
+  std::free(w);
+  Loop* loop = s->loop;
+  if (loop == nullptr || status == UV_ECANCELED) return;
+  if (status < 0) {
+    if (!s->closing) {
+      loop->PushEvent(kEventError, s->id, status, 0);
+      s->StartClose();
+    }
+    return;
+  }
+  if (s->close_after_writes && s->pending_writes == 0) {
+    s->StartClose();
+    return;
+  }
+  if (!s->closing) loop->PushEvent(kEventWritten, s->id, static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued), 0);
+}
+
+void Stream::OnShutdown(uv_shutdown_t* req, int) {
+  // A failed shutdown (the peer is gone) shows up as a read or write error.
+  delete reinterpret_cast<ShutdownReq*>(req);
+}
+
+void Stream::OnConnect(uv_connect_t* req, int status) {
+  auto* s = static_cast<Stream*>(req->handle->data);
+  delete req;
+  Loop* loop = s->loop;
+  if (loop == nullptr || status == UV_ECANCELED) return;
+  loop->PushEvent(kEventConnect, s->id, status, 0);
+  if (status == 0) {
+    s->reading = true;  // reads are batched behind the connect event
+    s->UpdateReading();
+  }
+}
+
+void Stream::OnConnection(uv_stream_t* server, int status) {
+  auto* listener = static_cast<Stream*>(server->data);
+  Loop* loop = listener->loop;
+  if (loop == nullptr || listener->closing) return;
+  if (status < 0) {
+    loop->PushEvent(kEventListenError, listener->id, status, 0);
+    return;
+  }
+  Stream* conn = nullptr;
+  int err = loop->NewStream(listener->kind, AF_UNSPEC, &conn);
+  if (err == 0) {
+    err = uv_accept(server, conn->AsStream());
+    if (err != 0) {
+      loop->Unregister(conn);
+      conn->closing = true;
+      uv_close(conn->Handle(), OnClose);
+    }
+  }
+  if (err != 0) {
+    loop->PushEvent(kEventListenError, listener->id, err, 0);
+    return;
+  }
+  if (conn->kind == kTcp) uv_tcp_nodelay(&conn->h.tcp, 1);  // as asyncio does
+  loop->PushEvent(kEventAccept, listener->id, conn->id, 0);
+  conn->reading = true;  // its data events follow the accept event
+  conn->UpdateReading();
+}
+
+void Stream::OnClose(uv_handle_t* handle) {
+  auto* s = static_cast<Stream*>(handle->data);
+#ifdef AIOLOOP_DEBUG
+  g_live_handles--;
+#endif
+  Loop* loop = s->loop;
+  if (loop != nullptr) {
+    int32_t id = s->id;
+    loop->Unregister(s);  // the id is free; kClosed reaches JS before its reuse
+    loop->PushEvent(kEventClosed, id, 0, 0);
+  }
+  delete s;
+}
+
+// -- JS methods ----------------------------------------------------------------
+
+// flush(bytes: Uint8Array, ops: Int32Array, count) -> k
+// Writes `count` (id, offset, length) records of `bytes`, in order; runs of
+// records for the same stream go to the kernel in one writev. Records for a
+// stream that is closing are dropped (JS stops writing to it first; this
+// only covers races with close callbacks). Afterwards ops[0..2k) holds
+// (id, queued bytes) for each stream left with queued bytes.
+Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 3, "flush");
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "flush() bytes must be a Uint8Array");
+  }
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "flush() ops must be an Int32Array");
+  }
+  if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "flush() count must be a number");
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  Napi::Int32Array ops = info[1].As<Napi::Int32Array>();
+  double count_value = info[2].As<Napi::Number>().DoubleValue();
+  if (!(count_value >= 0) || std::floor(count_value) != count_value ||
+      count_value * kOpInts > static_cast<double>(ops.ElementLength())) {
+    throw Napi::RangeError::New(env, "flush() count must be an integer in [0, ops.length / 3]");
+  }
+  CheckOpen(info, "flush");
+  size_t count = static_cast<size_t>(count_value);
+  char* base = reinterpret_cast<char*>(bytes.Data());
+  size_t limit = bytes.ElementLength();
+  int32_t* op = ops.Data();
+  // Validate every record before writing any: a bad batch is a bug in the
+  // JS half, and half-applied batches would lose bytes silently.
+  for (size_t i = 0; i < count; i++) {
+    int32_t id = op[i * kOpInts], off = op[i * kOpInts + 1], len = op[i * kOpInts + 2];
+    if (id < 0 || off < 0 || len < 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > limit) {
+      throw Napi::RangeError::New(env, "flush(): record " + std::to_string(i) + " is out of range");
+    }
+  }
+  std::vector<int32_t> results;
+  uv_buf_t bufs[kMaxBufs];
+  size_t i = 0;
+  while (i < count) {
+    int32_t id = op[i * kOpInts];
+    unsigned int n = 0;
+    size_t j = i;
+    while (j < count && op[j * kOpInts] == id && n < kMaxBufs) {
+      bufs[n++] = uv_buf_init(base + op[j * kOpInts + 1], static_cast<unsigned int>(op[j * kOpInts + 2]));
+      j++;
+    }
+    i = j;
+    Stream* s = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
+    if (s == nullptr || s->listener || s->closing || s->close_after_writes) continue;
+    int err = s->Write(bufs, n);
+    if (err != 0) {
+      PushEvent(kEventError, s->id, err, 0);
+      s->StartClose();
+      continue;
+    }
+    if (s->queued > 0) {
+      // Several runs for one stream: the last result wins (JS reads in order).
+      results.push_back(id);
+      results.push_back(static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued));
+    }
+  }
+  std::memcpy(op, results.data(), results.size() * sizeof(int32_t));
+  return Napi::Number::New(env, static_cast<double>(results.size() / 2));
+}
+
+// write(id, data: Uint8Array) -> queued bytes. For writes too big for the
+// JS outbound batch; same semantics as one flush record.
+Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "write");
+  Stream* s = StreamArg(info, 0, "write");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "write() data must be a Uint8Array");
+  }
+  if (s->listener) throw Napi::TypeError::New(info.Env(), "write(): stream is a listener");
+  Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
+  if (!s->closing && !s->close_after_writes && data.ElementLength() > 0) {
+    size_t len = data.ElementLength();
+    if (len > 0xffffffffu) throw Napi::RangeError::New(info.Env(), "write(): data larger than 4 GiB");
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(data.Data()), static_cast<unsigned int>(len));
+    int err = s->Write(&buf, 1);
+    if (err != 0) {
+      PushEvent(kEventError, s->id, err, 0);
+      s->StartClose();
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(s->queued));
+}
+
+Napi::Value Loop::ReadStart(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "readStart");
+  Stream* s = StreamArg(info, 0, "readStart");
+  s->reading = true;
+  s->UpdateReading();
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "readStop");
+  Stream* s = StreamArg(info, 0, "readStop");
+  s->reading = false;
+  s->UpdateReading();
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "shutdown");
+  Stream* s = StreamArg(info, 0, "shutdown");
+  if (s->listener) throw Napi::TypeError::New(info.Env(), "shutdown(): stream is a listener");
+  if (!s->closing) {
+    int err = s->Shutdown();
+    if (err != 0 && err != UV_ENOTCONN) {
+      PushEvent(kEventError, s->id, err, 0);
+      s->StartClose();
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "closeStream");
+  Stream* s = StreamArg(info, 0, "closeStream");
+  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "closeStream() abort must be a boolean");
+  s->Close(info[1].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Loop::Fileno(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 1, "fileno");
+  Stream* s = StreamArg(info, 0, "fileno");
+  uv_os_fd_t fd;
+  if (s->closing || uv_fileno(s->Handle(), &fd) != 0) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
+}
+
+}  // namespace aioloop

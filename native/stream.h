@@ -1,0 +1,95 @@
+// Native stream connections and listeners (uv_tcp_t and uv_pipe_t share
+// everything here through uv_stream_t): reading into the loop's inbound
+// batch, writing with uv_try_write first, shutdown and close. tcp.cc and
+// pipe.cc only add what differs: how a handle is created, bound, connected
+// and named.
+//
+// The batched design of DESIGN.md ("The native transport"): libuv read
+// callbacks append (stream id, offset, length) records to the Loop's
+// IoBatch; the Loop hands the whole batch to JS in one call per libuv
+// iteration. Writes arrive the same way, once per loop iteration, through
+// Loop::Flush. Nothing on the hot path allocates a JS object per read or
+// per write.
+//
+// Streams are named by small integer ids (indices into Loop's registry) on
+// both sides of the boundary. An id is freed only when its handle's close
+// callback has run, and the kClosed event that says so reaches JS before any
+// event of a later stream that reuses the id.
+#ifndef AIOLOOP_NATIVE_STREAM_H_
+#define AIOLOOP_NATIVE_STREAM_H_
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace aioloop {
+
+class Loop;
+
+// Event records, four int32 each: (kind, id, a, b). Keep in sync with
+// lib/loops/native/io.ts.
+enum EventKind : int32_t {
+  kEventData = 1,     // a = offset in the batch's bytes, b = length
+  kEventEof = 2,      // the peer sent EOF (reading has stopped)
+  kEventError = 3,    // a = libuv error (negative errno); the stream is closing
+  kEventClosed = 4,   // the handle is closed; the id is free again
+  kEventAccept = 5,   // id = listener, a = the new connection's id
+  kEventConnect = 6,  // a = status (0 or a libuv error)
+  kEventWritten = 7,  // a = bytes still queued in libuv after a write completed
+  kEventListenError = 8,  // id = listener, a = libuv error from accept
+};
+
+struct Stream {
+  enum Kind : uint8_t { kTcp, kPipe };
+
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  Loop* loop = nullptr;  // null once the loop released it: callbacks do nothing
+  int32_t id = -1;
+  Kind kind = kTcp;
+  bool listener = false;
+  bool closing = false;             // uv_close called (or will be, see below)
+  bool close_after_writes = false;  // close() with writes still queued
+  bool starved = false;             // reading stopped for lack of batch space
+  bool reading = false;             // JS wants reads (pauseReading clears it)
+  bool eof = false;                 // EOF or a read error ended reading
+  bool read_started = false;        // uv_read_start is in effect
+  size_t queued = 0;                // bytes handed to uv_write, not yet written
+  int pending_writes = 0;           // uv_write requests not completed
+
+  uv_handle_t* Handle() { return &h.handle; }
+  uv_stream_t* AsStream() { return &h.stream; }
+
+  // Start or stop libuv reading as `reading && !eof && !closing` says.
+  void UpdateReading();
+  // Try to write `bufs` now; queue what the kernel did not take (copied, so
+  // the caller's memory may be reused at once). Returns a libuv error, or 0.
+  int Write(const uv_buf_t* bufs, unsigned int nbufs);
+  // Half-close once queued writes are out (uv_shutdown). Returns a libuv error, or 0.
+  int Shutdown();
+  // Stop reading; close the handle once queued writes are out (or at once
+  // when `abort`). Idempotent.
+  void Close(bool abort);
+  // Close at once, reporting nothing to JS: the loop is being released.
+  void Detach();
+
+  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void OnWrite(uv_write_t* req, int status);
+  static void OnShutdown(uv_shutdown_t* req, int status);
+  static void OnConnect(uv_connect_t* req, int status);
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnClose(uv_handle_t* handle);
+
+  // uv_close now (queued writes are dropped). Idempotent.
+  void StartClose();
+};
+
+}  // namespace aioloop
+
+#endif  // AIOLOOP_NATIVE_STREAM_H_

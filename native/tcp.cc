@@ -1,0 +1,166 @@
+// TCP (uv_tcp_t): listening, connecting and naming. Reading, writing and
+// closing are shared with pipes (stream.cc). Host names are resolved in JS
+// first (the loop's getaddrinfo): here a host is always a numeric address.
+#include <sys/socket.h>
+
+#include <cmath>
+#include <string>
+
+#include "loop.h"
+#include "stream.h"
+
+namespace aioloop {
+namespace {
+
+void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
+  if (info.Length() != n) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " arguments, got " +
+                                               std::to_string(info.Length()));
+  }
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+int PortArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 65535) || std::floor(d) != d) {
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer in [0, 65535]");
+  }
+  return static_cast<int>(d);
+}
+
+bool BoolArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+// A numeric IPv4 or IPv6 address (with an optional %scope) and a port.
+bool ParseAddress(const std::string& host, int port, sockaddr_storage* out) {
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
+  return uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
+}
+
+std::string Describe(const std::string& host, int port) {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+// tcpListen(host, port, backlog, reusePort, ipv6Only) -> listener id.
+// Errors (EADDRINUSE, EACCES...) throw with Node's code; nothing stays open.
+Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 5, "tcpListen");
+  std::string host = StringArg(info, 0, "tcpListen() host");
+  int port = PortArg(info, 1, "tcpListen() port");
+  if (!info[2].IsNumber()) throw Napi::TypeError::New(info.Env(), "tcpListen() backlog must be a number");
+  double backlog = info[2].As<Napi::Number>().DoubleValue();
+  if (!(backlog >= 0 && backlog <= 65535) || std::floor(backlog) != backlog) {
+    throw Napi::RangeError::New(info.Env(), "tcpListen() backlog must be an integer in [0, 65535]");
+  }
+  bool reuse_port = BoolArg(info, 3, "tcpListen() reusePort");
+  bool ipv6_only = BoolArg(info, 4, "tcpListen() ipv6Only");
+  CheckOpen(info, "tcpListen");
+  sockaddr_storage addr;
+  if (!ParseAddress(host, port, &addr)) {
+    throw Napi::TypeError::New(info.Env(), "tcpListen() host must be a numeric IPv4 or IPv6 address, not '" + host + "'");
+  }
+  Stream* s = nullptr;
+  // The socket is created now (not at bind) so SO_REUSEPORT can be set
+  // before bind: libuv 1.46 (Node 20) has no UV_TCP_REUSEPORT flag.
+  int err = NewStream(Stream::kTcp, addr.ss_family, &s);
+  if (err != 0) ThrowUv(info, err, "listen", Describe(host, port));
+  s->listener = true;
+  if (reuse_port) {
+    uv_os_fd_t fd;
+    int on = 1;
+    err = uv_fileno(s->Handle(), &fd);
+#ifdef SO_REUSEPORT
+    if (err == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) err = uv_translate_sys_error(errno);
+#else
+    if (err == 0) err = UV_ENOTSUP;
+#endif
+  }
+  // libuv sets SO_REUSEADDR itself, as Node and asyncio do.
+  if (err == 0) err = uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0);
+  if (err == 0) err = uv_listen(s->AsStream(), static_cast<int>(backlog), Stream::OnConnection);
+  if (err != 0) {
+    Unregister(s);  // no event: JS never saw this id
+    s->Detach();
+    ThrowUv(info, err, "listen", Describe(host, port));
+  }
+  return Napi::Number::New(info.Env(), s->id);
+}
+
+// tcpConnect(host, port, localHost | null, localPort) -> id. The result
+// arrives as a kEventConnect; reading starts right after a success.
+Napi::Value Loop::TcpConnect(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 4, "tcpConnect");
+  std::string host = StringArg(info, 0, "tcpConnect() host");
+  int port = PortArg(info, 1, "tcpConnect() port");
+  bool bind_local = !info[2].IsNull();
+  std::string local_host = bind_local ? StringArg(info, 2, "tcpConnect() local host") : "";
+  int local_port = PortArg(info, 3, "tcpConnect() local port");
+  CheckOpen(info, "tcpConnect");
+  sockaddr_storage addr, local;
+  if (!ParseAddress(host, port, &addr)) {
+    throw Napi::TypeError::New(info.Env(), "tcpConnect() host must be a numeric IPv4 or IPv6 address, not '" + host + "'");
+  }
+  if (bind_local && !ParseAddress(local_host, local_port, &local)) {
+    throw Napi::TypeError::New(info.Env(), "tcpConnect() local host must be a numeric address, not '" + local_host + "'");
+  }
+  Stream* s = nullptr;
+  int err = NewStream(Stream::kTcp, addr.ss_family, &s);
+  if (err != 0) ThrowUv(info, err, "connect", Describe(host, port));
+  uv_tcp_nodelay(&s->h.tcp, 1);
+  if (bind_local) err = uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&local), 0);
+  if (err == 0) {
+    auto* req = new uv_connect_t();
+    err = uv_tcp_connect(req, &s->h.tcp, reinterpret_cast<sockaddr*>(&addr), Stream::OnConnect);
+    if (err != 0) delete req;
+  }
+  if (err != 0) {
+    Unregister(s);
+    s->Detach();
+    ThrowUv(info, err, bind_local ? "bind" : "connect", Describe(bind_local ? local_host : host, bind_local ? local_port : port));
+  }
+  return Napi::Number::New(info.Env(), s->id);
+}
+
+// tcpAddress(id, peer) -> [address, port, family] or null (not connected).
+Napi::Value Loop::TcpAddress(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "tcpAddress");
+  Stream* s = StreamArg(info, 0, "tcpAddress");
+  bool peer = BoolArg(info, 1, "tcpAddress() peer");
+  Napi::Env env = info.Env();
+  if (s->kind != Stream::kTcp) throw Napi::TypeError::New(env, "tcpAddress(): not a TCP stream");
+  sockaddr_storage addr;
+  int len = sizeof(addr);
+  int err = peer ? uv_tcp_getpeername(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), &len)
+                 : uv_tcp_getsockname(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (err != 0) return env.Null();
+  char name[INET6_ADDRSTRLEN + 16] = {0};
+  int port;
+  const char* family;
+  if (addr.ss_family == AF_INET6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    uv_ip6_name(a6, name, sizeof(name));
+    port = ntohs(a6->sin6_port);
+    family = "IPv6";
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    uv_ip4_name(a4, name, sizeof(name));
+    port = ntohs(a4->sin_port);
+    family = "IPv4";
+  }
+  Napi::Array result = Napi::Array::New(env, 3);
+  result.Set(0u, Napi::String::New(env, name));
+  result.Set(1u, Napi::Number::New(env, port));
+  result.Set(2u, Napi::String::New(env, family));
+  return result;
+}
+
+}  // namespace aioloop
