@@ -382,7 +382,7 @@ async function main() {
     }
   }
   console.log(
-    `echo: ${opts.conns} connections, 1 request in flight each; ${opts.rounds} interleaved rounds of ${opts.seconds} s (after ${opts.warmup} s warm-up) per server and size; ` +
+    `echo: ${opts.conns} connections, 1 request in flight each; ${opts.rounds} interleaved round${opts.rounds === 1 ? '' : 's'} of ${opts.seconds} s (after ${opts.warmup} s warm-up) per server and size; ` +
       `medians over rounds; ${pin ? 'server on CPU 0, client on CPU 1' : 'unpinned'}; node ${process.version}; ${cpuModel()}`,
   );
   console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'req/s over rounds', 'vs C', 'vs Node net', 'target'], tableRows, new Set([2, 3, 4, 5, 6, 7, 8])));

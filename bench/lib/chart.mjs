@@ -83,7 +83,7 @@ export function renderChart(sections, opts = {}) {
   for (const loop of loops) {
     const color = LOOP_COLORS[loop] ?? OTHER_COLOR;
     header.push(`<rect x="${lx}" y="${ly - 10}" width="14" height="10" fill="${color}"/>`);
-    const text = loop === null ? 'no loop (reference)' : `aioloop ${loop} loop`;
+    const text = loop === null ? 'no aioloop loop' : loop in LOOP_COLORS ? `aioloop ${loop} loop` : String(loop);
     header.push(`<text x="${lx + 20}" y="${ly}" font-size="12">${esc(text)}</text>`);
     lx += 28 + text.length * 6.6;
   }

@@ -29,7 +29,7 @@
  *
  * Required fields: section, command, date (ISO 8601); rows[].bench, impl,
  * loop (string or null), value (finite number), unit; ratios[].bench, label,
- * loop (string or null), value (finite number > 0), target (number or null).
+ * loop (string or null), value (finite number >= 0), target (number or null).
  * Optional: rows[].p50Ms / p99Ms (request latency, ms; null or absent when
  * not measured), rows[].detail (a short extra column, e.g. '97.4 MiB/s');
  * ratios[].impl and ratios[].against (the rows compared: a ratio of a row
@@ -78,7 +78,7 @@ export function validateSection(s) {
       if (!isStr(r.bench)) errors.push(`${at}.bench: a non-empty string is required`);
       if (!isStr(r.label)) errors.push(`${at}.label: a non-empty string is required`);
       if (!isLoop(r.loop)) errors.push(`${at}.loop: a string or null is required`);
-      if (!isNum(r.value) || r.value <= 0) errors.push(`${at}.value: a finite number > 0 is required (got ${JSON.stringify(r.value)})`);
+      if (!isNum(r.value) || r.value < 0) errors.push(`${at}.value: a finite number >= 0 is required (got ${JSON.stringify(r.value)})`);
       if (!isOptNum(r.target)) errors.push(`${at}.target: a number or null is required`);
     });
   return errors;
