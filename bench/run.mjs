@@ -421,6 +421,7 @@ async function main() {
   out.push('How to read it: value is the median throughput (higher is better); ratio is the aioloop (or named) implementation against the');
   out.push('baseline named in its label (Node\'s own primitive, the npm package for the job, node:net, or the C reference), measured side by side');
   out.push('in the same run: > 1.00x is faster. target: the issue\'s goal for that ratio; result: ok, MISSED, or info (no target).');
+  if (opts.quick) out.push('--quick: short runs, for checking that every benchmark still runs; compare loops and targets with a full run.');
   if (sections.some((s) => ['loop', 'toolkit', 'io'].includes(s.section))) {
     out.push(
       `Micro (loop, toolkit, io): median of ${iterations} interleaved iterations after 1 warm-up, full GC before each iteration` +
