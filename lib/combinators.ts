@@ -6,7 +6,7 @@
  */
 import { CancelledError, TimeoutError } from './errors.js';
 import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
-import { Future, fromPromise } from './futures.js';
+import { FIRST_KIND_BIT, Future, FutureHooks, fromPromise } from './futures.js';
 import { ensureFuture, _thenable } from './tasks.js';
 import { isCoroutine, isPromiseLike, type Awaitable, type Coroutine } from './coroutines.js';
 import { timeout } from './timeouts.js';
@@ -49,24 +49,22 @@ function toFutures(aws: readonly unknown[], fn: string): { loop: EventLoop; chil
   return { loop, children };
 }
 
-/** gather's outer Future: cancelling it cancels every child. */
-class GatheringFuture<T> extends Future<T> {
-  /** @internal */ _cancelRequested = false;
-  constructor(
-    private readonly _children: Future<unknown>[],
-    loop: EventLoop,
-  ) {
-    super({ loop });
-  }
-
-  override cancel(msg?: string): boolean {
-    if (this.done()) return false;
+/**
+ * gather's outer Future (`_owner`: the children): cancelling it cancels
+ * every child; it then ends cancelled once they are done.
+ */
+const GATHERING = new FutureHooks({
+  cancel: (outer, reason) => {
+    if (outer.done()) return false;
     let cancelledAny = false;
-    for (const child of this._children) if (child.cancel(msg)) cancelledAny = true;
-    if (cancelledAny) this._cancelRequested = true;
+    for (const child of outer._owner as Future<unknown>[]) if (child.cancel(reason as string | undefined)) cancelledAny = true;
+    if (cancelledAny) outer._flags |= CANCEL_REQUESTED;
     return cancelledAny;
-  }
-}
+  },
+});
+
+/** GATHERING `_flags`: cancel() reached a child. */
+const CANCEL_REQUESTED = FIRST_KIND_BIT;
 
 /**
  * Run awaitables concurrently; a Future of their results in input order.
@@ -102,7 +100,9 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
     return empty;
   }
   const { loop, children } = toFutures(aws, 'gather');
-  const outer = new GatheringFuture<unknown[]>(children, loop);
+  const outer = new Future<unknown[]>({ loop });
+  outer._hooks = GATHERING;
+  outer._owner = children;
   const distinct = new Set(children).size;
   let finished = 0;
   const onChildDone = (fut: Future<unknown>) => {
@@ -126,7 +126,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
       const results = children.map((child) =>
         child.cancelled() ? child._makeCancelledError() : (child.exception() ?? child.result()),
       );
-      if (outer._cancelRequested) outer.setException(fut._makeCancelledError());
+      if (outer._flags & CANCEL_REQUESTED) outer.setException(fut._makeCancelledError());
       else outer.setResult(results);
     }
   };

@@ -20,6 +20,14 @@ export const PENDING = 0;
 export const BLOCKING = 1;
 /** @internal `_flags`: sleep(0), a Task yielding it gives up one iteration instead of waiting. */
 export const RELINQUISH = 2;
+/** @internal `_flags`: in a line of waiters (a WaiterQueue). */
+export const QUEUED = 4;
+/**
+ * @internal The lowest `_flags` bit left to the code that set a Future's
+ * hooks: a lock grant, a queue getter... each kind numbers its own bits from
+ * here (one Future has one kind, so the kinds may reuse the same bits).
+ */
+export const FIRST_KIND_BIT = 8;
 
 type DoneCallback<T> = (future: Future<T>) => void;
 
@@ -36,6 +44,52 @@ export interface FutureWaiter {
 }
 
 type Callback<T> = DoneCallback<T> | FutureWaiter;
+
+/**
+ * @internal What one kind of Future (a lock grant, a queue getter or putter,
+ * a sleep, a gather...) does differently from a plain Future, as hooks in
+ * place of subclass overrides. Every Future then has one hidden class, so
+ * V8's inline caches in the Future and Task code shared by every primitive
+ * stay monomorphic. With one subclass per kind (about 10) they went
+ * megamorphic once a few primitives had run: the Queue hot path went from
+ * about 90 to 150 ns an item (bench/evidence/queue_polymorphism.mjs).
+ *
+ * Each kind keeps its state in the Future's `_owner` (its primitive),
+ * `_data` and the `_flags` bits from FIRST_KIND_BIT up. A hook left out does
+ * nothing; the hooks objects share one shape as well.
+ *
+ * @example
+ * ```ts
+ * const SLEEP = new FutureHooks({
+ *   cancel: (fut, reason) => fut._markCancelled(reason) && (fut._owner.cancel(), true),
+ * });
+ * const fut = new Future({ loop });
+ * fut._hooks = SLEEP;
+ * ```
+ */
+export class FutureHooks {
+  /** `yield*` calls the Future's `next()`: the coroutine suspends on it (pending) or resumes from it (done). */
+  readonly next: ((fut: Future<any>) => void) | null;
+  /** An error (its Task's CancelledError) is thrown into the coroutine at `yield* fut`. */
+  readonly throw: ((fut: Future<any>) => void) | null;
+  /** The coroutine is closed (`return()`) while at `yield* fut`. */
+  readonly return: ((fut: Future<any>) => void) | null;
+  /** `then()` was called: a promise waits on the Future (none of our code runs when it resumes). */
+  readonly then: ((fut: Future<any>) => void) | null;
+  /** Replaces cancelling (`cancel()`, `_cancelFuture()`); `_markCancelled()` is the plain one. */
+  readonly cancel: ((fut: Future<any>, reason: string | CancelledError | undefined) => boolean) | null;
+  /** The Future leaves the pending state (result, exception or cancel), before its callbacks are scheduled. */
+  readonly settle: ((fut: Future<any>) => void) | null;
+
+  constructor(hooks: Partial<FutureHooks>) {
+    this.next = hooks.next ?? null;
+    this.throw = hooks.throw ?? null;
+    this.return = hooks.return ?? null;
+    this.then = hooks.then ?? null;
+    this.cancel = hooks.cancel ?? null;
+    this.settle = hooks.settle ?? null;
+  }
+}
 
 /**
  * A result that will be set later, by a callback, a task or I/O.
@@ -59,8 +113,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** @internal */ _loop: EventLoop;
   /** @internal No callback, one callback, or an array of them (one is the common case). */
   _callbacks: Callback<any> | Callback<any>[] | null = null;
-  /** @internal BLOCKING | RELINQUISH */
+  /** @internal BLOCKING | RELINQUISH | QUEUED, and the kind's own bits. */
   _flags = 0;
+  /** @internal What this kind of Future does differently; null for a plain Future. */
+  _hooks: FutureHooks | null = null;
+  /** @internal The kind's primitive (its queue, lock, timer...). */
+  _owner: any = null;
+  /** @internal The kind's own value (an item, a put order, a predicate...). */
+  _data: unknown = undefined;
 
   /**
    * @param opts.loop the loop the Future belongs to; defaults to the running
@@ -141,11 +201,17 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * @internal Future.cancel without a subclass override (asyncio's
-   * super().cancel()). `reason` is the message, or the CancelledError to
-   * re-throw from result().
+   * @internal cancel() without the message check. `reason` is the message,
+   * or the CancelledError to re-throw from result().
    */
   _cancelFuture(reason?: string | CancelledError): boolean {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.cancel !== null) return hooks.cancel(this, reason);
+    return this._markCancelled(reason);
+  }
+
+  /** @internal Cancel without the hooks (asyncio's `super().cancel()` in a subclass). */
+  _markCancelled(reason?: string | CancelledError): boolean {
     if (this._state !== PENDING) return false;
     this._state = CANCELLED;
     this._result = reason;
@@ -194,6 +260,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.then !== null) hooks.then(this);
     const promise = new Promise<T>((resolve, reject) => {
       const waiter = new PromiseWaiter(resolve as (v: unknown) => void, reject);
       if (this._state !== PENDING) waiter._onFutureDone(this);
@@ -221,6 +289,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * reads it at once), so no object is allocated per `yield*`.
    */
   next(): IteratorResult<unknown, T> {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.next !== null) hooks.next(this);
     if (this._state === PENDING) {
       this._flags |= BLOCKING;
       SUSPEND.value = this; // the Task waits on this Future
@@ -232,11 +302,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal Iterator protocol: a CancelledError (or wake-up error) surfaces at the `yield*`. */
   throw(error: unknown): never {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.throw !== null) hooks.throw(this);
     throw error;
   }
 
   /** @internal Iterator protocol: the coroutine is being closed. */
   return(value: T): IteratorResult<unknown, T> {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.return !== null) hooks.return(this);
     return { value, done: true };
   }
 
@@ -257,6 +331,8 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal */
   _scheduleCallbacks(): void {
+    const hooks = this._hooks;
+    if (hooks !== null && hooks.settle !== null) hooks.settle(this);
     const cbs = this._callbacks;
     if (cbs === null) return;
     this._callbacks = null;

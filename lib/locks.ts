@@ -33,9 +33,9 @@ import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './ab
 import { isCoroutine, isPromiseLike, type Coroutine } from './coroutines.js';
 import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
-import { FAILED, FINISHED, Future, PENDING, fromPromise } from './futures.js';
+import { FAILED, FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
 import { LoopBound } from './mixins.js';
-import { WaiterQueue, type Queued } from './waiters.js';
+import { WaiterQueue } from './waiters.js';
 import { _thenable } from './tasks.js';
 
 /**
@@ -97,59 +97,35 @@ function aborted<T>(owner: LoopBound, signal: AbortSignal): Future<T> {
   return fut;
 }
 
-function first<T extends Queued>(queue: WaiterQueue<T>): T | undefined {
-  return queue.first();
+/** A lock or Event waiter leaves its primitive's line however it completes: granted, cancelled, aborted. */
+function leaveLine(fut: Future<any>): void {
+  (fut._owner as { _waiters: WaiterQueue })._waiters.delete(fut);
 }
 
-/** A waiter's Future in a line (a WaiterQueue keeps arrival order and deletes in O(1)). */
-class Waiter<T> extends Future<T> {
-  /** @internal In its WaiterQueue. */
-  _queued = false;
-  constructor(
-    loop: EventLoop,
-    private readonly _line: WaiterQueue<Waiter<T>>,
-  ) {
-    super({ loop });
-  }
+/** An Event's waiter (`_owner`: the Event). */
+const EVENT_WAITER = new FutureHooks({ settle: leaveLine });
 
-  /** A cancelled waiter (task cancel or signal) leaves the line at once: nothing to skip later. */
-  override _cancelFuture(reason?: string | CancelledError): boolean {
-    if (!super._cancelFuture(reason)) return false;
-    this._line.delete(this);
-    return true;
-  }
+/**
+ * The Future of a waiting acquire() (`_owner`: the Lock or Semaphore): done
+ * means the permit is the waiter's. If an error (its Task's CancelledError)
+ * is thrown into the coroutine at `yield* acquire()`, or the coroutine is
+ * closed there, a granted permit the coroutine will never see goes to the
+ * next waiter, as in asyncio's acquire() `except CancelledError`.
+ */
+const GRANT = new FutureHooks({ settle: leaveLine, throw: giveUp, return: giveUp });
+
+function giveUp(grant: Future<true>): void {
+  if (grant._state === FINISHED) (grant._owner as Acquirable)._handOn();
+  else if (grant._state === PENDING) grant._cancelFuture();
 }
 
-/** The Future of a waiting acquire(): done means the permit is the waiter's. */
-class Grant extends Waiter<true> {
-  constructor(
-    loop: EventLoop,
-    line: WaiterQueue<Waiter<true>>,
-    private readonly _owner: Acquirable,
-  ) {
-    super(loop, line);
-  }
-
-  /**
-   * An error (its Task's CancelledError) is thrown into the coroutine at
-   * `yield* acquire()`. A granted permit the coroutine will never see goes
-   * to the next waiter, as in asyncio's acquire() `except CancelledError`.
-   */
-  override throw(error: unknown): never {
-    this._giveUp();
-    throw error;
-  }
-
-  /** The coroutine is closed while waiting: same as throw(). */
-  override return(value: true): IteratorResult<unknown, true> {
-    this._giveUp();
-    return { value, done: true };
-  }
-
-  private _giveUp(): void {
-    if (this._state === FINISHED) this._owner._handOn();
-    else if (this._state === PENDING) this._cancelFuture();
-  }
+/** A pending Future of `hooks`' kind, waiting in the line of `owner`. */
+function joinLine<T>(loop: EventLoop, owner: { _waiters: WaiterQueue }, hooks: FutureHooks): Future<T> {
+  const fut = new Future<T>({ loop });
+  fut._hooks = hooks;
+  fut._owner = owner;
+  owner._waiters.add(fut);
+  return fut;
 }
 
 /**
@@ -202,8 +178,8 @@ function* holding<R>(prim: Acquirable, body: LockedBody<R>, signal: AbortSignal 
  * ```
  */
 export abstract class Acquirable extends LoopBound {
-  /** @internal Waiting acquirers, first come first; only pending Grants. */
-  protected readonly _waiters = new WaiterQueue<Waiter<true>>();
+  /** @internal Waiting acquirers, first come first; only pending grants. */
+  readonly _waiters = new WaiterQueue<Future<true>>();
 
   /** True when acquire() would have to wait. */
   abstract locked(): boolean;
@@ -251,9 +227,7 @@ export abstract class Acquirable extends LoopBound {
   /** @internal Take the permit now (null), or join the line: the Grant to wait on. */
   _acquire(loop?: EventLoop): Future<true> | null {
     if (this._tryAcquire()) return null;
-    const grant = new Grant(this._getLoop(loop), this._waiters, this);
-    this._waiters.add(grant);
-    return grant;
+    return joinLine<true>(this._getLoop(loop), this, GRANT);
   }
 
   /**
@@ -261,13 +235,12 @@ export abstract class Acquirable extends LoopBound {
    * up): the first waiter gets it directly, else it is freed.
    */
   _handOn(): void {
-    const next = first(this._waiters);
+    const next = this._waiters.first();
     if (next === undefined) {
       this._free();
       return;
     }
-    this._waiters.delete(next);
-    next.setResult(true); // synchronous: wakes its task (or promise), never re-enters this lock
+    next.setResult(true); // leaves the line; synchronous: wakes its task (or promise), never re-enters this lock
   }
 
   /** @internal ", waiters:N" for toString. */
@@ -420,7 +393,7 @@ export class BoundedSemaphore extends Semaphore {
  * ```
  */
 export class Event extends LoopBound {
-  private readonly _waiters = new WaiterQueue<Waiter<true>>();
+  /** @internal */ readonly _waiters = new WaiterQueue<Future<true>>();
   private _value = false;
 
   /** True while the flag is set. */
@@ -446,8 +419,7 @@ export class Event extends LoopBound {
     const signal = signalOf(opts, 'Event.wait');
     if (signal?.aborted) return aborted(this, signal);
     if (this._value) return resolved<true>(this, true);
-    const waiter = new Waiter<true>(this._getLoop(), this._waiters);
-    this._waiters.add(waiter);
+    const waiter = joinLine<true>(this._getLoop(), this, EVENT_WAITER);
     cancelOnAbort(waiter, signal);
     return waiter;
   }
@@ -461,107 +433,94 @@ export class Event extends LoopBound {
 // ---------------------------------------------------------------------------
 // Condition.
 
-/** Where a Condition waiter is: waiting for notify, woken, or waiting for the lock. */
-const SLEEPING = 0;
-const WAKING = 1;
-const REACQUIRING = 2;
-
 /**
- * The Future of Condition.wait()/waitFor(): asyncio's wait() as a state
- * machine. It is done only once the lock is held again, whether it was
- * notified or cancelled, so whoever waits on it resumes holding the lock.
+ * The Future of Condition.wait()/waitFor() (`_owner`: the Condition;
+ * `_data`: waitFor()'s predicate, null for wait()): asyncio's wait() as a
+ * state machine. It is done only once the lock is held again, whether it
+ * was notified or cancelled, so whoever waits on it resumes holding the lock.
  */
-class CondWait<R> extends Future<R> {
-  /** @internal In its WaiterQueue. */
-  _queued = false;
-  private _phase = SLEEPING;
-  /** A cancellation waiting for the lock to come back (the most recent wins, as in asyncio). */
-  private _cancel: { reason: string | CancelledError | undefined } | null = null;
+const COND_WAIT = new FutureHooks({ cancel: cancelCondWait, throw: condWaitThrown });
 
-  constructor(
-    loop: EventLoop,
-    private readonly _cond: Condition,
-    private readonly _line: WaiterQueue<CondWait<any>>,
-    /** waitFor()'s predicate, null for wait(). */
-    private readonly _predicate: (() => R) | null,
-  ) {
-    super({ loop });
-  }
+/** `_flags`: where the waiter is. Sleeping (neither bit): waiting for a notify. */
+const WAKING = FIRST_KIND_BIT;
+const REACQUIRING = FIRST_KIND_BIT << 1;
+/**
+ * `_flags`: a cancellation waits for the lock to come back. Its reason is
+ * kept in `_result`, unused while pending (the most recent wins, as in asyncio).
+ */
+const CANCEL_PENDING = FIRST_KIND_BIT << 2;
 
-  /** Release the lock and wait for a notify. */
-  _sleep(): void {
-    this._phase = SLEEPING;
-    this._cond._lock.release();
-    this._line.add(this);
-  }
-
-  /**
-   * Notified or cancelled: take the lock again on the next iteration, when
-   * asyncio's woken task would ask for it (so other acquirers keep their
-   * asyncio order relative to it).
-   */
-  _wake(): void {
-    this._line.delete(this);
-    this._phase = WAKING;
-    this._loop.callSoon(reacquire, this);
-  }
-
-  _reacquire(): void {
-    this._phase = REACQUIRING;
-    const grant = this._cond._lock._acquire(this._loop);
-    if (grant === null) this._reacquired();
-    // Through callSoon, never from inside another task's release(): a false
-    // predicate releases the lock again, which must not nest.
-    else grant.addDoneCallback(() => this._reacquired());
-  }
-
-  /** The lock is held again, on behalf of whoever waits on this Future. */
-  private _reacquired(): void {
-    if (this._cancel !== null) {
-      // asyncio: a waiter that fails may have used up a notification; pass one on.
-      this._cond._notify(1);
-      super._cancelFuture(this._cancel.reason);
-      return;
-    }
-    if (this._predicate === null) {
-      this.setResult(true as R);
-      return;
-    }
-    let value: R;
-    try {
-      value = this._predicate();
-    } catch (error) {
-      this.setException(error);
-      return;
-    }
-    if (value) this.setResult(value);
-    else this._sleep();
-  }
-
-  /** Cancel: the Future ends cancelled only after the lock is re-acquired. */
-  override _cancelFuture(reason?: string | CancelledError): boolean {
-    if (this._state !== PENDING) return false;
-    this._cancel = { reason };
-    if (this._phase === SLEEPING) this._wake();
-    return true; // like Task.cancel(): requested, done later
-  }
-
-  /**
-   * The waiting task is cancelled after this Future was done (lock held)
-   * and before it resumed. It keeps the lock (asyncio's wait() always
-   * raises holding it) but will not act on the notification: pass it on.
-   */
-  override throw(error: unknown): never {
-    if (this._state === FINISHED || this._state === FAILED) {
-      if (this._state === FAILED) this.exception(); // the predicate's error gives way: mark it seen
-      this._cond._notify(1);
-    }
-    throw error;
-  }
+/** Release the lock and wait for a notify. */
+function condSleep(waiter: Future<any>): void {
+  const cond = waiter._owner as Condition;
+  waiter._flags &= ~(WAKING | REACQUIRING);
+  cond._lock.release();
+  cond._waiters.add(waiter);
 }
 
-function reacquire(waiter: CondWait<unknown>): void {
-  waiter._reacquire();
+/**
+ * Notified or cancelled: take the lock again on the next iteration, when
+ * asyncio's woken task would ask for it (so other acquirers keep their
+ * asyncio order relative to it).
+ */
+function condWake(waiter: Future<any>): void {
+  (waiter._owner as Condition)._waiters.delete(waiter);
+  waiter._flags |= WAKING;
+  waiter._loop.callSoon(condReacquire, waiter);
+}
+
+function condReacquire(waiter: Future<any>): void {
+  waiter._flags = (waiter._flags & ~WAKING) | REACQUIRING;
+  const grant = (waiter._owner as Condition)._lock._acquire(waiter._loop);
+  if (grant === null) condReacquired(waiter);
+  // Through callSoon, never from inside another task's release(): a false
+  // predicate releases the lock again, which must not nest.
+  else grant.addDoneCallback(() => condReacquired(waiter));
+}
+
+/** The lock is held again, on behalf of whoever waits on the Future. */
+function condReacquired(waiter: Future<any>): void {
+  if (waiter._flags & CANCEL_PENDING) {
+    // asyncio: a waiter that fails may have used up a notification; pass one on.
+    (waiter._owner as Condition)._notify(1);
+    waiter._markCancelled(waiter._result as string | CancelledError | undefined);
+    return;
+  }
+  const predicate = waiter._data as (() => unknown) | null;
+  if (predicate === null) {
+    waiter.setResult(true);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = predicate();
+  } catch (error) {
+    waiter.setException(error);
+    return;
+  }
+  if (value) waiter.setResult(value);
+  else condSleep(waiter);
+}
+
+/** Cancel: the Future ends cancelled only after the lock is re-acquired. */
+function cancelCondWait(waiter: Future<any>, reason: string | CancelledError | undefined): boolean {
+  if (waiter._state !== PENDING) return false;
+  waiter._flags |= CANCEL_PENDING;
+  waiter._result = reason;
+  if (!(waiter._flags & (WAKING | REACQUIRING))) condWake(waiter);
+  return true; // like Task.cancel(): requested, done later
+}
+
+/**
+ * The waiting task is cancelled after the Future was done (lock held) and
+ * before it resumed. It keeps the lock (asyncio's wait() always raises
+ * holding it) but will not act on the notification: pass it on.
+ */
+function condWaitThrown(waiter: Future<any>): void {
+  if (waiter._state === FINISHED || waiter._state === FAILED) {
+    if (waiter._state === FAILED) waiter.exception(); // the predicate's error gives way: mark it seen
+    (waiter._owner as Condition)._notify(1);
+  }
 }
 
 /**
@@ -588,7 +547,8 @@ function reacquire(waiter: CondWait<unknown>): void {
  */
 export class Condition extends LoopBound {
   /** @internal */ readonly _lock: Lock;
-  private readonly _waiters = new WaiterQueue<CondWait<any>>();
+  /** @internal Waiters sleeping until a notify. */
+  readonly _waiters = new WaiterQueue();
 
   /** @param lock the underlying Lock (a new one when omitted); several Conditions may share one. */
   constructor(lock?: Lock | null) {
@@ -663,7 +623,7 @@ export class Condition extends LoopBound {
   _notify(n: number): void {
     for (const waiter of this._waiters) {
       if (n-- <= 0) break;
-      waiter._wake();
+      condWake(waiter);
     }
   }
 
@@ -673,8 +633,11 @@ export class Condition extends LoopBound {
     // The lock is re-acquired on this loop later, from a callback: check now.
     this._lock._getLoop(loop);
     if (signal?.aborted) return aborted(this, signal);
-    const waiter = new CondWait<R>(loop, this, this._waiters, predicate);
-    waiter._sleep();
+    const waiter = new Future<R>({ loop });
+    waiter._hooks = COND_WAIT;
+    waiter._owner = this;
+    waiter._data = predicate;
+    condSleep(waiter);
     cancelOnAbort(waiter, signal);
     return waiter;
   }
@@ -695,89 +658,74 @@ const BROKEN = 3;
 const STATE_NAMES = ['filling', 'draining', 'resetting', 'broken'];
 
 /**
- * The Future of Barrier.wait(): asyncio's wait() as a state machine.
- * asyncio runs it under the barrier's Condition, whose lock is never held
- * across a suspension, so only the Condition's waiting and waking remain:
- * a woken waiter looks at the state again on the next iteration, when
- * asyncio's task would.
+ * The Future of Barrier.wait() (`_owner`: the Barrier; `_data`: the arrival
+ * index): asyncio's wait() as a state machine. asyncio runs it under the
+ * barrier's Condition, whose lock is never held across a suspension, so only
+ * the Condition's waiting and waking remain: a woken waiter looks at the
+ * state again on the next iteration, when asyncio's task would.
  */
-class BarrierWait extends Future<number> {
-  /** @internal In its WaiterQueue. */
-  _queued = false;
-  /** Past the entry (asyncio's wait() after _block()): counted, has an index. */
-  private _arrived = false;
-  private _index = 0;
+const BARRIER_WAIT = new FutureHooks({ cancel: cancelBarrierWait, throw: barrierWaitThrown });
 
-  constructor(
-    loop: EventLoop,
-    private readonly _barrier: Barrier,
-    private readonly _line: WaiterQueue<BarrierWait>,
-  ) {
-    super({ loop });
-  }
+/** `_flags`: past the entry (asyncio's wait() after _block()): counted, has an index. */
+const ARRIVED = FIRST_KIND_BIT;
 
-  /** Run asyncio's wait() as far as it goes now: to the next wait, or to the end. */
-  _advance(): void {
-    const b = this._barrier;
-    if (!this._arrived) {
-      // _block(): wait while the barrier drains or resets; fail if broken.
-      if (b._state === DRAINING || b._state === RESETTING) return this._sleep();
-      if (b._state === BROKEN) return this.setException(new BrokenBarrierError('Barrier aborted'));
-      this._arrived = true;
-      this._index = b._count++;
-      if (this._index + 1 === b._parties) {
-        // The last party trips the barrier: everyone inside may leave.
-        b._state = DRAINING;
-        b._notifyAll();
-        return this._leave(null);
-      }
+/** Run asyncio's wait() as far as it goes now: to the next wait, or to the end. */
+function barrierAdvance(waiter: Future<number>): void {
+  const b = waiter._owner as Barrier;
+  if (!(waiter._flags & ARRIVED)) {
+    // _block(): wait while the barrier drains or resets; fail if broken.
+    if (b._state === DRAINING || b._state === RESETTING) return void b._waiters.add(waiter);
+    if (b._state === BROKEN) return waiter.setException(new BrokenBarrierError('Barrier aborted'));
+    waiter._flags |= ARRIVED;
+    const index = (waiter._data = b._count++);
+    if (index + 1 === b._parties) {
+      // The last party trips the barrier: everyone inside may leave.
+      b._state = DRAINING;
+      b._notifyAll();
+      return barrierLeave(waiter, null);
     }
-    // _wait(): wait for the end of filling.
-    if (b._state === FILLING) return this._sleep();
-    this._leave(b._state === DRAINING ? null : new BrokenBarrierError('Abort or reset of barrier'));
   }
-
-  /** Wait for the Condition's notify_all (a state change). */
-  private _sleep(): void {
-    this._line.add(this);
-  }
-
-  /** Notified: look at the state again on the next iteration. */
-  _wake(): void {
-    this._line.delete(this);
-    this._loop.callSoon(advance, this);
-  }
-
-  /** Leave with the index or the error (asyncio's `finally` in wait()). */
-  private _leave(error: Error | null): void {
-    if (error === null) this.setResult(this._index);
-    else this.setException(error);
-    this._barrier._count--;
-    this._barrier._exit();
-  }
-
-  override _cancelFuture(reason?: string | CancelledError): boolean {
-    if (!super._cancelFuture(reason)) return false;
-    this._line.delete(this);
-    // What asyncio does when a task is cancelled in the Condition's wait():
-    // a spurious wakeup for the next waiter, then leave the barrier if inside.
-    this._barrier._notify(1);
-    if (this._arrived) {
-      this._barrier._count--;
-      this._barrier._exit();
-    }
-    return true;
-  }
-
-  /** Cancelled after a BrokenBarrierError, before resuming: the error gives way, mark it seen. */
-  override throw(error: unknown): never {
-    if (this._state === FAILED) this.exception();
-    throw error;
-  }
+  // _wait(): wait for the end of filling (the Condition's notify_all: a state change).
+  if (b._state === FILLING) return void b._waiters.add(waiter);
+  barrierLeave(waiter, b._state === DRAINING ? null : new BrokenBarrierError('Abort or reset of barrier'));
 }
 
-function advance(waiter: BarrierWait): void {
-  if (!waiter.done()) waiter._advance(); // cancelled meanwhile: nothing left to do
+/** Notified: look at the state again on the next iteration. */
+function barrierWake(waiter: Future<number>): void {
+  (waiter._owner as Barrier)._waiters.delete(waiter);
+  waiter._loop.callSoon(barrierWoken, waiter);
+}
+
+function barrierWoken(waiter: Future<number>): void {
+  if (!waiter.done()) barrierAdvance(waiter); // cancelled meanwhile: nothing left to do
+}
+
+/** Leave with the index or the error (asyncio's `finally` in wait()). */
+function barrierLeave(waiter: Future<number>, error: Error | null): void {
+  const b = waiter._owner as Barrier;
+  if (error === null) waiter.setResult(waiter._data as number);
+  else waiter.setException(error);
+  b._count--;
+  b._exit();
+}
+
+function cancelBarrierWait(waiter: Future<number>, reason: string | CancelledError | undefined): boolean {
+  if (!waiter._markCancelled(reason)) return false;
+  const b = waiter._owner as Barrier;
+  b._waiters.delete(waiter);
+  // What asyncio does when a task is cancelled in the Condition's wait():
+  // a spurious wakeup for the next waiter, then leave the barrier if inside.
+  b._notify(1);
+  if (waiter._flags & ARRIVED) {
+    b._count--;
+    b._exit();
+  }
+  return true;
+}
+
+/** Cancelled after a BrokenBarrierError, before resuming: the error gives way, mark it seen. */
+function barrierWaitThrown(waiter: Future<number>): void {
+  if (waiter._state === FAILED) waiter.exception();
 }
 
 /**
@@ -805,7 +753,8 @@ export class Barrier extends LoopBound {
   _state = FILLING;
   /** @internal Tasks inside wait() past the entry (asyncio's _count). */
   _count = 0;
-  private readonly _waiters = new WaiterQueue<BarrierWait>();
+  /** @internal Waiters sleeping until a state change. */
+  readonly _waiters = new WaiterQueue<Future<number>>();
 
   /** @param parties how many tasks trip the barrier: an integer >= 1. */
   constructor(parties: number) {
@@ -838,8 +787,10 @@ export class Barrier extends LoopBound {
     const signal = signalOf(opts, 'Barrier.wait');
     const loop = this._getLoop();
     if (signal?.aborted) return aborted(this, signal);
-    const waiter = new BarrierWait(loop, this, this._waiters);
-    waiter._advance();
+    const waiter = new Future<number>({ loop });
+    waiter._hooks = BARRIER_WAIT;
+    waiter._owner = this;
+    barrierAdvance(waiter);
     cancelOnAbort(waiter, signal);
     return waiter;
   }
@@ -867,7 +818,7 @@ export class Barrier extends LoopBound {
   _notify(n: number): void {
     for (const waiter of this._waiters) {
       if (n-- <= 0) break;
-      waiter._wake();
+      barrierWake(waiter);
     }
   }
 

@@ -18,7 +18,7 @@
  * - Getters: direct hand-off. A `put()` with getters waiting gives the item
  *   to the first (`setResult(item)`): it never enters the buffer, and no
  *   `getNowait()` can steal it before the getter runs. If the getter's Task
- *   is cancelled before it resumes, `GetWaiter.throw()` gives the unclaimed
+ *   is cancelled before it resumes, the getter's `throw()` gives the unclaimed
  *   item to the next getter, else back to the front of the queue (asyncio's
  *   `_wakeup_next` in `get()`'s `except:`). An `await`ing function always
  *   gets its item: a promise reaction cannot be cancelled.
@@ -29,8 +29,8 @@
  *   (an `await`ing function, an unawaited Future) has its item moved in at
  *   once, since nothing of ours would run later. Reserved slots count in
  *   `full()`, so no later put overtakes a woken putter.
- * - Waiters cancelled while waiting (task cancel, signal, timeout) unlink
- *   themselves at once: the waiter lists are intrusive (O(1), no nodes).
+ * - Waiters cancelled while waiting (task cancel, signal, timeout) leave
+ *   their line at once (O(1): a flag on the waiter, see WaiterQueue).
  * Deviations (for the README): an item handed to a waiting getter no longer
  * counts in `qsize()`, so a bounded queue holds `maxsize` items plus those
  * in flight to getters; `full()` may be true while `qsize() < maxsize` (a
@@ -43,196 +43,121 @@ import type { Coroutine } from './coroutines.js';
 import { isCoroutine, isPromiseLike } from './coroutines.js';
 import { QueueEmpty, QueueFull, QueueShutDown } from './errors.js';
 import { describe, getRunningLoop, type EventLoop } from './events.js';
-import { FINISHED, Future, PENDING, fromPromise } from './futures.js';
+import { FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
 import { _thenable } from './tasks.js';
+import { WaiterQueue } from './waiters.js';
 
 /** `Queue._state`. */
 const OPEN = 0;
 const SHUT_DOWN = 1;
 const SHUT_DOWN_IMMEDIATE = 2;
 
-/** `GetWaiter._handoff` bits: the queue handed it an item; somebody took the item (or it went back). */
-const HANDED = 1;
-const CLAIMED = 2;
-
 /** Buffers larger than this are dropped when they empty, so a burst does not pin memory. */
 const SHRINK_ABOVE = 1 << 14;
 
 // ---------------------------------------------------------------------------
-// Waiters: Futures that sit in an intrusive doubly linked list of their queue.
+// Waiters: Futures (`_owner`: the queue) in a line of their queue. Each kind
+// is a set of hooks on a plain Future (see FutureHooks: one hidden class for
+// every Future keeps V8's inline caches monomorphic). Whoever completes a
+// waiter (the queue, a cancelled Task, an aborted signal, the user) makes it
+// leave its line: it must not be woken again.
 
-/** A FIFO list of waiters, linked through the waiters themselves (no nodes to allocate). */
-class WaiterList<W extends Waiter<any>> {
-  head: W | null = null;
-  tail: W | null = null;
-  size = 0;
+/** Getter `_flags`: the queue handed it an item; somebody took the item (or it went back). */
+const HANDED = FIRST_KIND_BIT;
+const CLAIMED = FIRST_KIND_BIT << 1;
 
-  push(w: W): void {
-    w._list = this;
-    w._before = this.tail;
-    if (this.tail === null) this.head = w;
-    else this.tail._after = w;
-    this.tail = w;
-    this.size++;
-  }
+/**
+ * A waiting get() (`_data`: the put order of the item handed over, which
+ * PriorityQueue uses to keep equal items FIFO). It receives its item through
+ * setResult, and gives it back if it is never claimed.
+ */
+const GETTER = new FutureHooks({
+  settle: (g) => (g._owner as Queue<unknown>)._getters.delete(g),
+  // The coroutine resumes with the item (or suspends on the getter first).
+  next: (g) => {
+    if (g._state !== PENDING) g._flags |= CLAIMED;
+  },
+  // An error (CancelledError) is thrown into `yield* getter` instead of resuming it, or the coroutine is closed there.
+  throw: giveBack,
+  return: giveBack,
+  // A promise reaction always runs: whoever awaits the getter gets the item.
+  then: (g) => {
+    g._flags |= CLAIMED;
+  },
+});
 
-  /** Unlink and return the first waiter, or null. */
-  shift(): W | null {
-    const w = this.head;
-    if (w !== null) this.remove(w);
-    return w;
-  }
-
-  remove(w: W): void {
-    const before = w._before as W | null;
-    const after = w._after as W | null;
-    if (before === null) this.head = after;
-    else before._after = after;
-    if (after === null) this.tail = before;
-    else after._before = before;
-    w._list = w._before = w._after = null;
-    this.size--;
-  }
+/** asyncio's `except: getter.cancel(); ... self._wakeup_next(self._getters)`. */
+function giveBack(g: Future<unknown>): void {
+  if (g._state === PENDING) g.cancel();
+  if ((g._flags & (HANDED | CLAIMED)) !== HANDED) return;
+  g._flags |= CLAIMED;
+  (g._owner as Queue<unknown>)._giveBack(g._result, g._data as number);
 }
 
-/** A pending put(), get() or join(): a Future that leaves its list however it completes. */
-class Waiter<T> extends Future<T> {
-  /** @internal The list holding this waiter, null once it left. */
-  _list: WaiterList<any> | null = null;
-  /** @internal */ _before: Waiter<any> | null = null;
-  /** @internal */ _after: Waiter<any> | null = null;
-
-  /**
-   * @internal Completed by the queue, by a cancelled Task, an aborted signal
-   * or the user: in every case it must not be woken again.
-   */
-  override _scheduleCallbacks(): void {
-    if (this._list !== null) this._list.remove(this);
-    super._scheduleCallbacks();
-  }
+/** Complete a getter with an item of the queue. */
+function hand<T>(g: Future<T>, item: T, seq: number): void {
+  g._data = seq;
+  g._flags |= HANDED;
+  g.setResult(item);
 }
 
-/** A waiting get(): receives its item through setResult, and gives it back if never claimed. */
-class GetWaiter<T> extends Waiter<T> {
-  /** @internal The queue, to give an unclaimed item back to. */
-  _queue: Queue<T>;
-  /** @internal The put order of the item handed over (PriorityQueue keeps equal items FIFO). */
-  _seq = 0;
-  /** @internal HANDED | CLAIMED bits. */
-  _handoff = 0;
+/**
+ * Putter `_flags`. YIELDED: a coroutine waits on it with `yield*`, so it can
+ * put the item when it resumes. PROMISED: `then()` was called; whoever
+ * awaits it runs none of our code, so the item is admitted at once.
+ * RESERVED: admitted with a reserved slot; the item goes in when the
+ * coroutine resumes.
+ */
+const YIELDED = FIRST_KIND_BIT;
+const PROMISED = FIRST_KIND_BIT << 1;
+const RESERVED = FIRST_KIND_BIT << 2;
 
-  constructor(queue: Queue<T>, opts: { loop: EventLoop }) {
-    super(opts);
-    this._queue = queue;
-  }
-
-  /** @internal Complete with an item of the queue. */
-  _hand(item: T, seq: number): void {
-    this._seq = seq;
-    this._handoff |= HANDED;
-    this.setResult(item);
-  }
-
-  /** @internal The coroutine resumes with the item (or suspends on us first). */
-  override next(): IteratorResult<unknown, T> {
-    if (this._state !== PENDING) this._handoff |= CLAIMED;
-    return super.next();
-  }
-
-  /** @internal An error (CancelledError) thrown into `yield* getter` instead of resuming it. */
-  override throw(error: unknown): never {
-    this._giveBack();
-    throw error;
-  }
-
-  /** @internal The coroutine is closed while suspended on us. */
-  override return(value: T): IteratorResult<unknown, T> {
-    this._giveBack();
-    return super.return(value);
-  }
-
-  /** A promise reaction always runs: whoever awaits us gets the item. */
-  override then<R1 = T, R2 = never>(
-    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    this._handoff |= CLAIMED;
-    return super.then(onFulfilled, onRejected);
-  }
-
-  /** asyncio's `except: getter.cancel(); ... self._wakeup_next(self._getters)`. */
-  private _giveBack(): void {
-    if (this._state === PENDING) this.cancel();
-    if (this._handoff !== HANDED) return;
-    this._handoff |= CLAIMED;
-    this._queue._giveBack(this._result as T, this._seq);
-  }
-}
-
-/** A waiting put() on a full queue, with its item. */
-class PutWaiter<T> extends Waiter<void> {
-  /** @internal */ _queue: Queue<T>;
-  /** @internal The item, until it enters the queue or is dropped. */
-  _item: T;
-  /** @internal A coroutine waits on us with `yield*`: it can put the item when it resumes. */
-  _yielded = false;
-  /** @internal `then()` was called: whoever awaits us runs none of our code, so admit the item at once. */
-  _promised = false;
-  /** @internal Admitted with a reserved slot; the item goes in when the coroutine resumes. */
-  _reserved = false;
-
-  constructor(queue: Queue<T>, item: T, opts: { loop: EventLoop }) {
-    super(opts);
-    this._queue = queue;
-    this._item = item;
-  }
-
-  /** @internal Hand over the item (and forget it). */
-  _takeItem(): T {
-    const item = this._item;
-    this._item = undefined as T;
-    return item;
-  }
-
-  /** @internal The coroutine suspends on us, or resumes: then put the item into the reserved slot. */
-  override next(): IteratorResult<unknown, void> {
-    if (this._state === PENDING) this._yielded = true;
-    else if (this._reserved) {
-      this._reserved = false;
-      this._queue._commit(this._takeItem()); // QueueShutDown if shut down meanwhile
+/** A waiting put() on a full queue (`_data`: its item, until it enters the queue or is dropped). */
+const PUTTER = new FutureHooks({
+  settle: (p) => (p._owner as Queue<unknown>)._putters.delete(p),
+  // The coroutine suspends on the putter, or resumes: then put the item into the reserved slot.
+  next: (p) => {
+    if (p._state === PENDING) p._flags |= YIELDED;
+    else if (p._flags & RESERVED) {
+      p._flags &= ~RESERVED;
+      (p._owner as Queue<unknown>)._commit(takeItem(p)); // QueueShutDown if shut down meanwhile
     }
-    return super.next();
-  }
+  },
+  // An error (CancelledError) is thrown into `yield* putter`, or the coroutine is closed there: nothing is put.
+  throw: withdraw,
+  return: withdraw,
+  then: (p) => {
+    p._flags |= PROMISED;
+  },
+});
 
-  /** @internal An error (CancelledError) thrown into `yield* putter`: nothing is put. */
-  override throw(error: unknown): never {
-    this._withdraw();
-    throw error;
-  }
+/** Hand over a putter's item (and forget it). */
+function takeItem<T>(p: Future<void>): T {
+  const item = p._data as T;
+  p._data = undefined;
+  return item;
+}
 
-  /** @internal The coroutine is closed while suspended on us. */
-  override return(value: void): IteratorResult<unknown, void> {
-    this._withdraw();
-    return super.return(value);
+/** asyncio's `except: putter.cancel(); ... self._wakeup_next(self._putters)`. */
+function withdraw(p: Future<void>): void {
+  if (p._state === PENDING) p.cancel();
+  else if (p._flags & RESERVED) {
+    p._flags &= ~RESERVED;
+    p._data = undefined;
+    (p._owner as Queue<unknown>)._release();
   }
+}
 
-  override then<R1 = void, R2 = never>(
-    onFulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    this._promised = true;
-    return super.then(onFulfilled, onRejected);
-  }
+/** A waiting join(). */
+const JOINER = new FutureHooks({ settle: (j) => (j._owner as Queue<unknown>)._joiners.delete(j) });
 
-  /** asyncio's `except: putter.cancel(); ... self._wakeup_next(self._putters)`. */
-  private _withdraw(): void {
-    if (this._state === PENDING) this.cancel();
-    else if (this._reserved) {
-      this._reserved = false;
-      this._item = undefined as T;
-      this._queue._release();
-    }
-  }
+/** A pending waiter of `hooks`' kind in `line` of `queue`. */
+function waiter<T>(queue: Queue<any>, hooks: FutureHooks, line: WaiterQueue): Future<T> {
+  const fut = new Future<T>(queue._bind());
+  fut._hooks = hooks;
+  fut._owner = queue;
+  line.add(fut);
+  return fut;
 }
 
 /** A done Future holding `value`, without the checks of setResult. */
@@ -322,9 +247,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   private _state = OPEN;
   /** @internal The loop the queue is bound to, as Future options (`{ loop }`). */
   private _loopOpts: { loop: EventLoop } | undefined = undefined;
-  private readonly _getters = new WaiterList<GetWaiter<T>>();
-  private readonly _putters = new WaiterList<PutWaiter<T>>();
-  private readonly _joiners = new WaiterList<Waiter<void>>();
+  /** @internal Waiting get()s: only while the buffer is empty. */
+  readonly _getters = new WaiterQueue<Future<T>>();
+  /** @internal Waiting put()s: only while the queue is full. */
+  readonly _putters = new WaiterQueue<Future<void>>();
+  /** @internal Waiting join()s. */
+  readonly _joiners = new WaiterQueue<Future<void>>();
 
   /**
    * @param maxsize the most items queued at once; 0 (default) for no limit.
@@ -370,8 +298,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this._add(item);
       return resolved(undefined, this._loopOpts);
     }
-    const putter = new PutWaiter<T>(this, item, this._bind());
-    this._putters.push(putter);
+    const putter = waiter<void>(this, PUTTER, this._putters);
+    putter._data = item;
     cancelOnAbort(putter, signal);
     return putter;
   }
@@ -393,8 +321,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (signal?.aborted) return aborted(signal, this._loopOpts);
     if (this._count > 0) return resolved(this._take(), this._loopOpts);
     if (this._state !== OPEN) return failed(new QueueShutDown('get() on a shut-down, empty queue'), this._loopOpts);
-    const getter = new GetWaiter<T>(this, this._bind());
-    this._getters.push(getter);
+    const getter = waiter<T>(this, GETTER, this._getters);
     cancelOnAbort(getter, signal);
     return getter;
   }
@@ -421,8 +348,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     const signal = signalOf(opts, 'Queue.join');
     if (signal?.aborted) return aborted(signal, this._loopOpts);
     if (this._unfinished === 0) return resolved(undefined, this._loopOpts);
-    const joiner = new Waiter<void>(this._bind());
-    this._joiners.push(joiner);
+    const joiner = waiter<void>(this, JOINER, this._joiners);
     cancelOnAbort(joiner, signal);
     return joiner;
   }
@@ -448,9 +374,9 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       this._state = SHUT_DOWN;
     }
     // Getters only wait on an empty queue, so all of them fail now.
-    for (let g; (g = this._getters.shift()) !== null; ) g.setException(new QueueShutDown('queue shut down'));
-    for (let p; (p = this._putters.shift()) !== null; ) {
-      p._takeItem();
+    for (let g; (g = this._getters.shift()) !== undefined; ) g.setException(new QueueShutDown('queue shut down'));
+    for (let p; (p = this._putters.shift()) !== undefined; ) {
+      takeItem(p);
       p.setException(new QueueShutDown('queue shut down'));
     }
   }
@@ -544,7 +470,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * The running loop, binding the queue to it on first wait (asyncio's
    * `_LoopBoundMixin`). Returned as Future options, allocated once.
    */
-  private _bind(): { loop: EventLoop } {
+  /** @internal */
+  _bind(): { loop: EventLoop } {
     const loop = getRunningLoop();
     const bound = this._loopOpts;
     if (bound === undefined) return (this._loopOpts = { loop });
@@ -557,14 +484,14 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     this._unfinished++;
     const seq = this._seq++;
     const getter = this._getters.shift();
-    if (getter !== null) getter._hand(item, seq);
+    if (getter !== undefined) hand(getter, item, seq);
     else this._put(item, seq);
   }
 
   /** Take the next item; the freed slot goes to a waiting putter. */
   private _take(): T {
     const item = this._get();
-    if (this._putters.head !== null) this._admitPutters();
+    if (this._putters.size > 0) this._admitPutters();
     return item;
   }
 
@@ -573,12 +500,12 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
    * gets its slot reserved, any other putter's item goes in now.
    */
   private _admitPutters(): void {
-    for (let p; !this.full() && (p = this._putters.shift()) !== null; ) {
-      if (p._yielded && !p._promised) {
-        p._reserved = true;
+    for (let p; !this.full() && (p = this._putters.shift()) !== undefined; ) {
+      if ((p._flags & (YIELDED | PROMISED)) === YIELDED) {
+        p._flags |= RESERVED;
         this._reserved++;
       } else {
-        this._add(p._takeItem());
+        this._add(takeItem(p));
       }
       p.setResult(undefined);
     }
@@ -603,7 +530,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   }
 
   private _releaseJoiners(): void {
-    for (let j; (j = this._joiners.shift()) !== null; ) j.setResult(undefined);
+    for (let j; (j = this._joiners.shift()) !== undefined; ) j.setResult(undefined);
   }
 
   /**
@@ -619,7 +546,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
       return;
     }
     const getter = this._getters.shift();
-    if (getter !== null) getter._hand(item, seq);
+    if (getter !== undefined) hand(getter, item, seq);
     else this._putBack(item, seq);
   }
 

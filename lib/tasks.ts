@@ -23,6 +23,7 @@ import {
   BLOCKING,
   FINISHED,
   Future,
+  FutureHooks,
   PENDING,
   RELINQUISH,
   fromPromise,
@@ -369,17 +370,15 @@ function* awaitFuture<T>(fut: Future<T>): Coroutine<T> {
   return yield* fut;
 }
 
-/** A Future that resolves after a delay; cancelling it cancels its timer. */
-class SleepFuture<T> extends Future<T> {
-  /** @internal */ _timer: TimerHandle | null = null;
-
-  override _cancelFuture(reason?: string | CancelledError): boolean {
-    if (!super._cancelFuture(reason)) return false;
-    this._timer?.cancel();
-    this._timer = null;
+/** A sleep's Future (`_owner`: its timer, if any): cancelling it cancels the timer. */
+const SLEEP = new FutureHooks({
+  cancel: (fut, reason) => {
+    if (!fut._markCancelled(reason)) return false;
+    (fut._owner as TimerHandle | null)?.cancel();
+    fut._owner = null;
     return true;
-  }
-}
+  },
+});
 
 /** The Task that runs a thenable coroutine, once it was awaited as a promise. */
 const thenTasks = new WeakMap<object, Task<unknown>>();
@@ -468,12 +467,13 @@ export function sleep<T = undefined>(ms: number, value?: T, opts?: SignalOptions
   if (Number.isNaN(ms)) throw new RangeError('sleep() delay must not be NaN');
   const signal = opts === undefined ? undefined : checkSignal(opts.signal, 'sleep');
   const loop = getRunningLoop();
-  const fut = new SleepFuture<T>({ loop });
+  const fut = new Future<T>({ loop });
+  fut._hooks = SLEEP;
   if (ms <= 0) {
     fut._flags |= RELINQUISH;
     loop.callSoon(_setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
   } else {
-    fut._timer = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
+    fut._owner = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
   }
   if (signal !== undefined) cancelOnAbort(fut, signal);
   return fut;
