@@ -58,16 +58,33 @@ class ReplyBuffer {
 
   raw(bytes) {
     this.reserve(bytes.length);
-    this.len += bytes.copy(this.buf, this.len);
+    if (bytes.length > 16) {
+      this.len += bytes.copy(this.buf, this.len);
+      return;
+    }
+    const buf = this.buf;                     // a few bytes: a loop beats a native call
+    for (let i = 0; i < bytes.length; i++) buf[this.len++] = bytes[i];
   }
 
-  /** A type byte, a decimal number and CRLF: `:42\r\n`, `$3\r\n`, `*2\r\n`. */
+  /** A type byte, a decimal integer and CRLF: `:42\r\n`, `$3\r\n`, `*2\r\n`. */
   header(type, n) {
     this.reserve(24);
-    this.buf[this.len++] = type;
-    this.len += this.buf.write(String(n), this.len, 'latin1');
-    this.buf[this.len++] = CR;
-    this.buf[this.len++] = LF;
+    const buf = this.buf;
+    buf[this.len++] = type;
+    if (n < 0) {
+      buf[this.len++] = 0x2d; // -
+      n = -n;
+    }
+    // The digits, written in place: no string is made for the number.
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    for (let i = this.len + digits - 1; i >= this.len; i--) {
+      buf[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.len += digits;
+    buf[this.len++] = CR;
+    buf[this.len++] = LF;
   }
 
   int(n) {
@@ -81,9 +98,11 @@ class ReplyBuffer {
     if (s === undefined) return this.raw(NIL);
     this.header(0x24 /* $ */, s.length);
     this.reserve(s.length + 2);
-    this.len += this.buf.write(s, this.len, 'latin1');
-    this.buf[this.len++] = CR;
-    this.buf[this.len++] = LF;
+    const buf = this.buf;
+    if (s.length > 32) this.len += buf.latin1Write(s, this.len); // Buffer's write(s, offset, 'latin1')
+    else for (let i = 0; i < s.length; i++) buf[this.len++] = s.charCodeAt(i);
+    buf[this.len++] = CR;
+    buf[this.len++] = LF;
   }
 
   array(count) {
@@ -134,9 +153,13 @@ class RequestParser {
   /** The number parsed by the last `readInt`. */
   intValue = 0;
 
-  /** Argument i as a latin1 string. */
+  /**
+   * Argument i as a latin1 string. latin1Slice is what
+   * `buf.toString('latin1', start, end)` calls after checking its
+   * arguments; called directly it is a good deal cheaper.
+   */
   str(i) {
-    return this.buf.toString('latin1', this.start[i], this.end[i]);
+    return this.buf.latin1Slice(this.start[i], this.end[i]);
   }
 
   /** Argument i as an integer, or NaN unless it is one (Redis' string2ll: optional '-', digits, no '+', no leading zeros). */
@@ -448,6 +471,29 @@ const COMMANDS = new Map([
   }]],
 ]);
 
+/**
+ * Finding the command without making a string of its name: a number made
+ * of the name's length and its first, second and last letters (upper-cased
+ * with `& 0xdf`) picks the candidate, and a byte comparison confirms it.
+ */
+function nameCode(buf, start, end) {
+  const len = end - start;
+  if (len < 2 || len > 16) return -1;
+  return len * 0x1000000 + (buf[start] & 0xdf) * 0x10000 + (buf[start + 1] & 0xdf) * 0x100 + (buf[end - 1] & 0xdf);
+}
+
+const BY_CODE = new Map();
+for (const [name, [arity, run]] of COMMANDS) {
+  const code = nameCode(Buffer.from(name), 0, name.length);
+  if (BY_CODE.has(code)) throw new Error(`command codes of ${name} and ${BY_CODE.get(code).name} collide`);
+  BY_CODE.set(code, { name, lowerName: name.toLowerCase(), arity, run });
+}
+
+function findCommand(req) {
+  const command = BY_CODE.get(nameCode(req.buf, req.start[0], req.end[0]));
+  return command !== undefined && req.is(0, command.name) ? command : undefined;
+}
+
 function quoteArg(s) {
   return `'${s.length > 128 ? `${s.slice(0, 128)}...` : s}'`;
 }
@@ -513,17 +559,16 @@ export class RespConnection {
   }
 
   execute(req) {
-    const name = req.str(0);
-    const command = COMMANDS.get(name) ?? COMMANDS.get(name.toUpperCase());
+    const command = findCommand(req);
     if (command === undefined) {
       const args = [];
       for (let i = 1; i < req.count && i < 4; i++) args.push(quoteArg(req.str(i)));
-      return reply.error(`ERR unknown command ${quoteArg(name)}, with args beginning with: ${args.join(' ')}`);
+      return reply.error(`ERR unknown command ${quoteArg(req.str(0))}, with args beginning with: ${args.join(' ')}`);
     }
-    const [arity, handler] = command;
+    const arity = command.arity;
     if (arity > 0 ? req.count !== arity : req.count < -arity) {
-      return reply.error(`ERR wrong number of arguments for '${name.toLowerCase()}' command`);
+      return reply.error(`ERR wrong number of arguments for '${command.lowerName}' command`);
     }
-    handler(req, this.db, this);
+    command.run(req, this.db, this);
   }
 }

@@ -13,7 +13,7 @@ import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_proces
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from './child.js';
 import { LOOPS } from './loops.js';
 
@@ -25,6 +25,12 @@ const NO_WRK = !have('wrk');
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
+
+/** Every server started: a test that times out leaves no process behind. */
+const liveServers = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of liveServers) child.kill('SIGKILL');
+});
 
 // -- Server processes -------------------------------------------------------------------
 
@@ -60,10 +66,14 @@ class ServerProcess {
       env: { ...process.env, AIOLOOP_LOOP: 'bogus' }, // the flag, not the environment, picks the loop
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    liveServers.add(child);
     let stdout = '';
     let stderr = '';
     const exited = new Promise<Exit>((resolve) => {
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      child.on('close', (code, signal) => {
+        liveServers.delete(child);
+        resolve({ code, signal, stdout, stderr });
+      });
     });
     return new Promise((resolve, reject) => {
       let settled = false;
