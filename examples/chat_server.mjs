@@ -49,9 +49,10 @@ class Client {
     } catch (e) {
       if (e instanceof QueueShutDown) return; // leaving already
       if (!(e instanceof QueueFull)) throw e;
-      // Too slow: drop what it has not received and let it go.
+      // Too slow: drop what it has not received and let it go. abort(), not
+      // close(): close() would first flush to a client that does not read.
       this.outbox.shutdown(true);
-      this.writer.close();
+      this.writer.transport.abort();
     }
   }
 

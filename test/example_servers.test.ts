@@ -781,6 +781,29 @@ for (const { name: loop } of LOOPS) {
         talker.socket.destroy();
       }, ['--idle-timeout', '400']));
 
+    it('disconnects a client that does not read once its queue is full', () =>
+      withServer('chat_server.mjs', 'chat', loop, async ({ port }) => {
+        const stuck = await connect(port);
+        stuck.on('error', () => {});
+        const talker = await LineClient.connect(port);
+        expect(await talker.line()).toMatch(/^\* welcome guest2/);
+        stuck.pause(); // never reads: the kernel buffers fill, then its writer waits, then its queue fills
+        const line = 'x'.repeat(4000);
+        let left = false;
+        for (let i = 0; i < 5000 && !left; i++) {
+          talker.send(line);
+          if (i % 100 === 99) {
+            await sleep(10);
+            left = talker.rest().includes('* guest1 left');
+          }
+        }
+        expect(left).toBe(true);
+        talker.send('/who');
+        expect(await talker.line()).toBe('* here: guest2');
+        talker.socket.destroy();
+        stuck.destroy();
+      }), 30_000);
+
     it('works with examples/chat_client.mjs', () =>
       withServer('chat_server.mjs', 'chat', loop, async ({ port }) => {
         const client = (nick: string) => {
