@@ -11,8 +11,10 @@
  *
  *   node bench/servers/run.mjs [--quick] [--loop default|native[,...]] [--json FILE]
  *
- *   --quick       -n 20000 and wrk -d1s (well under 30 s in all)
+ *   --quick       -n 20000, wrk -d1s, one round (well under 30 s in all)
  *   --loop LIST   the aioloop loops to run (also AIOLOOP_LOOP); default: every loop that works here
+ *   --rounds N    interleaved rounds (default 3, --quick 1): values are medians over rounds,
+ *                 ratios the median of the per-round ratios
  *   --json FILE   where the results go (default bench/results/servers.json)
  *
  * Each server runs in its own process, started fresh for each measurement,
@@ -29,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { assertSection } from '../lib/report.mjs';
 import { formatInt, formatRatio, renderTable } from '../lib/table.mjs';
 import { ensurePackages } from '../../scripts/ensure-tools.mjs';
 
@@ -36,7 +39,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const HOST = '127.0.0.1';
 const START_TIMEOUT_MS = 10_000;
-const USAGE = 'usage: node bench/servers/run.mjs [--quick] [--loop default|native[,...]] [--json FILE]';
+const USAGE = 'usage: node bench/servers/run.mjs [--quick] [--loop default|native[,...]] [--rounds N] [--json FILE]';
 
 // The issue's targets.
 const TARGET_VS_NODE_RESP = 1.8;   // resp native / node:net
@@ -58,6 +61,7 @@ function parseOptions() {
         quick: { type: 'boolean', default: false },
         loop: { type: 'string' },
         json: { type: 'string' },
+        rounds: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -77,8 +81,15 @@ function parseOptions() {
     loops,
     requests: values.quick ? 20_000 : 200_000,
     seconds: values.quick ? 1 : 5,
+    rounds: rounds(values.rounds ?? (values.quick ? '1' : '3')),
     json: path.resolve(values.json ?? path.join(ROOT, 'bench/results/servers.json')),
   };
+}
+
+function rounds(text) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new Error(`--rounds must be an integer in [1, 20]\n${USAGE}`);
+  return n;
 }
 
 /** The loops asked for (or all that can be constructed here). */
@@ -252,6 +263,13 @@ function parseWrk(text) {
   return { rps, p50: pct(50), p99: pct(99), errors: [socketErrors, non2xx && `${non2xx} non-2xx responses`].filter(Boolean).join('; ') || null };
 }
 
+function median(xs) {
+  const v = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
 const round = (x, digits) => (x === null || !Number.isFinite(x) ? null : Number(x.toFixed(digits)));
 
 async function main() {
@@ -271,63 +289,97 @@ async function main() {
   if (!missing.has('redis-benchmark')) for (const p of [1, 16]) for (const impl of respImpls) runs.push({ kind: 'resp', pipeline: p, ...impl });
   if (!missing.has('wrk')) for (const impl of httpImpls) runs.push({ kind: 'http', ...impl });
 
-  const rows = [];
-  const problems = [];
-  let i = 0;
-  for (const r of runs) {
-    i++;
-    const label = r.kind === 'resp' ? `redis-benchmark -P ${r.pipeline} -n ${opts.requests}` : `wrk -d${opts.seconds}s`;
-    log(`[${i}/${runs.length}] ${r.impl}: ${label}...`);
-    let srv;
-    if (r.redis) {
-      const port = await freePort();
-      srv = await startServer(pinned(0, ['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no']), port);
-    } else {
-      srv = await startServer(pinned(0, r.argv));
+  // Interleaved rounds: round 1 runs every server once, then round 2 again
+  // (in reverse order), so a drifting machine load hits every side alike.
+  const samples = new Map(); // "bench|impl" -> one { rps, p50, p99 } per round
+  const meta = new Map();    // "bench|impl" -> { bench, impl, loop }
+  const record = (bench, r, round, res) => {
+    const key = `${bench}|${r.impl}`;
+    if (!samples.has(key)) {
+      samples.set(key, []);
+      meta.set(key, { bench, impl: r.impl, loop: r.loop });
     }
-    try {
-      if (r.kind === 'resp') {
-        const args = ['redis-benchmark', '-h', HOST, '-p', String(srv.port), '-t', 'set,get', '-c', '50', '-P', String(r.pipeline)];
-        // A short warm-up run first: Node's JIT (and the kernel) get ready before we count.
-        await runClient(pinned(1, [...args, '-n', String(Math.min(20_000, opts.requests / 2)), '-q']), 120_000);
-        const { stdout } = await runClient(pinned(1, [...args, '-n', String(opts.requests), '--csv']), 600_000);
-        const results = parseRedisCsv(stdout);
-        for (const test of ['SET', 'GET']) {
-          const res = results[test];
-          if (!res || !(res.rps > 0)) throw new Error(`${r.impl}: no ${test} result in redis-benchmark's output:\n${stdout}`);
-          rows.push({ bench: `resp ${test} -P${r.pipeline}`, impl: r.impl, loop: r.loop, value: Math.round(res.rps), unit: 'req/s', p50Ms: round(res.p50, 3), p99Ms: round(res.p99, 3) });
-          log(`    ${test}: ${formatInt(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms`);
-        }
+    samples.get(key)[round] = res;
+  };
+  const problems = [];
+  let step = 0;
+  for (let round = 0; round < opts.rounds; round++) {
+    for (const r of round % 2 === 0 ? runs : [...runs].reverse()) {
+      step++;
+      const label = r.kind === 'resp' ? `redis-benchmark -P ${r.pipeline} -n ${opts.requests}` : `wrk -d${opts.seconds}s`;
+      log(`[${step}/${runs.length * opts.rounds}] ${r.impl}: ${label}${opts.rounds > 1 ? ` (round ${round + 1}/${opts.rounds})` : ''}...`);
+      // A fresh server for every measurement: no heap or JIT state carries over.
+      let srv;
+      if (r.redis) {
+        const port = await freePort();
+        srv = await startServer(pinned(0, ['redis-server', '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--daemonize', 'no']), port);
       } else {
-        const url = `http://${HOST}:${srv.port}/`;
-        await runClient(pinned(1, ['wrk', '-t1', '-c50', '-d1s', url]), 60_000); // warm-up
-        const { stdout } = await runClient(pinned(1, ['wrk', '-t1', '-c50', `-d${opts.seconds}s`, '--latency', url]), (opts.seconds + 60) * 1000);
-        const res = parseWrk(stdout);
-        if (!(res.rps > 0)) throw new Error(`${r.impl}: no Requests/sec in wrk's output:\n${stdout}`);
-        if (res.errors) problems.push(`${r.impl} (http): wrk reported ${res.errors}`);
-        rows.push({ bench: 'http GET 1KiB', impl: r.impl, loop: r.loop, value: Math.round(res.rps), unit: 'req/s', p50Ms: round(res.p50, 3), p99Ms: round(res.p99, 3) });
-        log(`    ${formatInt(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${res.errors ? ` (${res.errors})` : ''}`);
+        srv = await startServer(pinned(0, r.argv));
       }
-      if (srv.child.exitCode !== null) throw new Error(`${r.impl} died during the run\n${srv.stderr()}`);
-    } finally {
-      const e = await stopServer(srv);
-      if (!r.redis && e.code !== 0) problems.push(`${r.impl} (${r.kind}) did not exit cleanly on SIGTERM (${e.code ?? e.signal})`);
+      try {
+        if (r.kind === 'resp') {
+          const args = ['redis-benchmark', '-h', HOST, '-p', String(srv.port), '-t', 'set,get', '-c', '50', '-P', String(r.pipeline)];
+          // A short warm-up run first: Node's JIT (and the kernel) get ready before we count.
+          await runClient(pinned(1, [...args, '-n', String(Math.min(20_000, opts.requests / 2)), '-q']), 120_000);
+          const { stdout } = await runClient(pinned(1, [...args, '-n', String(opts.requests), '--csv']), 600_000);
+          const results = parseRedisCsv(stdout);
+          for (const test of ['SET', 'GET']) {
+            const res = results[test];
+            if (!res || !(res.rps > 0)) throw new Error(`${r.impl}: no ${test} result in redis-benchmark's output:\n${stdout}`);
+            record(`resp ${test} -P${r.pipeline}`, r, round, res);
+            log(`    ${test}: ${formatInt(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms`);
+          }
+        } else {
+          const url = `http://${HOST}:${srv.port}/`;
+          await runClient(pinned(1, ['wrk', '-t1', '-c50', '-d1s', url]), 60_000); // warm-up
+          const { stdout } = await runClient(pinned(1, ['wrk', '-t1', '-c50', `-d${opts.seconds}s`, '--latency', url]), (opts.seconds + 60) * 1000);
+          const res = parseWrk(stdout);
+          if (!(res.rps > 0)) throw new Error(`${r.impl}: no Requests/sec in wrk's output:\n${stdout}`);
+          if (res.errors) problems.push(`${r.impl} (http): wrk reported ${res.errors}`);
+          record('http GET 1KiB', r, round, res);
+          log(`    ${formatInt(res.rps)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms${res.errors ? ` (${res.errors})` : ''}`);
+        }
+        if (srv.child.exitCode !== null) throw new Error(`${r.impl} died during the run\n${srv.stderr()}`);
+      } finally {
+        const e = await stopServer(srv);
+        if (!r.redis && e.code !== 0) problems.push(`${r.impl} (${r.kind}) did not exit cleanly on SIGTERM (${e.code ?? e.signal})`);
+      }
     }
   }
 
-  // Ratios against the Node and redis-server rows of the same bench.
-  const find = (bench, impl) => rows.find((x) => x.bench === bench && x.impl === impl);
-  const ratios = [];
-  for (const row of rows.filter((x) => x.loop !== null)) {
-    const nodeImpl = row.bench.startsWith('resp') ? 'node:net' : 'node:http';
-    const native = row.loop === 'native';
-    const nodeRow = find(row.bench, nodeImpl);
-    if (nodeRow) {
-      const target = native ? (row.bench.startsWith('resp') ? TARGET_VS_NODE_RESP : TARGET_VS_NODE_HTTP) : null;
-      ratios.push({ bench: row.bench, label: `${row.loop} / ${nodeImpl}`, loop: row.loop, value: round(row.value / nodeRow.value, 3), target });
+  // Rows: the median over rounds. Baseline first (node:net / node:http), then aioloop, then redis-server.
+  const benchOrder = ['resp SET -P1', 'resp GET -P1', 'resp SET -P16', 'resp GET -P16', 'http GET 1KiB'];
+  const implOrder = (impl) => ['node:net', 'node:http', 'aioloop native', 'aioloop default', 'redis-server'].indexOf(impl);
+  const rows = [];
+  for (const [key, list] of samples) {
+    const { bench, impl, loop } = meta.get(key);
+    const rps = list.map((x) => x.rps);
+    const row = { bench, impl, loop, value: Math.round(median(rps)), unit: 'req/s', p50Ms: round(median(list.map((x) => x.p50)), 3), p99Ms: round(median(list.map((x) => x.p99)), 3) };
+    if (list.length > 1) {
+      row.detail = `${list.length} rounds: ${formatInt(Math.min(...rps))}-${formatInt(Math.max(...rps))}`;
+      row.rounds = rps.map((x) => Math.round(x));
     }
-    const redisRow = row.bench.startsWith('resp') ? find(row.bench, 'redis-server') : null;
-    if (redisRow) ratios.push({ bench: row.bench, label: `${row.loop} / redis-server`, loop: row.loop, value: round(row.value / redisRow.value, 3), target: native ? TARGET_VS_REDIS : null });
+    rows.push(row);
+  }
+  rows.sort((a, b) => benchOrder.indexOf(a.bench) - benchOrder.indexOf(b.bench) || implOrder(a.impl) - implOrder(b.impl));
+
+  // Ratios: the median of the per-round ratios (the two sides measured minutes apart at most).
+  const ratios = [];
+  const ratio = (row, against, target) => {
+    const base = samples.get(`${row.bench}|${against}`);
+    if (!base) return;
+    const mine = samples.get(`${row.bench}|${row.impl}`);
+    const perRound = mine.map((x, i) => x.rps / base[i].rps);
+    ratios.push({ bench: row.bench, label: `${row.loop} / ${against}`, loop: row.loop, value: round(median(perRound), 3), target, impl: row.impl, against });
+  };
+  for (const row of rows.filter((x) => x.loop !== null)) {
+    const native = row.loop === 'native';
+    if (row.bench.startsWith('resp')) {
+      ratio(row, 'node:net', native ? TARGET_VS_NODE_RESP : null);
+      ratio(row, 'redis-server', native ? TARGET_VS_REDIS : null);
+    } else {
+      ratio(row, 'node:http', native ? TARGET_VS_NODE_HTTP : null);
+    }
   }
 
   // The table.
@@ -335,10 +387,7 @@ async function main() {
   const verdict = (x) => (x && x.target !== null ? `${x.value >= x.target ? 'ok' : 'MISSED'} (>= ${x.target}x)` : '');
   const lines = [];
   let last = null;
-  const benchOrder = ['resp SET -P1', 'resp GET -P1', 'resp SET -P16', 'resp GET -P16', 'http GET 1KiB'];
-  const implOrder = (impl) => ['aioloop native', 'aioloop default', 'node:net', 'node:http', 'redis-server'].indexOf(impl);
-  const sorted = [...rows].sort((a, b) => benchOrder.indexOf(a.bench) - benchOrder.indexOf(b.bench) || implOrder(a.impl) - implOrder(b.impl));
-  for (const row of sorted) {
+  for (const row of rows) {
     if (last !== null && row.bench !== last) lines.push(null);
     last = row.bench;
     const vsNode = row.loop === null ? null : ratioOf(row, row.bench.startsWith('resp') ? 'node:net' : 'node:http');
@@ -365,11 +414,20 @@ async function main() {
   }
 
   const report = { section: 'servers', command, date: new Date().toISOString(), rows, ratios };
+  assertSection(report, 'servers'); // the schema bench/run.mjs reads (bench/README.md)
   mkdirSync(path.dirname(opts.json), { recursive: true });
   writeFileSync(`${opts.json}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
   renameSync(`${opts.json}.tmp`, opts.json); // never half a file
   log(`wrote ${path.relative(process.cwd(), opts.json)}`);
   return problems.some((p) => p.includes('did not exit cleanly')) ? 1 : 0;
+}
+
+// Interrupted (bench/run.mjs sends SIGTERM past its time limit): take the servers and clients along.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
 }
 
 let exitCode = 0;
