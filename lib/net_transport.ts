@@ -315,22 +315,41 @@ export function createConnection<P extends BaseProtocol>(
   port: number,
   opts?: ConnectionOptions,
 ): Promise<[Transport, P]> {
+  const localAddr = checkConnectionArgs(factory, host, port, opts);
+  const options: net.TcpNetConnectOpts = { host, port, noDelay: true };
+  if (localAddr !== undefined) {
+    options.localAddress = localAddr[0];
+    if (localAddr[1] !== 0) options.localPort = localAddr[1];
+  }
+  return connect(loop, factory, options, null);
+}
+
+/**
+ * @internal The argument checks of `loop.createConnection()` (both loops);
+ * returns the checked `localAddr`.
+ * @example
+ * ```ts
+ * const localAddr = checkConnectionArgs(factory, host, port, opts);
+ * ```
+ */
+export function checkConnectionArgs(
+  factory: unknown,
+  host: unknown,
+  port: unknown,
+  opts: ConnectionOptions | undefined,
+): [string, number] | undefined {
   checkFactory(factory, 'createConnection');
   checkString(host, 'createConnection() host');
   checkPort(port, 'createConnection', 1);
   checkOptions(opts, 'createConnection');
-  const options: net.TcpNetConnectOpts = { host, port, noDelay: true };
-  if (opts?.localAddr !== undefined) {
-    const la = opts.localAddr;
-    if (!Array.isArray(la) || la.length !== 2) {
-      throw new TypeError(`createConnection() localAddr must be [host, port], not ${describe(la)}`);
-    }
-    checkString(la[0], 'createConnection() localAddr host');
-    checkPort(la[1], 'createConnection', 0);
-    options.localAddress = la[0];
-    if (la[1] !== 0) options.localPort = la[1];
+  if (opts?.localAddr === undefined) return undefined;
+  const la = opts.localAddr;
+  if (!Array.isArray(la) || la.length !== 2) {
+    throw new TypeError(`createConnection() localAddr must be [host, port], not ${describe(la)}`);
   }
-  return connect(loop, factory, options, null);
+  checkString(la[0], 'createConnection() localAddr host');
+  checkPort(la[1], 'createConnection', 0);
+  return la;
 }
 
 /**

@@ -272,6 +272,35 @@ export function createServer<P extends BaseProtocol>(
   port: number | null | undefined,
   opts?: ServerOptions,
 ): Promise<Server> {
+  const args = checkServerArgs(factory, host, port, opts);
+  if (args.reusePort && !nodeSupportsReusePort()) {
+    throw new Error(
+      `createServer() reusePort needs Node >= 22.12 or 23.1 on the default loop (SO_REUSEPORT); this is Node ${process.versions.node}. The native loop supports it.`,
+    );
+  }
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  const netServer = net.createServer({ allowHalfOpen: true, noDelay: true });
+  const server = new Server(loop, factory);
+  const options: net.ListenOptions & { reusePort?: boolean } = { port: args.port };
+  if (args.host !== null) options.host = args.host;
+  if (args.backlog !== undefined) options.backlog = args.backlog;
+  if (args.reusePort) options.reusePort = true;
+  return listenNode(server, netServer, options, null);
+}
+
+/**
+ * @internal The argument checks of `loop.createServer()` (both loops).
+ * @example
+ * ```ts
+ * const { host, port, backlog, reusePort } = checkServerArgs(factory, host, port, opts);
+ * ```
+ */
+export function checkServerArgs(
+  factory: unknown,
+  host: unknown,
+  port: unknown,
+  opts: ServerOptions | undefined,
+): { host: string | null; port: number; backlog: number | undefined; reusePort: boolean } {
   checkFactory(factory, 'createServer');
   if (host !== null && host !== undefined) checkString(host, 'createServer() host');
   if (port !== null && port !== undefined) checkPort(port, 'createServer', 0);
@@ -280,22 +309,34 @@ export function createServer<P extends BaseProtocol>(
   if (reusePort !== undefined && typeof reusePort !== 'boolean') {
     throw new TypeError(`createServer() reusePort must be a boolean, not ${describe(reusePort)}`);
   }
-  if (reusePort && !nodeSupportsReusePort()) {
-    throw new Error(`createServer() reusePort needs Node >= 22.12 or 23.1 (SO_REUSEPORT); this is Node ${process.versions.node}`);
-  }
-  if (loop.isClosed()) throw new Error('Event loop is closed');
-  const netServer = net.createServer({ allowHalfOpen: true, noDelay: true });
-  const server = new Server(loop, factory);
-  const options: net.ListenOptions & { reusePort?: boolean } = { port: port ?? 0 };
-  if (host !== null && host !== undefined) options.host = host;
-  if (backlog !== undefined) options.backlog = backlog;
-  if (reusePort) options.reusePort = true;
-  return listenNode(server, netServer, options, null);
+  return { host: (host as string | null | undefined) ?? null, port: (port as number | null | undefined) ?? 0, backlog, reusePort: reusePort === true };
 }
 
 /**
- * @internal `loop.createUnixServer()`. A stale socket file at `path` is
- * removed first (asyncio does the same); libuv unlinks it on close.
+ * @internal The argument checks of `loop.createUnixServer()` (both loops),
+ * then the removal of a stale socket file at `path` (asyncio does the same).
+ * Returns the backlog.
+ * @example
+ * ```ts
+ * const backlog = prepareUnixServer(loop, factory, path, opts);
+ * ```
+ */
+export function prepareUnixServer(loop: EventLoop, factory: unknown, path: unknown, opts: ServerOptions | undefined): number | undefined {
+  checkFactory(factory, 'createUnixServer');
+  checkString(path, 'createUnixServer() path');
+  const backlog = checkBacklog(opts, 'createUnixServer');
+  if (opts?.reusePort) throw new TypeError('createUnixServer() does not take reusePort (TCP only)');
+  if (loop.isClosed()) throw new Error('Event loop is closed');
+  try {
+    if (fs.statSync(path).isSocket()) fs.unlinkSync(path);
+  } catch {
+    // Nothing there (or not ours to remove): listen() reports real problems.
+  }
+  return backlog;
+}
+
+/**
+ * @internal `loop.createUnixServer()`. libuv unlinks the socket file on close.
  * @example
  * ```ts
  * const server = await createUnixServer(loop, () => new Echo(), '/tmp/app.sock');
@@ -307,16 +348,7 @@ export function createUnixServer<P extends BaseProtocol>(
   path: string,
   opts?: ServerOptions,
 ): Promise<Server> {
-  checkFactory(factory, 'createUnixServer');
-  checkString(path, 'createUnixServer() path');
-  const backlog = checkBacklog(opts, 'createUnixServer');
-  if (opts?.reusePort) throw new TypeError('createUnixServer() does not take reusePort (TCP only)');
-  if (loop.isClosed()) throw new Error('Event loop is closed');
-  try {
-    if (fs.statSync(path).isSocket()) fs.unlinkSync(path);
-  } catch {
-    // Nothing there (or not ours to remove): listen() reports real problems.
-  }
+  const backlog = prepareUnixServer(loop, factory, path, opts);
   const netServer = net.createServer({ allowHalfOpen: true });
   const server = new Server(loop, factory);
   const options: net.ListenOptions = { path };

@@ -152,6 +152,7 @@ void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     s->eof = true;
     s->UpdateReading();
     loop->PushEvent(kEventEof, s->id, 0, 0);
+    if (s->shut) s->Close(false);  // we had sent our EOF already: both sides done
   } else if (nread < 0) {
     // ECONNRESET and friends: asyncio's _fatal_error: the connection is
     // lost with this error; queued writes are dropped.
@@ -172,7 +173,7 @@ void Stream::OnWrite(uv_write_t* req, int status) {
   if (loop == nullptr || status == UV_ECANCELED) return;
   if (status < 0) {
     if (!s->closing) {
-      loop->PushEvent(kEventError, s->id, status, 0);
+      loop->PushEvent(kEventError, s->id, status, 1);
       s->StartClose();
     }
     return;
@@ -184,9 +185,15 @@ void Stream::OnWrite(uv_write_t* req, int status) {
   if (!s->closing) loop->PushEvent(kEventWritten, s->id, static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued), 0);
 }
 
-void Stream::OnShutdown(uv_shutdown_t* req, int) {
+void Stream::OnShutdown(uv_shutdown_t* req, int status) {
   // A failed shutdown (the peer is gone) shows up as a read or write error.
+  auto* s = static_cast<Stream*>(req->handle->data);
   delete reinterpret_cast<ShutdownReq*>(req);
+  if (status != 0 || s->loop == nullptr || s->closing) return;
+  s->shut = true;
+  // Both directions are done: close, as Node does for a half-open socket
+  // once both sides ended (connectionLost(null) follows).
+  if (s->eof) s->Close(false);
 }
 
 void Stream::OnConnect(uv_connect_t* req, int status) {
@@ -297,7 +304,7 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
     if (s == nullptr || s->listener || s->closing || s->close_after_writes) continue;
     int err = s->Write(bufs, n);
     if (err != 0) {
-      PushEvent(kEventError, s->id, err, 0);
+      PushEvent(kEventError, s->id, err, 1);
       s->StartClose();
       continue;
     }
@@ -327,7 +334,7 @@ Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(data.Data()), static_cast<unsigned int>(len));
     int err = s->Write(&buf, 1);
     if (err != 0) {
-      PushEvent(kEventError, s->id, err, 0);
+      PushEvent(kEventError, s->id, err, 1);
       s->StartClose();
     }
   }
@@ -357,7 +364,7 @@ Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
   if (!s->closing) {
     int err = s->Shutdown();
     if (err != 0 && err != UV_ENOTCONN) {
-      PushEvent(kEventError, s->id, err, 0);
+      PushEvent(kEventError, s->id, err, 2);
       s->StartClose();
     }
   }

@@ -32,7 +32,8 @@ class Loop;
 enum EventKind : int32_t {
   kEventData = 1,     // a = offset in the batch's bytes, b = length
   kEventEof = 2,      // the peer sent EOF (reading has stopped)
-  kEventError = 3,    // a = libuv error (negative errno); the stream is closing
+  kEventError = 3,    // a = libuv error (negative errno), b = 0 read, 1 write,
+                      // 2 shutdown; the stream is closing
   kEventClosed = 4,   // the handle is closed; the id is free again
   kEventAccept = 5,   // id = listener, a = the new connection's id
   kEventConnect = 6,  // a = status (0 or a libuv error)
@@ -59,6 +60,7 @@ struct Stream {
   bool reading = false;             // JS wants reads (pauseReading clears it)
   bool eof = false;                 // EOF or a read error ended reading
   bool read_started = false;        // uv_read_start is in effect
+  bool shut = false;                // our shutdown (writeEof) completed
   size_t queued = 0;                // bytes handed to uv_write, not yet written
   int pending_writes = 0;           // uv_write requests not completed
 

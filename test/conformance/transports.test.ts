@@ -146,28 +146,30 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
 
   it('reports a peer reset in the middle of a write through connectionLost(err)', () =>
     withLoop(kind, async (loop) => {
+      // The peer is a node:net server outside the loop under test, so the
+      // reset (RST: SO_LINGER 0) is the same on both loops.
+      const peers: net.Socket[] = [];
+      const peerServer = net.createServer((s) => {
+        s.pause();
+        peers.push(s);
+      });
+      await new Promise<void>((resolve) => peerServer.listen(0, HOST, resolve));
+      const port = (peerServer.address() as net.AddressInfo).port;
       function* main(): Coroutine<unknown> {
-        const accepted = loop.createFuture<Transport>();
-        const server = yield* fromPromise(
-          loop.createServer(() => ({
-            connectionMade: (t: Transport) => {
-              t.pauseReading();
-              accepted.setResult(t);
-            },
-          }), HOST, 0),
-        );
-        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
-        const peer = yield* accepted;
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        while (peers.length === 0) yield* sleep(1);
         const chunk = Buffer.alloc(1 << 20, 7);
         for (let i = 0; i < 32 && !t.isClosing(); i++) t.write(chunk);
         expect(t.getWriteBufferSize()).toBeGreaterThan(0); // still writing
-        (peer.getExtraInfo('socket') as net.Socket).resetAndDestroy();
+        peers[0]!.resetAndDestroy();
         const err = yield* client.lost;
-        server.close();
-        yield* server.waitClosed();
         return (err as NodeJS.ErrnoException | null)?.code;
       }
-      expect(['ECONNRESET', 'EPIPE']).toContain(await run(loop, main));
+      try {
+        expect(['ECONNRESET', 'EPIPE']).toContain(await run(loop, main));
+      } finally {
+        peerServer.close();
+      }
     }));
 
   it('pauses writing against a peer that does not read, bounded by what was written, and resumes', () =>
@@ -397,7 +399,11 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         const sock = t.getExtraInfo('sockname') as SockAddr;
         expect(sock.address).toBe(HOST);
         expect(sock.port).toBeGreaterThan(0);
-        expect(t.getExtraInfo('socket')).toBeInstanceOf(net.Socket);
+        // The default loop's transports wrap a net.Socket; the native loop's
+        // give asyncio's TransportSocket minimum, fileno().
+        const socket = t.getExtraInfo('socket') as net.Socket | { fileno(): number };
+        if (kind.name === 'default') expect(socket).toBeInstanceOf(net.Socket);
+        else expect((socket as { fileno(): number }).fileno()).toBeGreaterThan(2);
         expect(t.getExtraInfo('nothing', 'dflt')).toBe('dflt');
         expect(t.getProtocol()).toBe(first);
         const second = new Recorder();
@@ -530,6 +536,34 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(contexts[1]!.message).toMatch(/connectionMade/);
     }));
 
+  // SO_REUSEPORT: the native loop sets it itself; the default loop needs Node >= 22.12.
+  it.skipIf(kind.name === 'default' && !nodeSupportsReusePort())('reusePort lets two servers share one port', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const a = yield* fromPromise(loop.createServer(() => new Recorder({ echo: true }), HOST, 0, { reusePort: true }));
+        const port = portOf(a);
+        const b = yield* fromPromise(loop.createServer(() => new Recorder({ echo: true }), HOST, port, { reusePort: true }));
+        expect(portOf(b)).toBe(port);
+        // Without the option, the port is taken.
+        let code: unknown;
+        try {
+          yield* fromPromise(loop.createServer(() => ({}), HOST, port));
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code;
+        }
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        t.write('shared');
+        t.writeEof();
+        yield* client.lost;
+        a.close();
+        b.close();
+        yield* a.waitClosed();
+        yield* b.waitClosed();
+        return [code, client.received().toString()];
+      }
+      expect(await run(loop, main)).toEqual(['EADDRINUSE', 'shared']);
+    }));
+
   it('rejects bad arguments synchronously', () =>
     withLoop(kind, async (loop) => {
       const f = () => ({});
@@ -545,7 +579,8 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(() => loop.createServer(f, HOST, 0, 'x' as never)).toThrow(TypeError);
       expect(() => loop.createUnixConnection(f, 7 as never)).toThrow(TypeError);
       expect(() => loop.createUnixServer(f, '')).toThrow(TypeError);
-      if (!nodeSupportsReusePort()) {
+      expect(() => loop.createServer(f, HOST, 0, { reusePort: 'yes' as never })).toThrow(TypeError);
+      if (kind.name === 'default' && !nodeSupportsReusePort()) {
         expect(() => loop.createServer(f, HOST, 0, { reusePort: true })).toThrow(/reusePort needs Node/);
       }
       function* main(): Coroutine<void> {

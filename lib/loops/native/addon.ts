@@ -11,6 +11,8 @@ export interface NativeLoopStats {
   handles: number;
   activeHandles: number;
   timers: number;
+  /** Stream handles (TCP, pipes) not closed yet. */
+  streams: number;
   references: number;
   strongReferences: number;
   closed: boolean;
@@ -33,7 +35,27 @@ export interface NativeLoopBinding {
   nextDeadline(): number;
   close(): void;
   stats(): NativeLoopStats;
+
+  // Streams (native/stream.h): ids name them; events arrive through onWake.
+  /** Writes `count` (id, offset, length) records of `bytes`; leaves (id, queued) pairs in `ops`, returns how many. */
+  flush(bytes: Uint8Array, ops: Int32Array, count: number): number;
+  /** Writes `data` now (too big for the batch); returns the bytes still queued. */
+  write(id: number, data: Uint8Array): number;
+  readStart(id: number): void;
+  readStop(id: number): void;
+  shutdown(id: number): void;
+  closeStream(id: number, abort: boolean): void;
+  fileno(id: number): number;
+  tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number;
+  tcpConnect(host: string, port: number, localHost: string | null, localPort: number): number;
+  tcpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;
+  pipeListen(path: string, backlog: number): number;
+  pipeConnect(path: string): number;
+  pipeOpen(fd: number, readable: boolean): number;
 }
+
+/** onWake's arguments: the batch's bytes and its (kind, id, a, b) event records; none when there was no I/O. */
+export type WakeCallback = (bytes?: Buffer, events?: Int32Array) => void;
 
 /** What the addon exports. */
 export interface NativeAddon {
@@ -44,7 +66,7 @@ export interface NativeAddon {
   /** uv_hrtime in milliseconds (the native loop's clock). */
   now(): number;
   /** `onWake` runs the TS drain; C++ calls it through napi_make_callback. */
-  Loop: new (onWake: () => void) => NativeLoopBinding;
+  Loop: new (onWake: WakeCallback) => NativeLoopBinding;
   /** Debug builds: libuv handles not yet freed and Loop objects alive, process-wide. */
   debugCounters(): { liveHandles: number; liveLoops: number } | undefined;
 }

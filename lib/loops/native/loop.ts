@@ -13,7 +13,13 @@
  */
 import { DrivenLoop } from '../driver.js';
 import type { TimerHandle, TimerSlot } from '../../events.js';
+import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
+import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
+import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } from '../../servers.js';
+import type { Transport } from '../../transports.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
+import { NativeIo } from './io.js';
+import { nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, type NativeNet } from './tcp.js';
 
 /** Due timer ids collected per popDue() call. */
 const DUE_BATCH = 256;
@@ -94,14 +100,82 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
    */
   private readonly _log = new Float64Array(LOG_OPS * 2);
   private _logged = 0;
-  /** Called by C++ (check handle, after poll) to run a burst. */
-  private readonly _wake = () => this._onTick();
+  /** Streams and the I/O batches (./io.ts). */
+  private readonly _io: NativeIo;
+  /** What the network functions (./tcp.ts) need. */
+  private readonly _net: NativeNet;
+  /**
+   * Called by C++ (check handle, after poll): deliver this libuv
+   * iteration's I/O events, if any, then run a burst.
+   */
+  private readonly _wake = (bytes?: Buffer, events?: Int32Array) => {
+    if (events !== undefined) {
+      // I/O callbacks are part of the loop's iteration (asyncio runs them
+      // from its ready queue): callSoon from them must not schedule a tick.
+      const was = this._inIteration;
+      this._inIteration = true;
+      try {
+        this._io.dispatch(bytes, events);
+      } finally {
+        this._inIteration = was;
+      }
+    }
+    this._onTick();
+  };
 
   constructor() {
     const addon = assertNativeLoopAvailable();
     super();
     this._addon = addon;
     this._native = new addon.Loop(this._wake);
+    this._io = new NativeIo(this._native, this);
+    this._net = { loop: this, io: this._io, native: this._native };
+  }
+
+  /** @internal A burst, then this tick's writes go out in one flush. */
+  override _onTick(): void {
+    super._onTick();
+    if (this._io.hasPendingWrites()) this._io.flush();
+  }
+
+  // -- Network: libuv streams driven from C++ (./tcp.ts, ./stream_transport.ts)
+
+  override createConnection<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    host: string,
+    port: number,
+    opts?: ConnectionOptions,
+  ): Promise<[Transport, P]> {
+    const localAddr = checkConnectionArgs(protocolFactory, host, port, opts);
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeConnect(this._net, protocolFactory, host, port, localAddr);
+  }
+
+  override createServer(
+    protocolFactory: ProtocolFactory,
+    host: string | null | undefined,
+    port: number | null | undefined,
+    opts?: ServerOptions,
+  ): Promise<Server> {
+    const args = checkServerArgs(protocolFactory, host, port, opts);
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeListen(this._net, protocolFactory, args.host, args.port, args.backlog, args.reusePort);
+  }
+
+  override createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
+    checkFactory(protocolFactory, 'createUnixConnection');
+    checkString(path, 'createUnixConnection() path');
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeConnectUnix(this._net, protocolFactory, path);
+  }
+
+  override createUnixServer(protocolFactory: ProtocolFactory, path: string, opts?: ServerOptions): Promise<Server> {
+    const backlog = prepareUnixServer(this, protocolFactory, path, opts);
+    try {
+      return Promise.resolve(nativeListenUnix(this._net, protocolFactory, path, backlog));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Monotonic milliseconds with sub-millisecond resolution (uv_hrtime). */

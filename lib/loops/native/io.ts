@@ -1,0 +1,285 @@
+/**
+ * The native loop's I/O batch, JS half (DESIGN.md, "The native transport"):
+ * - inbound: C++ collects one libuv iteration's reads and stream events and
+ *   hands them over in one call (`onWake(bytes, events)`); `dispatch()`
+ *   routes each event record to the stream's owner (a transport or a
+ *   listener). Plain protocols get slices of `bytes`, which is a fresh copy
+ *   per batch, so they may keep them.
+ * - outbound: `write()` copies into one outbound buffer and logs an
+ *   (id, offset, length) record; `flush()` hands every record to C++ in one
+ *   call, once per loop tick, where runs of records for one stream become
+ *   one writev (uv_try_write first, queue the rest).
+ * @module
+ */
+import { getSystemErrorName } from 'node:util';
+import type { NativeLoopBinding } from './addon.js';
+
+/** Event kinds: native/stream.h `EventKind`. */
+export const enum IoEvent {
+  Data = 1,
+  Eof = 2,
+  Error = 3,
+  Closed = 4,
+  Accept = 5,
+  Connect = 6,
+  Written = 7,
+  ListenError = 8,
+}
+
+/** Outbound batch size: bigger writes bypass the batch (one direct call). */
+const OUT_BYTES = 256 * 1024;
+/** Outbound records per batch (three int32 each). */
+const OUT_OPS = 4096;
+/** What failed, by the `b` field of an Error event. */
+const ERROR_SYSCALLS = ['read', 'write', 'shutdown'];
+
+/**
+ * @internal Whoever owns a native stream id: a transport or a listener.
+ * Each event of its id arrives as one method call, on the loop.
+ * @example
+ * ```ts
+ * io.register(id, transport);
+ * ```
+ */
+export interface StreamOwner {
+  _onData(chunk: Buffer): void;
+  _onEof(): void;
+  _onError(err: Error): void;
+  /** The handle is closed and the id is free. */
+  _onClosed(): void;
+  _onConnect(status: number): void;
+  /** A queued write completed; `queued` bytes remain in libuv. */
+  _onWritten(queued: number): void;
+  _onAccept(id: number): void;
+  _onListenError(err: Error): void;
+}
+
+/**
+ * @internal A writer of the outbound batch: its byte counts are kept here
+ * so getWriteBufferSize() stays exact.
+ * @example
+ * ```ts
+ * class T implements BatchWriter { _id = 3; _unflushed = 0; _queued = 0; _dirty = false; _flushed() {} }
+ * ```
+ */
+export interface BatchWriter {
+  _id: number;
+  /** Bytes in the outbound batch, not yet handed to C++. */
+  _unflushed: number;
+  /** Bytes C++ queued in libuv (the kernel did not take them yet). */
+  _queued: number;
+  /** In the batch's dirty list. */
+  _dirty: boolean;
+  /** The batch was flushed: `_unflushed` and `_queued` are current. */
+  _flushed(): void;
+}
+
+/**
+ * A Node-style error for a libuv error number: `code` ('ECONNREFUSED'),
+ * `errno`, `syscall`, and a message like Node's ("connect ECONNREFUSED 127.0.0.1:1").
+ *
+ * @example
+ * ```ts
+ * throw uvError(-111, 'connect', '127.0.0.1:1');
+ * ```
+ */
+export function uvError(errno: number, syscall: string, detail?: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(errno);
+  } catch {
+    code = `E${-errno}`;
+  }
+  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}${detail ? ` ${detail}` : ''}`);
+  err.errno = errno;
+  err.code = code;
+  err.syscall = syscall;
+  return err;
+}
+
+/**
+ * @internal What NativeIo needs of its loop.
+ * @example
+ * ```ts
+ * const host: IoHost = loop;
+ * ```
+ */
+export interface IoHost {
+  /** True while the loop runs callbacks (a flush follows at the tick's end). */
+  readonly _inIteration: boolean;
+  isClosed(): boolean;
+  callExceptionHandler(context: { message: string; exception: unknown }): void;
+}
+
+/**
+ * @internal One native loop's stream registry and I/O batches.
+ * @example
+ * ```ts
+ * const io = new NativeIo(binding, loop);
+ * ```
+ */
+export class NativeIo {
+  /** Owners by stream id (null once closed). */
+  private readonly _owners: (StreamOwner | null)[] = [];
+  private readonly _out = Buffer.allocUnsafeSlow(OUT_BYTES);
+  private readonly _ops = new Int32Array(OUT_OPS * 3);
+  private _outUsed = 0;
+  private _outOps = 0;
+  /** Writers with records in the batch. */
+  private _dirty: BatchWriter[] = [];
+
+  constructor(
+    private readonly _native: NativeLoopBinding,
+    private readonly _host: IoHost,
+  ) {}
+
+  /** Route events of `id` to `owner`. */
+  register(id: number, owner: StreamOwner): void {
+    this._owners[id] = owner;
+  }
+
+  /** Streams with an owner (tests: all closed means 0). */
+  liveOwners(): number {
+    let n = 0;
+    for (const o of this._owners) if (o !== null && o !== undefined) n++;
+    return n;
+  }
+
+  /** True while records wait for flush(). */
+  hasPendingWrites(): boolean {
+    return this._outOps !== 0;
+  }
+
+  /** Deliver one batch of events, in order. */
+  dispatch(bytes: Buffer | undefined, events: Int32Array): void {
+    const owners = this._owners;
+    const n = events.length;
+    let i = 0;
+    while (i < n) {
+      try {
+        for (; i < n; i += 4) {
+          const id = events[i + 1]!;
+          const owner = owners[id];
+          if (owner === null || owner === undefined) continue; // refused or already forgotten
+          const a = events[i + 2]!;
+          switch (events[i]) {
+            case IoEvent.Data:
+              owner._onData(bytes!.subarray(a, a + events[i + 3]!));
+              break;
+            case IoEvent.Eof:
+              owner._onEof();
+              break;
+            case IoEvent.Error:
+              owner._onError(uvError(a, ERROR_SYSCALLS[events[i + 3]!] ?? 'read'));
+              break;
+            case IoEvent.Closed:
+              owners[id] = null;
+              owner._onClosed();
+              break;
+            case IoEvent.Accept:
+              owner._onAccept(a);
+              break;
+            case IoEvent.Connect:
+              owner._onConnect(a);
+              break;
+            case IoEvent.Written:
+              owner._onWritten(a);
+              break;
+            case IoEvent.ListenError:
+              owner._onListenError(uvError(a, 'accept'));
+              break;
+          }
+        }
+      } catch (exception) {
+        // Owners catch protocol errors themselves; this is an internal
+        // failure. Report it and go on with the next event.
+        this._host.callExceptionHandler({ message: 'Internal error while dispatching native I/O events', exception });
+        i += 4;
+      }
+    }
+  }
+
+  /**
+   * Queue `data` for `writer`'s stream (strings as UTF-8). The bytes are
+   * copied now: the caller may reuse its buffer at once, as asyncio allows.
+   */
+  write(writer: BatchWriter, data: Uint8Array | string): void {
+    let len: number;
+    const room = OUT_BYTES - this._outUsed;
+    if (typeof data === 'string') {
+      // UTF-8 needs at most 3 bytes per UTF-16 unit: skip byteLength when it surely fits.
+      len = data.length * 3 <= room ? -1 : Buffer.byteLength(data, 'utf8');
+      if (len > room) {
+        this._big(writer, Buffer.from(data, 'utf8'));
+        return;
+      }
+      len = this._out.write(data, this._outUsed, 'utf8');
+    } else {
+      len = data.length;
+      if (len > room) {
+        this._big(writer, data);
+        return;
+      }
+      this._out.set(data, this._outUsed);
+    }
+    this._outUsed += len;
+    this._log(writer, this._outUsed - len, len);
+    // Outside a loop iteration (a Node callback, a promise reaction) no tick
+    // end is coming to flush: write now.
+    if (!this._host._inIteration) this.flush();
+  }
+
+  /** A write that does not fit: flush the batch, then log it or write it directly. */
+  private _big(writer: BatchWriter, data: Uint8Array): void {
+    this.flush();
+    if (data.length <= OUT_BYTES) {
+      this._out.set(data, 0);
+      this._outUsed = data.length;
+      this._log(writer, 0, data.length);
+      if (!this._host._inIteration) this.flush();
+      return;
+    }
+    // Bigger than the whole batch: C++ writes what the kernel takes and copies the rest.
+    if (this._host.isClosed()) return;
+    writer._queued = this._native.write(writer._id, data);
+    writer._flushed();
+  }
+
+  private _log(writer: BatchWriter, offset: number, len: number): void {
+    const k = this._outOps * 3;
+    this._ops[k] = writer._id;
+    this._ops[k + 1] = offset;
+    this._ops[k + 2] = len;
+    writer._unflushed += len;
+    if (!writer._dirty) {
+      writer._dirty = true;
+      this._dirty.push(writer);
+    }
+    if (++this._outOps === OUT_OPS) this.flush();
+  }
+
+  /** Hand every logged write to C++ (one call), then update the writers' counts. */
+  flush(): void {
+    const count = this._outOps;
+    if (count === 0) return;
+    this._outOps = 0;
+    this._outUsed = 0;
+    const dirty = this._dirty;
+    this._dirty = [];
+    for (const w of dirty) {
+      w._unflushed = 0;
+      w._queued = 0;
+    }
+    if (this._host.isClosed()) return; // the streams went with the loop
+    const ops = this._ops;
+    const k = this._native.flush(this._out, ops, count);
+    for (let i = 0; i < k; i++) {
+      const owner = this._owners[ops[2 * i]!] as unknown as BatchWriter | null | undefined;
+      if (owner) owner._queued = ops[2 * i + 1]!;
+    }
+    for (const w of dirty) {
+      w._dirty = false;
+      w._flushed();
+    }
+  }
+}

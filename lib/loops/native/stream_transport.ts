@@ -1,0 +1,203 @@
+/**
+ * The native loop's stream transport: a TCP or Unix socket driven by libuv
+ * from C++ (native/stream.{h,cc}), fed by the loop's I/O batch
+ * (./io.ts). Events arrive on the loop, inside the native loop's wake-up,
+ * so data goes straight to the protocol; the inbox of the shared base only
+ * holds what arrives while reading is paused.
+ * @module
+ */
+import type { EventLoop } from '../../events.js';
+import { BaseStreamTransport, EOF } from '../../stream_transport.js';
+import type { SockAddr } from '../../transports.js';
+import type { NativeLoopBinding } from './addon.js';
+import type { BatchWriter, NativeIo, StreamOwner } from './io.js';
+
+/**
+ * A Transport over a native stream id. Made by the native loop's
+ * createConnection/createServer and their Unix variants.
+ *
+ * Write-buffer size: bytes in the loop's outbound batch (not yet flushed,
+ * at most one loop tick) plus bytes libuv queued because the kernel did not
+ * take them; both exact.
+ *
+ * @example
+ * ```ts
+ * const loop = new NativeLoop();
+ * const [transport] = await loop.createConnection(() => ({}), '127.0.0.1', port);
+ * transport.write('hello');
+ * ```
+ */
+export class NativeStreamTransport extends BaseStreamTransport implements StreamOwner, BatchWriter {
+  /** @internal The native stream id (-1 once closed). */
+  _id: number;
+  /** @internal */ _unflushed = 0;
+  /** @internal */ _queued = 0;
+  /** @internal */ _dirty = false;
+  /** @internal Waiting for the connect result (client side). */
+  _onConnected: ((status: number) => void) | null = null;
+  /** @internal */ readonly _io: NativeIo;
+  /** @internal */ readonly _native: NativeLoopBinding;
+
+  /** @internal Use the native loop's createConnection/createServer. */
+  constructor(loop: EventLoop, io: NativeIo, native: NativeLoopBinding, id: number) {
+    super(loop);
+    this._io = io;
+    this._native = native;
+    this._id = id;
+    io.register(id, this);
+  }
+
+  /** @internal Record the TCP addresses (once connected). */
+  _nameTcp(): void {
+    this._peername = sockAddr(this._native.tcpAddress(this._id, true));
+    this._sockname = sockAddr(this._native.tcpAddress(this._id, false));
+  }
+
+  // -- Events from the I/O batch (on the loop) ---------------------------------
+
+  /** @internal */
+  _onData(chunk: Buffer): void {
+    if (this._closing) return;
+    if (this._reading && this._inbox.length === 0) this._deliverData(chunk);
+    else this._inbox.push(chunk);
+  }
+
+  /** @internal */
+  _onEof(): void {
+    if (this._closing) return;
+    if (this._reading && this._inbox.length === 0) this._deliverEof();
+    else this._inbox.push(EOF);
+  }
+
+  /** @internal A read or write failed: C++ is closing the handle; connectionLost(err) follows. */
+  _onError(err: Error): void {
+    this._lostError ??= err;
+    this._closing = true;
+    this._inbox.length = 0;
+  }
+
+  /** @internal */
+  _onClosed(): void {
+    this._id = -1;
+    this._peerGone = true;
+    const connected = this._onConnected;
+    if (connected !== null) {
+      this._onConnected = null;
+      connected(-125); // ECANCELED: closed before the connect completed
+      return;
+    }
+    this._pump(); // connectionLost, after whatever the inbox may still deliver
+  }
+
+  /** @internal */
+  _onConnect(status: number): void {
+    const connected = this._onConnected;
+    this._onConnected = null;
+    connected?.(status);
+  }
+
+  /** @internal */
+  _onWritten(queued: number): void {
+    this._queued = queued;
+    this._maybeResumeProtocol();
+  }
+
+  /** @internal Only listeners accept. */
+  _onAccept(): void {}
+  /** @internal Only listeners accept. */
+  _onListenError(): void {}
+
+  /** @internal BatchWriter: the loop's batch was flushed. */
+  _flushed(): void {
+    if (this._protocolPaused) this._maybeResumeProtocol();
+    else this._maybePauseProtocol(); // a big direct write may still sit in libuv
+  }
+
+  // -- Writing ---------------------------------------------------------------
+
+  /**
+   * Queue `data` for sending (strings as UTF-8); it goes out with the loop's
+   * next flush (at the end of the current loop tick). Never blocks; watch
+   * `pauseWriting()`/`resumeWriting()` (or `StreamWriter.drain()`). Writes
+   * after `close()` are dropped (as asyncio); after `writeEof()` they throw.
+   */
+  write(data: Uint8Array | string): void {
+    if (!this._acceptsWrite(data)) return;
+    if (this._id < 0) {
+      this._droppedWrites++;
+      return;
+    }
+    this._io.write(this, data);
+    // Past the high-water mark, hand the batch to the kernel before deciding
+    // to pause: asyncio pauses only for what the kernel refused, and so do we.
+    if (this._unflushed + this._queued > this._highWater) this._io.flush();
+    this._maybePauseProtocol();
+  }
+
+  /** Flush, then send EOF (half-close); reading continues. */
+  writeEof(): void {
+    if (this._closing || this._eofWritten) return;
+    this._eofWritten = true;
+    this._io.flush(); // libuv's shutdown waits for queued writes, not for our batch
+    this._native.shutdown(this._id);
+  }
+
+  /** Bytes not yet accepted by the kernel. */
+  getWriteBufferSize(): number {
+    return this._id < 0 ? 0 : this._unflushed + this._queued;
+  }
+
+  // -- Closing ---------------------------------------------------------------
+
+  /** Stop reading, flush what is buffered, then close; `connectionLost(null)` follows. */
+  close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._inbox.length = 0;
+    if (this._id < 0) return;
+    this._io.flush();
+    this._native.closeStream(this._id, false);
+  }
+
+  /** Close at once, dropping buffered data; `connectionLost(null)` follows. */
+  abort(): void {
+    if (this._lostCalled) return;
+    this._closing = this._aborted = true;
+    this._inbox.length = 0;
+    this._destroy();
+  }
+
+  /** @internal */
+  _destroy(): void {
+    if (this._id >= 0) this._native.closeStream(this._id, true);
+  }
+
+  // -- Reading ---------------------------------------------------------------
+
+  /** No more `dataReceived` until `resumeReading()`; the kernel buffer then pushes back on the peer. */
+  pauseReading(): void {
+    if (this._closing || !this._reading) return;
+    this._reading = false;
+    this._native.readStop(this._id);
+  }
+
+  /** Deliver data again (what arrived meanwhile first). */
+  resumeReading(): void {
+    if (this._closing || this._reading) return;
+    this._reading = true;
+    this._native.readStart(this._id);
+    if (this._inbox.length > 0 || this._peerGone) this._schedulePump();
+  }
+
+  /** @internal The 'socket' extra info: `{ fileno() }`, as asyncio's TransportSocket offers. */
+  _socketInfo(): unknown {
+    const native = this._native;
+    const id = this._id;
+    return id < 0 ? undefined : { fileno: () => native.fileno(id) };
+  }
+}
+
+/** `[address, port, family]` from C++ as a SockAddr. */
+export function sockAddr(a: [string, number, 'IPv4' | 'IPv6'] | null): SockAddr | undefined {
+  return a === null ? undefined : { address: a[0], port: a[1], family: a[2] };
+}
