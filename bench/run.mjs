@@ -322,15 +322,11 @@ function runChild(spec, args, ctx) {
   });
 }
 
-/** The arguments a child benchmark gets: --quick, and --loop when loops were chosen. */
+/** The arguments a child benchmark gets: --quick, and --loop LIST when loops were chosen (both take a list). */
 function childArgs(spec, opts, loops) {
   const args = [];
   if (opts.quick) args.push('--quick');
-  if (opts.loops !== null) {
-    // echo takes a list; the servers bench is given one loop, or none (= every loop) for a list.
-    if (spec.name === 'echo') args.push('--loop', loops.map((l) => l.name).join(','));
-    else if (loops.length === 1) args.push('--loop', loops[0].name);
-  }
+  if (opts.loops !== null) args.push('--loop', loops.map((l) => l.name).join(','));
   return args;
 }
 

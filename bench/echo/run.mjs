@@ -17,7 +17,7 @@
  *   --loop NAMES   aioloop loop(s) to run (also env AIOLOOP_LOOP); default: every
  *                  loop that can be constructed here. Node net and C always run.
  *   --sizes LIST   message sizes in bytes (default 1 KiB, 10 KiB, 100 KiB)
- *   --seconds N    measured seconds per run, after a warm-up (default 3)
+ *   --seconds N    measured seconds per run, after a warm-up (default 2)
  *   --rounds N     interleaved rounds (default 3)
  *   --conns N      connections (default 10), one request in flight each
  *   --json FILE    write the result as a benchmark section (bench/lib/report.mjs
@@ -90,7 +90,7 @@ function parseOptions() {
     process.exit(0);
   }
   const sizes = (values.sizes ?? (values.quick ? '1024' : '1024,10240,102400')).split(',').map(Number);
-  const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
+  const seconds = Number(values.seconds ?? (values.quick ? 1 : 2));
   const rounds = Number(values.rounds ?? (values.quick ? 2 : 3));
   const warmup = values.quick ? 0.3 : 0.5;
   const conns = Number(values.conns);
