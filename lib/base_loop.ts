@@ -29,7 +29,7 @@ import {
   type TaskOptions,
 } from './events.js';
 import { Future, _reportUnretrieved } from './futures.js';
-import { Task, ensureFuture } from './tasks.js';
+import { Task, TaskList, ensureFuture } from './tasks.js';
 import { isCoroutine, type Awaitable, type TaskTarget } from './coroutines.js';
 import { ThreadPoolExecutor, defaultThreadWorkers, submitTo, type ModuleWork, type Work } from './executors.js';
 import { createConnection, createUnixConnection, type ConnectionOptions } from './net_transport.js';
@@ -85,7 +85,7 @@ export abstract class BaseEventLoop implements EventLoop {
   /** @internal The Task whose step runs now. */
   _currentTask: Task<any> | null = null;
   /** @internal Tasks not done yet (allTasks). */
-  _tasks = new Set<Task<any>>();
+  _tasks = new TaskList();
   /** @internal */ _defaultExecutor: Executor | null = null;
   /** @internal Set by shutdownDefaultExecutor(): runInExecutor(null, ...) then throws (asyncio). */
   _executorShutdownCalled = false;

@@ -6,7 +6,7 @@
  */
 import { CancelledError, TimeoutError } from './errors.js';
 import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
-import { FIRST_KIND_BIT, Future, FutureHooks, fromPromise } from './futures.js';
+import { FIRST_KIND_BIT, Future, FutureHooks, MARKED, fromPromise } from './futures.js';
 import { ensureFuture, _thenable } from './tasks.js';
 import { isCoroutine, isPromiseLike, type Awaitable, type Coroutine } from './coroutines.js';
 import { timeout } from './timeouts.js';
@@ -24,8 +24,15 @@ function checkArray(aws: unknown, fn: string): readonly unknown[] {
   return aws;
 }
 
-/** ensureFuture for each distinct awaitable, on one loop (the first Future's, else the running one). */
-function toFutures(aws: readonly unknown[], fn: string): { loop: EventLoop; children: Future<unknown>[] } {
+/**
+ * ensureFuture for each awaitable, on one loop (the first Future's, else the
+ * running one). The same awaitable twice gives the same Future (as in
+ * asyncio); `distinct` lists each Future once, in first-seen order.
+ */
+function toFutures(
+  aws: readonly unknown[],
+  fn: string,
+): { loop: EventLoop; children: Future<unknown>[]; distinct: Future<unknown>[] } {
   let loop: EventLoop | null = null;
   for (const aw of aws) {
     if (aw instanceof Future) {
@@ -34,19 +41,39 @@ function toFutures(aws: readonly unknown[], fn: string): { loop: EventLoop; chil
     }
   }
   loop ??= _getRunningLoop() ?? getRunningLoop();
-  const seen = new Map<unknown, Future<unknown>>();
-  const children = aws.map((aw) => {
-    let fut = seen.get(aw);
-    if (fut === undefined) {
-      if (!(aw instanceof Future) && !isCoroutine(aw) && !isPromiseLike(aw)) {
-        throw new TypeError(`${fn}() got ${describe(aw)}, which is not awaitable`);
+  const opts = { loop };
+  const children: Future<unknown>[] = new Array(aws.length);
+  const distinct: Future<unknown>[] = [];
+  // Futures seen are MARKED (gathering 1e5 tasks is common: no hashing);
+  // coroutines and promises, rarer, are remembered in a Map.
+  let others: Map<unknown, Future<unknown>> | null = null;
+  try {
+    for (let i = 0; i < aws.length; i++) {
+      const aw = aws[i];
+      let fut: Future<unknown> | undefined;
+      if (aw instanceof Future) {
+        fut = ensureFuture(aw as Future<unknown>, opts); // Error if on another loop
+        if (!(fut._flags & MARKED)) {
+          fut._flags |= MARKED;
+          distinct.push(fut);
+        }
+      } else {
+        fut = others?.get(aw);
+        if (fut === undefined) {
+          if (!isCoroutine(aw) && !isPromiseLike(aw)) {
+            throw new TypeError(`${fn}() got ${describe(aw)}, which is not awaitable`);
+          }
+          fut = ensureFuture(aw as Awaitable<unknown>, opts);
+          (others ??= new Map()).set(aw, fut);
+          distinct.push(fut);
+        }
       }
-      fut = ensureFuture(aw as Awaitable<unknown>, { loop: loop! });
-      seen.set(aw, fut);
+      children[i] = fut;
     }
-    return fut;
-  });
-  return { loop, children };
+  } finally {
+    for (const fut of distinct) fut._flags &= ~MARKED;
+  }
+  return { loop, children, distinct };
 }
 
 /**
@@ -99,11 +126,10 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
     empty.setResult([]);
     return empty;
   }
-  const { loop, children } = toFutures(aws, 'gather');
+  const { loop, children, distinct } = toFutures(aws, 'gather');
   const outer = new Future<unknown[]>({ loop });
   outer._hooks = GATHERING;
   outer._owner = children;
-  const distinct = new Set(children).size;
   let finished = 0;
   const onChildDone = (fut: Future<unknown>) => {
     finished++;
@@ -122,7 +148,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
         return;
       }
     }
-    if (finished === distinct) {
+    if (finished === distinct.length) {
       const results = children.map((child) =>
         child.cancelled() ? child._makeCancelledError() : (child.exception() ?? child.result()),
       );
@@ -131,7 +157,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
     }
   };
   const alreadyDone: Future<unknown>[] = [];
-  for (const child of new Set(children)) {
+  for (const child of distinct) {
     if (child.done()) alreadyDone.push(child);
     else child.addDoneCallback(onChildDone);
   }
@@ -172,8 +198,8 @@ export function wait<T>(
   }
   const timeoutMs = checkTimeout(opts?.timeout, 'wait');
   const signal = checkSignal(opts?.signal, 'wait');
-  const { loop, children } = toFutures(list, 'wait');
-  const futs = new Set(children) as Set<Future<T>>;
+  const { loop, distinct } = toFutures(list, 'wait');
+  const futs = new Set(distinct) as Set<Future<T>>;
   const outer = loop.createFuture<[Set<Future<T>>, Set<Future<T>>]>();
   const settle = () => {
     if (outer.done()) return;

@@ -23,11 +23,17 @@ export const RELINQUISH = 2;
 /** @internal `_flags`: in a line of waiters (a WaiterQueue). */
 export const QUEUED = 4;
 /**
+ * @internal `_flags`: a mark for a pass that must see each Future once (gather
+ * and wait drop repeated awaitables), cleared before the pass returns: a
+ * flag costs nothing where a Set would hash every Future.
+ */
+export const MARKED = 8;
+/**
  * @internal The lowest `_flags` bit left to the code that set a Future's
  * hooks: a lock grant, a queue getter... each kind numbers its own bits from
  * here (one Future has one kind, so the kinds may reuse the same bits).
  */
-export const FIRST_KIND_BIT = 8;
+export const FIRST_KIND_BIT = 16;
 
 type DoneCallback<T> = (future: Future<T>) => void;
 

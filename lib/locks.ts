@@ -53,13 +53,17 @@ export type LockedBody<R> = () => Coroutine<R> | PromiseLike<R> | R;
 // ---------------------------------------------------------------------------
 // Helpers.
 
-/** The `signal` of a waiting method's options (TypeError for bad options). */
-function signalOf(opts: unknown, method: string): AbortSignal | undefined {
+/**
+ * The `signal` of `owner.method()`'s options (TypeError for bad options).
+ * The method's name is only built for an error message: these calls are hot.
+ */
+function signalOf(opts: unknown, owner: object, method: string): AbortSignal | undefined {
   if (opts === undefined) return undefined;
+  const name = `${owner.constructor.name}.${method}`;
   if (typeof opts !== 'object' || opts === null) {
-    throw new TypeError(`${method}() options must be an object, not ${describe(opts)}`);
+    throw new TypeError(`${name}() options must be an object, not ${describe(opts)}`);
   }
-  return checkSignal((opts as SignalOptions).signal, method);
+  return checkSignal((opts as SignalOptions).signal, name);
 }
 
 /** TypeError unless a number, RangeError unless an integer >= min. */
@@ -151,7 +155,13 @@ function* untilSettled<R>(promise: PromiseLike<R>): Coroutine<R> {
 
 /** use(): acquire, run the body, release in `finally` (asyncio's `async with`). */
 function* holding<R>(prim: Acquirable, body: LockedBody<R>, signal: AbortSignal | undefined): Coroutine<R> {
-  yield* prim.acquire({ signal });
+  if (signal !== undefined) {
+    yield* prim.acquire({ signal });
+  } else {
+    // acquire() without its Future: a free permit is taken with no allocation at all.
+    const grant = prim._acquire();
+    if (grant !== null) yield* grant;
+  }
   try {
     const result = body();
     if (result instanceof Future || isCoroutine(result)) return yield* (result as Coroutine<R>);
@@ -199,7 +209,7 @@ export abstract class Acquirable extends LoopBound {
    * already aborted fails the call without acquiring.
    */
   acquire(opts?: SignalOptions): Future<true> {
-    const signal = signalOf(opts, `${this.constructor.name}.acquire`);
+    const signal = signalOf(opts, this, 'acquire');
     if (signal?.aborted) return aborted(this, signal);
     const grant = this._acquire();
     if (grant === null) return resolved<true>(this, true);
@@ -218,10 +228,9 @@ export abstract class Acquirable extends LoopBound {
    * ```
    */
   use<R>(body: LockedBody<R>, opts?: SignalOptions): Coroutine<R> & PromiseLike<R> {
-    const name = this.constructor.name;
-    checkFunction(body, `${name}.use() body`);
+    if (typeof body !== 'function') checkFunction(body, `${this.constructor.name}.use() body`);
     // Thenable too: `await lock.use(async () => ...)` runs it as a task.
-    return _thenable(holding(this, body, signalOf(opts, `${name}.use`)));
+    return _thenable(holding(this, body, signalOf(opts, this, 'use')));
   }
 
   /** @internal Take the permit now (null), or join the line: the Grant to wait on. */
@@ -416,7 +425,7 @@ export class Event extends LoopBound {
 
   /** A Future done (true) once the flag is set. `signal` aborts the wait. */
   wait(opts?: SignalOptions): Future<true> {
-    const signal = signalOf(opts, 'Event.wait');
+    const signal = signalOf(opts, this, 'wait');
     if (signal?.aborted) return aborted(this, signal);
     if (this._value) return resolved<true>(this, true);
     const waiter = joinLine<true>(this._getLoop(), this, EVENT_WAITER);
@@ -591,7 +600,7 @@ export class Condition extends LoopBound {
    * `signal`) also re-acquires the lock before the CancelledError.
    */
   wait(opts?: SignalOptions): Future<true> {
-    return this._startWait<true>(null, signalOf(opts, 'Condition.wait'));
+    return this._startWait<true>(null, signalOf(opts, this, 'wait'));
   }
 
   /**
@@ -600,7 +609,7 @@ export class Condition extends LoopBound {
    */
   waitFor<R>(predicate: () => R, opts?: SignalOptions): Future<R> {
     checkFunction(predicate, 'Condition.waitFor() predicate');
-    const signal = signalOf(opts, 'Condition.waitFor');
+    const signal = signalOf(opts, this, 'waitFor');
     if (signal?.aborted) return aborted(this, signal);
     const value = predicate();
     if (value) return resolved(this, value);
@@ -784,7 +793,7 @@ export class Barrier extends LoopBound {
    * wait.
    */
   wait(opts?: SignalOptions): Future<number> {
-    const signal = signalOf(opts, 'Barrier.wait');
+    const signal = signalOf(opts, this, 'wait');
     const loop = this._getLoop();
     if (signal?.aborted) return aborted(this, signal);
     const waiter = new Future<number>({ loop });
