@@ -35,10 +35,14 @@ export function serverArgs(program, defaultPort, extra = {}) {
     }
     return n;
   };
+  if (values.loop !== undefined && values.loop !== 'default' && values.loop !== 'native') {
+    console.error(`--loop must be default or native, not ${JSON.stringify(values.loop)}\n${usage}`);
+    process.exit(2);
+  }
   const args = {
     port: number('port', values.port, defaultPort, 0, 65535),
     host: values.host ?? '127.0.0.1',
-    loop: loopFromArgs(), // exits with a usage message on a bad name
+    loop: loopFromArgs(), // undefined without --loop: run() then asks the policy (AIOLOOP_LOOP)
   };
   for (const [k, dflt] of Object.entries(extra)) args[k] = number(k, values[k], dflt, 0, Number.MAX_SAFE_INTEGER);
   return args;
