@@ -14,9 +14,11 @@
 //
 // Speed notes (redis-benchmark sends tens of thousands of tiny commands a
 // second): arguments are offsets into the received chunk rather than
-// Buffer slices; keys and values are 'latin1' strings (one byte per char, so
-// any bytes round-trip exactly, and V8 stores them compactly); all replies of
-// a chunk are written into one reusable buffer and sent with one write.
+// Buffer slices; the command is found from its bytes, without a string for
+// its name; keys and values are 'latin1' strings (one byte per char, so any
+// bytes round-trip exactly, and V8 stores them compactly); numbers are
+// written digit by digit; all replies of a chunk go into one reusable buffer
+// and leave with one write.
 
 const CR = 13;
 const LF = 10;
