@@ -14,8 +14,8 @@
  *                      servers against redis-server, node:net, node:http);
  *                      skipped with a note while that file does not exist
  *
- *   --quick          short runs (CI): micro N / 10 and 3 iterations, echo 1 KiB only
- *                    in 2 rounds of 1 s, servers with its own --quick
+ *   --quick          short runs (CI): micro N / 10 and 2 iterations, echo 1 KiB only
+ *                    in 2 rounds of 0.5 s, servers with its own --quick
  *   --loop NAMES     aioloop loop(s) to run (also env AIOLOOP_LOOP), passed on to
  *                    the child benchmarks; default: every loop that can be constructed here
  *   --section NAMES  only these sections (comma-separated: loop,toolkit,io,echo,servers)
@@ -47,7 +47,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results');
 const FULL_N = 1e6;
 const FULL_ITERATIONS = 5;
-const QUICK_ITERATIONS = 3;
+const QUICK_ITERATIONS = 2;
 /** A child benchmark that runs longer than this is killed (with its whole process group). */
 const CHILD_TIMEOUT_S = { quick: 180, full: 900 };
 

@@ -13,7 +13,7 @@
  *   node bench/echo/run.mjs [--quick] [--loop default|native[,...]] [--sizes 1024,10240,102400]
  *                           [--seconds N] [--rounds N] [--conns N] [--json FILE]
  *
- *   --quick        1 KiB only, 2 rounds of 1 s (unless --sizes/--seconds/--rounds say otherwise)
+ *   --quick        1 KiB only, 2 rounds of 0.5 s (unless --sizes/--seconds/--rounds say otherwise)
  *   --loop NAMES   aioloop loop(s) to run (also env AIOLOOP_LOOP); default: every
  *                  loop that can be constructed here. Node net and C always run.
  *   --sizes LIST   message sizes in bytes (default 1 KiB, 10 KiB, 100 KiB)
@@ -90,9 +90,9 @@ function parseOptions() {
     process.exit(0);
   }
   const sizes = (values.sizes ?? (values.quick ? '1024' : '1024,10240,102400')).split(',').map(Number);
-  const seconds = Number(values.seconds ?? (values.quick ? 1 : 2));
+  const seconds = Number(values.seconds ?? (values.quick ? 0.5 : 2));
   const rounds = Number(values.rounds ?? (values.quick ? 2 : 3));
-  const warmup = values.quick ? 0.3 : 0.5;
+  const warmup = values.quick ? 0.25 : 0.5;
   const conns = Number(values.conns);
   if (sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new UsageError('bad --sizes');
   if (!(seconds > 0 && seconds <= 60)) throw new UsageError('--seconds must be in (0, 60]');
@@ -278,7 +278,7 @@ async function main() {
 
   // Start every server once (idle servers cost nothing); each round visits them all.
   log(`echo: starting ${servers.length} servers (${servers.map((s) => s.impl).join(', ')})...`);
-  for (const server of servers) server.proc = await startServer(pinned(0, server.argv, pin));
+  await Promise.all(servers.map(async (server) => (server.proc = await startServer(pinned(0, server.argv, pin)))));
 
   /** runs[serverId][size] = client results, one per round. */
   const runs = Object.fromEntries(servers.map((s) => [s.id, Object.fromEntries(opts.sizes.map((z) => [z, []]))]));
