@@ -314,7 +314,7 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
       results.push_back(static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued));
     }
   }
-  std::memcpy(op, results.data(), results.size() * sizeof(int32_t));
+  if (!results.empty()) std::memcpy(op, results.data(), results.size() * sizeof(int32_t));
   return Napi::Number::New(env, static_cast<double>(results.size() / 2));
 }
 

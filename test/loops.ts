@@ -21,7 +21,17 @@ if (addon !== null) LOOPS.push({ name: 'native', create: () => new NativeLoop() 
  * build of the addon (the sanitizer run), a native loop must hold nothing
  * after close: no libuv handle, timer or reference left behind by any test.
  */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** uv_close callbacks run in the closing phase, after setImmediate's check phase: wait two iterations. */
+async function closeCallbacksRan(): Promise<void> {
+  await turn();
+  await turn();
+}
+
 export async function withLoop(kind: LoopKind, body: (loop: EventLoop) => Promise<void>): Promise<void> {
+  const counting = kind.name === 'native' && addon?.debugBuild === true;
+  if (counting) await closeCallbacksRan(); // handles of earlier tests are gone
+  const handlesBefore = counting ? addon!.debugCounters()!.liveHandles : 0;
   const loop = kind.create();
   try {
     await body(loop);
@@ -29,13 +39,18 @@ export async function withLoop(kind: LoopKind, body: (loop: EventLoop) => Promis
     if (!loop.isRunning()) loop.close();
   }
   if (loop instanceof NativeLoop && addon?.debugBuild) {
-    const { handles, activeHandles, timers, references, strongReferences } = loop._nativeStats();
-    expect({ handles, activeHandles, timers, references, strongReferences }).toEqual({
+    const { handles, activeHandles, timers, streams, references, strongReferences } = loop._nativeStats();
+    expect({ handles, activeHandles, timers, streams, references, strongReferences }).toEqual({
       handles: 0,
       activeHandles: 0,
       timers: 0,
+      streams: 0,
       references: 0,
       strongReferences: 0,
     });
+    // Every libuv handle the test made (loop, sockets, listeners) was closed
+    // and its close callback ran: nothing leaked.
+    await closeCallbacksRan();
+    expect(addon!.debugCounters()!.liveHandles).toBe(handlesBefore);
   }
 }

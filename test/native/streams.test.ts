@@ -1,0 +1,166 @@
+/**
+ * The native loop's stream boundary (native/stream.cc, tcp.cc, pipe.cc):
+ * argument validation, closed loops, and what happens to open sockets when
+ * a loop is closed. Behaviour both loops share (echo, flow control,
+ * half-close, errors) is in test/conformance/transports.test.ts.
+ */
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { NativeLoop, fromPromise, sleep, type Coroutine, type Transport } from '../../lib/index.js';
+import { loadAddon, type NativeAddon } from '../../lib/loops/native/addon.js';
+
+const addon = loadAddon() as NativeAddon;
+const built = addon !== null;
+const debug = built && addon.debugBuild;
+const HOST = '127.0.0.1';
+
+function noop(): void {}
+const turn = () => new Promise<void>((r) => setImmediate(r));
+const closeCallbacksRan = async () => {
+  await turn();
+  await turn();
+};
+
+describe.runIf(built)('native addon: stream boundary', () => {
+  it('rejects bad arguments with TypeError or RangeError and changes nothing', () => {
+    const l = new addon.Loop(noop);
+    const any = l as any;
+    try {
+      const id = l.tcpListen(HOST, 0, 16, false, false);
+      const cases: [() => unknown, ErrorConstructor][] = [
+        [() => any.tcpListen(), TypeError],
+        [() => any.tcpListen(1, 0, 16, false, false), TypeError],
+        [() => any.tcpListen('localhost', 0, 16, false, false), TypeError], // names are resolved in JS
+        [() => any.tcpListen(HOST, 70000, 16, false, false), RangeError],
+        [() => any.tcpListen(HOST, 1.5, 16, false, false), RangeError],
+        [() => any.tcpListen(HOST, 0, -1, false, false), RangeError],
+        [() => any.tcpListen(HOST, 0, 16, 'yes', false), TypeError],
+        [() => any.tcpConnect(HOST, '80', null, 0), TypeError],
+        [() => any.tcpConnect('nope', 80, null, 0), TypeError],
+        [() => any.tcpConnect(HOST, 80, 'x', 0), TypeError],
+        [() => any.tcpAddress('0', true), TypeError],
+        [() => any.tcpAddress(9999, true), RangeError],
+        [() => any.tcpAddress(-1, true), RangeError],
+        [() => any.tcpAddress(0.5, true), RangeError],
+        [() => any.readStart(12345), RangeError],
+        [() => any.readStop({}), TypeError],
+        [() => any.closeStream(id, 'no'), TypeError],
+        [() => any.write(id, 'text'), TypeError],
+        [() => any.write(id, new Uint8Array(1)), TypeError], // a listener
+        [() => any.shutdown(id), TypeError], // a listener
+        [() => any.flush(new Uint16Array(4), new Int32Array(3), 1), TypeError],
+        [() => any.flush(new Uint8Array(4), new Float64Array(3), 1), TypeError],
+        [() => any.flush(new Uint8Array(4), new Int32Array(3), 2), RangeError],
+        [() => any.flush(new Uint8Array(4), new Int32Array([id, 2, 8]), 1), RangeError], // past the bytes
+        [() => any.flush(new Uint8Array(4), new Int32Array([id, -1, 1]), 1), RangeError],
+        [() => any.pipeListen('', 16), TypeError],
+        [() => any.pipeListen('a\0b', 16), TypeError],
+        [() => any.pipeConnect(5), TypeError],
+        [() => any.pipeOpen(-1, true), RangeError],
+        [() => any.pipeOpen(0, 1), TypeError],
+        [() => any.fileno('x'), TypeError],
+      ];
+      for (const [call, type] of cases) expect(call).toThrow(type);
+      // The listener is still there and named.
+      expect(l.tcpAddress(id, false)).toEqual([HOST, expect.any(Number), 'IPv4']);
+      expect(l.fileno(id)).toBeGreaterThan(2);
+      expect(l.stats().streams).toBe(1);
+    } finally {
+      l.close();
+    }
+  });
+
+  it('reports listen errors with Node-style codes and leaks nothing', async () => {
+    await closeCallbacksRan(); // earlier tests' handles are gone
+    const before = debug ? addon.debugCounters()!.liveHandles : 0;
+    const l = new addon.Loop(noop);
+    try {
+      const id = l.tcpListen(HOST, 0, 16, false, false);
+      const port = l.tcpAddress(id, false)![1];
+      let err: NodeJS.ErrnoException | undefined;
+      try {
+        l.tcpListen(HOST, port, 16, false, false);
+      } catch (e) {
+        err = e as NodeJS.ErrnoException;
+      }
+      expect(err).toBeInstanceOf(Error);
+      expect(err!.code).toBe('EADDRINUSE');
+      expect(err!.syscall).toBe('listen');
+      expect(err!.message).toContain(`${HOST}:${port}`);
+      expect(l.stats().streams).toBe(1);
+      l.closeStream(id, false);
+    } finally {
+      l.close();
+    }
+    await closeCallbacksRan();
+    if (debug) expect(addon.debugCounters()!.liveHandles).toBe(before);
+  });
+
+  it('throws from every stream method of a closed Loop', () => {
+    const l = new addon.Loop(noop);
+    l.close();
+    for (const call of [
+      () => l.tcpListen(HOST, 0, 16, false, false),
+      () => l.tcpConnect(HOST, 80, null, 0),
+      () => l.pipeListen('/tmp/x.sock', 16),
+      () => l.pipeConnect('/tmp/x.sock'),
+      () => l.pipeOpen(0, false),
+      () => l.readStart(0),
+      () => l.flush(new Uint8Array(1), new Int32Array(3), 0),
+    ]) {
+      expect(call).toThrow(/closed/);
+    }
+  });
+});
+
+describe.runIf(built)('native loop: streams and close()', () => {
+  it('closing a loop with a server and open connections releases every handle', async () => {
+    await closeCallbacksRan();
+    const before = debug ? addon.debugCounters()!.liveHandles : 0;
+    const loop = new NativeLoop();
+    const sockPath = path.join(os.tmpdir(), `aioloop-native-${process.pid}-${Date.now()}.sock`);
+    function* main(): Coroutine<number> {
+      const server = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+      const unix = yield* fromPromise(loop.createUnixServer(() => ({}), sockPath));
+      const port = (server.addresses()[0] as { port: number }).port;
+      const clients: Transport[] = [];
+      for (let i = 0; i < 5; i++) {
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, port));
+        t.write('pending bytes that nobody reads');
+        clients.push(t);
+      }
+      yield* fromPromise(loop.createUnixConnection(() => ({}), sockPath));
+      yield* sleep(5);
+      void unix;
+      return loop._nativeStats().streams;
+    }
+    // 2 listeners, 6 client ends, 6 accepted ends.
+    expect(await loop.runUntilComplete(loop.createTask(main()))).toBe(14);
+    loop.close(); // without closing a single transport
+    expect(loop._nativeStats().streams).toBe(0);
+    await closeCallbacksRan();
+    if (debug) expect(addon.debugCounters()!.liveHandles).toBe(before);
+  });
+
+  it('a peer sees the connections of a closed loop go away', async () => {
+    const loop = new NativeLoop();
+    const ended = new Promise<void>((resolve) => {
+      const srv = net.createServer((s) => {
+        s.on('close', () => {
+          srv.close();
+          resolve();
+        });
+        s.resume();
+      });
+      srv.listen(0, HOST, () => {
+        const port = (srv.address() as net.AddressInfo).port;
+        void loop.runUntilComplete(loop.createTask(function* () {
+          yield* fromPromise(loop.createConnection(() => ({}), HOST, port));
+        })).then(() => loop.close());
+      });
+    });
+    await ended; // the socket was closed, not leaked open
+  });
+});
