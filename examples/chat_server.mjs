@@ -98,9 +98,9 @@ function* writeLoop(client) {
   }
 }
 
-/** The peer went away: not an error of ours. */
+/** The peer went away (ECONNRESET, EPIPE...): not an error of ours. */
 function isConnectionError(e) {
-  return typeof e?.code === 'string' || e?.message === 'Connection lost';
+  return typeof e?.code === 'string';
 }
 
 /** The reader: lines from the client until /quit, EOF or the idle timeout. */
