@@ -42,7 +42,8 @@ function toFutures(
   }
   loop ??= _getRunningLoop() ?? getRunningLoop();
   const opts = { loop };
-  const children: Future<unknown>[] = new Array(aws.length);
+  // Filled by push, not `new Array(n)`: V8 makes an array of 1e5+ preallocated slots a slow dictionary.
+  const children: Future<unknown>[] = [];
   const distinct: Future<unknown>[] = [];
   // Futures seen are MARKED (gathering 1e5 tasks is common: no hashing);
   // coroutines and promises, rarer, are remembered in a Map.
@@ -68,7 +69,7 @@ function toFutures(
           distinct.push(fut);
         }
       }
-      children[i] = fut;
+      children.push(fut);
     }
   } finally {
     for (const fut of distinct) fut._flags &= ~MARKED;

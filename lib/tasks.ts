@@ -28,7 +28,6 @@ import {
   PENDING,
   RELINQUISH,
   fromPromise,
-  _setResultUnlessCancelled,
   type FutureWaiter,
 } from './futures.js';
 import {
@@ -62,6 +61,13 @@ const RESUME = WAKE | THROW;
 const MUST_CANCEL = FIRST_KIND_BIT << 2;
 
 let taskCounter = 0;
+
+/** A task's cancellation bookkeeping (asyncio's `_num_cancels_requested`, `_cancel_message`) and its `signal`. */
+class CancelState {
+  requested = 0;
+  message: string | undefined = undefined;
+  abort: AbortController | null = null;
+}
 
 /**
  * @internal A loop's pending tasks (what `allTasks()` lists), in creation
@@ -134,11 +140,10 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   _coro: Coroutine<T> | (() => unknown) | null = null;
   /** @internal The name, or the task number until a name is asked for (no string per task). */
   _name: string | number;
-  /** @internal */ _numCancelsRequested = 0;
   /** @internal The Future this task waits on. */
   _futWaiter: Future<any> | null = null;
-  /** @internal */ _cancelMessage: string | undefined = undefined;
-  /** @internal */ private _abort: AbortController | null = null;
+  /** @internal Cancellation bookkeeping, from the first cancel() or `signal` on (most tasks never need it). */
+  private _cancelState: CancelState | null = null;
   /** @internal The ready-queue link: a Task queues itself, no Handle needed. */
   _next: Runnable | null = null;
   /** @internal The Future that woke us (WAKE) or the error to throw in (THROW). */
@@ -204,25 +209,33 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
    * is cancelled: pass it to fetch and other promise APIs.
    */
   get signal(): AbortSignal {
-    if (this._abort === null) {
-      this._abort = new AbortController();
-      if (this._numCancelsRequested > 0) this._abort.abort(new CancelledError(this._cancelMessage ?? ''));
+    const c = (this._cancelState ??= new CancelState());
+    if (c.abort === null) {
+      c.abort = new AbortController();
+      if (c.requested > 0) c.abort.abort(new CancelledError(c.message ?? ''));
     }
-    return this._abort.signal;
+    return c.abort.signal;
   }
 
   /** How many cancellations are requested and not yet `uncancel()`ed. */
   cancelling(): number {
-    return this._numCancelsRequested;
+    return this._cancelState?.requested ?? 0;
   }
 
   /** Withdraw one cancellation request; returns the remaining count. */
   uncancel(): number {
-    if (this._numCancelsRequested > 0) {
-      this._numCancelsRequested--;
-      if (this._numCancelsRequested === 0) this._flags &= ~MUST_CANCEL;
+    const c = this._cancelState;
+    if (c === null) return 0;
+    if (c.requested > 0) {
+      c.requested--;
+      if (c.requested === 0) this._flags &= ~MUST_CANCEL;
     }
-    return this._numCancelsRequested;
+    return c.requested;
+  }
+
+  /** @internal The message of the last cancel() (asyncio's `_cancel_message`). */
+  get _cancelMessage(): string | undefined {
+    return this._cancelState?.message;
   }
 
   /**
@@ -234,16 +247,17 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       throw new TypeError(`cancel message must be a string, not ${describe(msg)}`);
     }
     if (this._state !== PENDING) return false;
-    this._numCancelsRequested++;
-    if (this._abort !== null && !this._abort.signal.aborted) {
-      this._abort.abort(new CancelledError(msg ?? ''));
+    const c = (this._cancelState ??= new CancelState());
+    c.requested++;
+    if (c.abort !== null && !c.abort.signal.aborted) {
+      c.abort.abort(new CancelledError(msg ?? ''));
     }
     if (this._futWaiter !== null && this._futWaiter.cancel(msg)) {
       // The waiter's done callback wakes us with its CancelledError.
       return true;
     }
     this._flags |= MUST_CANCEL;
-    this._cancelMessage = msg;
+    c.message = msg;
     return true;
   }
 
@@ -430,7 +444,7 @@ function* awaitFuture<T>(fut: Future<T>): Coroutine<T> {
   return yield* fut;
 }
 
-/** A sleep's Future (`_owner`: its timer, if any): cancelling it cancels the timer. */
+/** A sleep's Future (`_owner`: its timer, if any; `_data`: its value): cancelling it cancels the timer. */
 const SLEEP = new FutureHooks({
   cancel: (fut, reason) => {
     if (!fut._markCancelled(reason)) return false;
@@ -439,6 +453,11 @@ const SLEEP = new FutureHooks({
     return true;
   },
 });
+
+/** The sleep is over (one callback argument: callSoon then needs no argument list). */
+function wakeSleeper(fut: Future<unknown>): void {
+  if (fut._state === PENDING) fut.setResult(fut._data);
+}
 
 /** The Task that runs a thenable coroutine, once it was awaited as a promise. */
 const thenTasks = new WeakMap<object, Task<unknown>>();
@@ -529,11 +548,12 @@ export function sleep<T = undefined>(ms: number, value?: T, opts?: SignalOptions
   const loop = getRunningLoop();
   const fut = new Future<T>({ loop });
   fut._hooks = SLEEP;
+  fut._data = value;
   if (ms <= 0) {
     fut._flags |= RELINQUISH;
-    loop.callSoon(_setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
+    loop.callSoon(wakeSleeper, fut as Future<unknown>);
   } else {
-    fut._owner = loop.callLater(ms, _setResultUnlessCancelled, fut as Future<unknown>, value as unknown);
+    fut._owner = loop.callLater(ms, wakeSleeper, fut as Future<unknown>);
   }
   if (signal !== undefined) cancelOnAbort(fut, signal);
   return fut;
