@@ -13,6 +13,7 @@
       'native/stream.cc',
       'native/tcp.cc',
       'native/pipe.cc',
+      'native/udp.cc',
     ],
   },
   'targets': [

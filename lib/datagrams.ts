@@ -202,23 +202,9 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
    * Throws `Error('transport is closed')` after `close()`/`abort()`.
    */
   sendto(data: Uint8Array | string, addr?: DatagramAddress | null): void {
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-      throw new TypeError(`sendto() data must be a Uint8Array or a string, not ${describe(data)}`);
-    }
-    let host: string | undefined;
-    let port: number | undefined;
-    if (addr !== undefined && addr !== null) {
-      [host, port] = parseAddress(addr, 'sendto');
-      if (this._connected) {
-        const peer = this._peername!;
-        if (port !== peer.port || (host !== peer.address && !(net.isIP(host) === 0))) {
-          throw new RangeError(`sendto() addr must be ${peer.address}:${peer.port} (the remote address), not ${host}:${port}`);
-        }
-        host = port = undefined;
-      }
-    } else if (!this._connected) {
-      throw new TypeError('sendto() needs an address: the endpoint has no remoteAddr');
-    }
+    const target = checkSendto(data, addr, this._connected ? this._peername! : null);
+    const host = target?.[0];
+    const port = target?.[1];
     if (this._closing) throw new Error('transport is closed');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     this._pending += buf.length;
@@ -305,6 +291,30 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
   }
 }
 
+/**
+ * @internal The checks of `sendto()` (both loops): the destination, or null
+ * for the connected peer. `peer` is the remote address of a connected endpoint.
+ * @example
+ * ```ts
+ * const target = checkSendto(data, addr, connected ? peername : null);
+ * ```
+ */
+export function checkSendto(data: unknown, addr: DatagramAddress | null | undefined, peer: SockAddr | null): [string, number] | null {
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw new TypeError(`sendto() data must be a Uint8Array or a string, not ${describe(data)}`);
+  }
+  if (addr !== undefined && addr !== null) {
+    const [host, port] = parseAddress(addr, 'sendto');
+    if (peer === null) return [host, port];
+    if (port !== peer.port || (host !== peer.address && !(net.isIP(host) === 0))) {
+      throw new RangeError(`sendto() addr must be ${peer.address}:${peer.port} (the remote address), not ${host}:${port}`);
+    }
+    return null;
+  }
+  if (peer === null) throw new TypeError('sendto() needs an address: the endpoint has no remoteAddr');
+  return null;
+}
+
 function parseAddress(addr: unknown, method: string): [string, number] {
   let host: unknown;
   let port: unknown;
@@ -333,18 +343,27 @@ function resolve(host: string, family: 4 | 6 | undefined): Promise<{ address: st
 }
 
 /**
- * @internal `loop.createDatagramEndpoint()`: bind (and connect, with
- * `remoteAddr`), then make the protocol and call connectionMade on the loop.
+ * @internal Checked arguments of `createDatagramEndpoint()`.
  * @example
  * ```ts
- * const [t, p] = await createDatagramEndpoint(loop, () => new Echo(), { localAddr: ['127.0.0.1', 0] });
+ * const args: DatagramArgs = checkDatagramArgs(factory, opts);
  * ```
  */
-export function createDatagramEndpoint<P extends BaseProtocol>(
-  loop: EventLoop,
-  factory: ProtocolFactory<P>,
-  opts?: DatagramEndpointOptions,
-): Promise<[DatagramTransport, P]> {
+export interface DatagramArgs {
+  local: [string, number] | null;
+  remote: [string, number] | null;
+  family: 4 | 6 | undefined;
+  reusePort: boolean;
+}
+
+/**
+ * @internal The argument checks of `loop.createDatagramEndpoint()` (both loops).
+ * @example
+ * ```ts
+ * const args = checkDatagramArgs(factory, { localAddr: ['127.0.0.1', 0] });
+ * ```
+ */
+export function checkDatagramArgs(factory: unknown, opts: DatagramEndpointOptions | undefined): DatagramArgs {
   checkFactory(factory, 'createDatagramEndpoint');
   checkOptions(opts, 'createDatagramEndpoint');
   const local = opts?.localAddr !== undefined ? parseAddress(opts.localAddr, 'createDatagramEndpoint() localAddr') : null;
@@ -364,17 +383,52 @@ export function createDatagramEndpoint<P extends BaseProtocol>(
   if (reusePort !== undefined && typeof reusePort !== 'boolean') {
     throw new TypeError(`createDatagramEndpoint() reusePort must be a boolean, not ${describe(reusePort)}`);
   }
-  if (reusePort && !nodeSupportsReusePort()) {
-    throw new Error(`createDatagramEndpoint() reusePort needs Node >= 22.12 or 23.1 (SO_REUSEPORT); this is Node ${process.versions.node}`);
+  return { local, remote, family, reusePort: reusePort === true };
+}
+
+/**
+ * @internal Resolve the local and remote hosts; all addresses must share one family.
+ * @example
+ * ```ts
+ * const { l, r, fam } = await resolveDatagramAddrs(args);
+ * ```
+ */
+export async function resolveDatagramAddrs(
+  args: DatagramArgs,
+): Promise<{ l: { address: string; family: 4 | 6 } | null; r: { address: string; family: 4 | 6 } | null; fam: 4 | 6 }> {
+  const { local, remote, family } = args;
+  const l = local !== null ? await resolve(local[0], family) : null;
+  const r = remote !== null ? await resolve(remote[0], family ?? l?.family) : null;
+  const fam = family ?? l?.family ?? r?.family ?? 4;
+  if ((l !== null && l.family !== fam) || (r !== null && r.family !== fam)) {
+    throw new RangeError(`createDatagramEndpoint() addresses must all be IPv${fam}`);
+  }
+  return { l, r, fam };
+}
+
+/**
+ * @internal `loop.createDatagramEndpoint()`: bind (and connect, with
+ * `remoteAddr`), then make the protocol and call connectionMade on the loop.
+ * @example
+ * ```ts
+ * const [t, p] = await createDatagramEndpoint(loop, () => new Echo(), { localAddr: ['127.0.0.1', 0] });
+ * ```
+ */
+export function createDatagramEndpoint<P extends BaseProtocol>(
+  loop: EventLoop,
+  factory: ProtocolFactory<P>,
+  opts?: DatagramEndpointOptions,
+): Promise<[DatagramTransport, P]> {
+  const args = checkDatagramArgs(factory, opts);
+  if (args.reusePort && !nodeSupportsReusePort()) {
+    throw new Error(
+      `createDatagramEndpoint() reusePort needs Node >= 22.12 or 23.1 on the default loop (SO_REUSEPORT); this is Node ${process.versions.node}. The native loop supports it.`,
+    );
   }
   if (loop.isClosed()) throw new Error('Event loop is closed');
+  const { local, remote, reusePort } = args;
   return (async () => {
-    const l = local !== null ? await resolve(local[0], family) : null;
-    const r = remote !== null ? await resolve(remote[0], family ?? l?.family) : null;
-    const fam = family ?? l?.family ?? r?.family ?? 4;
-    if ((l !== null && l.family !== fam) || (r !== null && r.family !== fam)) {
-      throw new RangeError(`createDatagramEndpoint() addresses must all be IPv${fam}`);
-    }
+    const { l, r, fam } = await resolveDatagramAddrs(args);
     const socket = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', ...(reusePort ? { reusePort: true } : {}) } as dgram.SocketOptions);
     try {
       await new Promise<void>((res, rej) => {

@@ -111,6 +111,9 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::TcpListen>("tcpListen"),
           InstanceMethod<&Loop::TcpConnect>("tcpConnect"),
           InstanceMethod<&Loop::TcpAddress>("tcpAddress"),
+          InstanceMethod<&Loop::UdpBind>("udpBind"),
+          InstanceMethod<&Loop::UdpConnect>("udpConnect"),
+          InstanceMethod<&Loop::UdpAddress>("udpAddress"),
           InstanceMethod<&Loop::PipeListen>("pipeListen"),
           InstanceMethod<&Loop::PipeConnect>("pipeConnect"),
           InstanceMethod<&Loop::PipeOpen>("pipeOpen"),
@@ -398,8 +401,17 @@ void Loop::Unregister(Stream* s) {
 int Loop::NewStream(Stream::Kind kind, int af, Stream** out) {
   auto* stream = new Stream();
   stream->kind = kind;
-  int err = kind == Stream::kTcp ? uv_tcp_init_ex(uv_loop_, &stream->h.tcp, static_cast<unsigned int>(af))
-                                 : uv_pipe_init(uv_loop_, &stream->h.pipe, 0);
+  int err;
+  switch (kind) {
+    case Stream::kTcp:
+      err = uv_tcp_init_ex(uv_loop_, &stream->h.tcp, static_cast<unsigned int>(af));
+      break;
+    case Stream::kUdp:
+      err = uv_udp_init_ex(uv_loop_, &stream->h.udp, static_cast<unsigned int>(af));
+      break;
+    default:
+      err = uv_pipe_init(uv_loop_, &stream->h.pipe, 0);
+  }
   if (err != 0) {
     delete stream;  // init failed: libuv holds nothing
     return err;

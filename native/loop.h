@@ -62,6 +62,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
   uv_buf_t AllocRead();
   // `n` bytes were read into the buffer AllocRead gave `s`: record them.
   void CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n);
+  // A datagram of `n` bytes was received at `buf` (after the room for its
+  // address record, see udp.h) from `addr`: record it.
+  void CommitDatagram(Stream* s, const uv_buf_t* buf, ssize_t n, const struct sockaddr* addr);
   // A read found no room: reading resumes on `s` after the next delivery.
   void Starve(Stream* s);
   // Gives `s` an id and stores it; Unregister frees the id (close callback).
@@ -117,6 +120,10 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value TcpListen(const Napi::CallbackInfo& info);
   Napi::Value TcpConnect(const Napi::CallbackInfo& info);
   Napi::Value TcpAddress(const Napi::CallbackInfo& info);
+  // udp.cc
+  Napi::Value UdpBind(const Napi::CallbackInfo& info);
+  Napi::Value UdpConnect(const Napi::CallbackInfo& info);
+  Napi::Value UdpAddress(const Napi::CallbackInfo& info);
   // pipe.cc
   Napi::Value PipeListen(const Napi::CallbackInfo& info);
   Napi::Value PipeConnect(const Napi::CallbackInfo& info);

@@ -44,9 +44,11 @@ void Stream::UpdateReading() {
   bool want = reading && !eof && !closing && !starved && !listener;
   // Our own flag rather than libuv's private ones.
   if (want && !read_started) {
-    if (uv_read_start(AsStream(), OnAlloc, OnRead) == 0) read_started = true;
+    int err = kind == kUdp ? uv_udp_recv_start(&h.udp, OnAlloc, OnRecv) : uv_read_start(AsStream(), OnAlloc, OnRead);
+    if (err == 0) read_started = true;
   } else if (!want && read_started) {
-    uv_read_stop(AsStream());
+    if (kind == kUdp) uv_udp_recv_stop(&h.udp);
+    else uv_read_stop(AsStream());
     read_started = false;
   }
 }
@@ -138,6 +140,9 @@ void Stream::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
     return;
   }
   *buf = s->loop->AllocRead();
+  // A datagram's address record goes in front of it (udp.cc).
+  constexpr unsigned int kAddrRecord = 20;
+  if (s->kind == kUdp) *buf = buf->len > kAddrRecord ? uv_buf_init(buf->base + kAddrRecord, buf->len - kAddrRecord) : uv_buf_init(nullptr, 0);
 }
 
 void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -302,6 +307,18 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
     i = j;
     Stream* s = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
     if (s == nullptr || s->listener || s->closing || s->close_after_writes) continue;
+    if (s->kind == Stream::kUdp) {
+      // One datagram per record, never coalesced.
+      for (unsigned int b = 0; b < n; b++) {
+        int err = s->SendDatagram(bufs[b].base, bufs[b].len);
+        if (err != 0) PushEvent(kEventDatagramError, s->id, err, 0);
+      }
+      if (s->queued > 0) {
+        results.push_back(id);
+        results.push_back(static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued));
+      }
+      continue;
+    }
     int err = s->Write(bufs, n);
     if (err != 0) {
       PushEvent(kEventError, s->id, err, 1);
@@ -326,7 +343,7 @@ Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw Napi::TypeError::New(info.Env(), "write() data must be a Uint8Array");
   }
-  if (s->listener) throw Napi::TypeError::New(info.Env(), "write(): stream is a listener");
+  if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "write(): not a connected stream");
   Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
   if (!s->closing && !s->close_after_writes && data.ElementLength() > 0) {
     size_t len = data.ElementLength();
@@ -360,7 +377,7 @@ Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
 Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
   ExpectArgs(info, 1, "shutdown");
   Stream* s = StreamArg(info, 0, "shutdown");
-  if (s->listener) throw Napi::TypeError::New(info.Env(), "shutdown(): stream is a listener");
+  if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "shutdown(): not a connected stream");
   if (!s->closing) {
     int err = s->Shutdown();
     if (err != 0 && err != UV_ENOTCONN) {

@@ -39,16 +39,24 @@ enum EventKind : int32_t {
   kEventConnect = 6,  // a = status (0 or a libuv error)
   kEventWritten = 7,  // a = bytes still queued in libuv after a write completed
   kEventListenError = 8,  // id = listener, a = libuv error from accept
+  kEventDatagram = 9,     // UDP: a = offset of an address record (udp.h) in the
+                          // batch's bytes, the datagram follows it; b = length
+  kEventDatagramError = 10,  // UDP: a = libuv error of a send or receive; the
+                             // endpoint stays open (asyncio's error_received)
 };
 
+// One libuv I/O handle with an id: a TCP or pipe stream, or (despite the
+// name) a UDP endpoint, which shares the registry, the read batch and the
+// outbound flush (udp.cc).
 struct Stream {
-  enum Kind : uint8_t { kTcp, kPipe };
+  enum Kind : uint8_t { kTcp, kPipe, kUdp };
 
   union {
     uv_handle_t handle;
     uv_stream_t stream;
     uv_tcp_t tcp;
     uv_pipe_t pipe;
+    uv_udp_t udp;
   } h;
   Loop* loop = nullptr;  // null once the loop released it: callbacks do nothing
   int32_t id = -1;
@@ -87,6 +95,11 @@ struct Stream {
   static void OnConnect(uv_connect_t* req, int status);
   static void OnConnection(uv_stream_t* server, int status);
   static void OnClose(uv_handle_t* handle);
+  // udp.cc
+  static void OnRecv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const struct sockaddr* addr, unsigned flags);
+  // Sends one datagram from an outbound record: an address record (udp.h)
+  // followed by the payload. Returns a libuv error, or 0.
+  int SendDatagram(const char* record, size_t len);
 
   // uv_close now (queued writes are dropped). Idempotent.
   void StartClose();

@@ -14,6 +14,7 @@ import {
   type EventLoop,
   type SockAddr,
 } from '../../lib/index.js';
+import { nodeSupportsReusePort } from '../../lib/servers.js';
 import { LOOPS, withLoop } from '../loops.js';
 
 const run = <T>(loop: EventLoop, main: () => Coroutine<T>) => loop.runUntilComplete(main());
@@ -106,6 +107,43 @@ describe.each(LOOPS)('$name loop: datagram endpoints', (kind) => {
       ),
     );
   }
+
+  it('sendto resolves a host name', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const [server] = yield* fromPromise(loop.createDatagramEndpoint(() => new Echo(), { localAddr: ['127.0.0.1', 0] }));
+        const port = (server.getExtraInfo('sockname') as SockAddr).port;
+        const [c, p] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { family: 4 }));
+        c.sendto('by name', ['localhost', port]);
+        yield* p.next;
+        expect(p.got).toEqual([['echo:by name', ['127.0.0.1', port]]]);
+        c.close();
+        server.close();
+        yield* p.lost;
+      }),
+    ),
+  );
+
+  // SO_REUSEPORT: the native loop sets it itself; the default loop needs Node >= 22.12.
+  it.skipIf(kind.name === 'default' && !nodeSupportsReusePort())('reusePort lets two endpoints bind one port', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const [a] = yield* fromPromise(loop.createDatagramEndpoint(() => new Echo(), { localAddr: ['127.0.0.1', 0], reusePort: true }));
+        const port = (a.getExtraInfo('sockname') as SockAddr).port;
+        const [b] = yield* fromPromise(loop.createDatagramEndpoint(() => new Echo(), { localAddr: ['127.0.0.1', port], reusePort: true }));
+        expect((b.getExtraInfo('sockname') as SockAddr).port).toBe(port);
+        let code: unknown;
+        try {
+          yield* fromPromise(loop.createDatagramEndpoint(() => ({}), { localAddr: ['127.0.0.1', port] }));
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code;
+        }
+        expect(code).toBe('EADDRINUSE');
+        a.close();
+        b.close();
+      }),
+    ),
+  );
 
   it('sendto after close throws; abort calls connectionLost once', () =>
     withLoop(kind, (loop) =>

@@ -49,6 +49,9 @@ export interface NativeLoopBinding {
   tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number;
   tcpConnect(host: string, port: number, localHost: string | null, localPort: number): number;
   tcpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;
+  udpBind(host: string, port: number, reusePort: boolean): number;
+  udpConnect(id: number, host: string, port: number): void;
+  udpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;
   pipeListen(path: string, backlog: number): number;
   pipeConnect(path: string): number;
   pipeOpen(fd: number, readable: boolean): number;

@@ -24,6 +24,8 @@ export const enum IoEvent {
   Connect = 6,
   Written = 7,
   ListenError = 8,
+  Datagram = 9,
+  DatagramError = 10,
 }
 
 /** Outbound batch size: bigger writes bypass the batch (one direct call). */
@@ -52,7 +54,14 @@ export interface StreamOwner {
   _onWritten(queued: number): void;
   _onAccept(id: number): void;
   _onListenError(err: Error): void;
+  /** UDP: a datagram; its address record (see native/udp.cc) is at `bytes[offset]`, the payload follows. */
+  _onDatagram(bytes: Buffer, offset: number, length: number): void;
+  /** UDP: a send or receive failed; the endpoint stays open. */
+  _onDatagramError(err: Error): void;
 }
+
+/** Bytes of a datagram's address record (native/udp.cc). */
+export const ADDR_RECORD = 20;
 
 /**
  * @internal A writer of the outbound batch: its byte counts are kept here
@@ -188,6 +197,12 @@ export class NativeIo {
             case IoEvent.ListenError:
               owner._onListenError(uvError(a, 'accept'));
               break;
+            case IoEvent.Datagram:
+              owner._onDatagram(bytes!, a, events[i + 3]!);
+              break;
+            case IoEvent.DatagramError:
+              owner._onDatagramError(uvError(a, events[i + 3] === 1 ? 'send' : 'recv'));
+              break;
           }
         }
       } catch (exception) {
@@ -229,6 +244,30 @@ export class NativeIo {
     if (!this._host._inIteration) this.flush();
   }
 
+  /**
+   * Queue one datagram for a UDP `writer`: an address record (`family` 0:
+   * the connected peer; else 4 or 6 with `addr` bytes in network order)
+   * followed by the payload.
+   */
+  writeDatagram(writer: BatchWriter, data: Uint8Array | string, family: number, port: number, addr: Uint8Array | null): void {
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const len = ADDR_RECORD + payload.length;
+    if (len > OUT_BYTES) throw new RangeError(`sendto(): a datagram of ${payload.length} bytes is too large`);
+    if (len > OUT_BYTES - this._outUsed) this.flush();
+    const out = this._out;
+    const at = this._outUsed;
+    out[at] = family;
+    out[at + 1] = 0;
+    out[at + 2] = port & 0xff;
+    out[at + 3] = port >>> 8;
+    if (addr !== null) out.set(addr, at + 4);
+    out.set(payload, at + ADDR_RECORD);
+    this._outUsed = at + len;
+    // The record is not payload: only the payload counts as buffered.
+    this._log(writer, at, len, payload.length);
+    if (!this._host._inIteration) this.flush();
+  }
+
   /** A write that does not fit: flush the batch, then log it or write it directly. */
   private _big(writer: BatchWriter, data: Uint8Array): void {
     this.flush();
@@ -245,12 +284,12 @@ export class NativeIo {
     writer._flushed();
   }
 
-  private _log(writer: BatchWriter, offset: number, len: number): void {
+  private _log(writer: BatchWriter, offset: number, len: number, counted = len): void {
     const k = this._outOps * 3;
     this._ops[k] = writer._id;
     this._ops[k + 1] = offset;
     this._ops[k + 2] = len;
-    writer._unflushed += len;
+    writer._unflushed += counted;
     if (!writer._dirty) {
       writer._dirty = true;
       this._dirty.push(writer);

@@ -16,7 +16,9 @@ import type { TimerHandle, TimerSlot } from '../../events.js';
 import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
 import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } from '../../servers.js';
-import type { Transport } from '../../transports.js';
+import type { DatagramTransport, Transport } from '../../transports.js';
+import { checkDatagramArgs, type DatagramEndpointOptions } from '../../datagrams.js';
+import { nativeDatagramEndpoint } from './udp_transport.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
 import { NativeIo } from './io.js';
 import { nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, type NativeNet } from './tcp.js';
@@ -160,6 +162,15 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     const args = checkServerArgs(protocolFactory, host, port, opts);
     if (this._closed) throw new Error('Event loop is closed');
     return nativeListen(this._net, protocolFactory, args.host, args.port, args.backlog, args.reusePort);
+  }
+
+  override createDatagramEndpoint<P extends BaseProtocol>(
+    protocolFactory: ProtocolFactory<P>,
+    opts?: DatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]> {
+    const args = checkDatagramArgs(protocolFactory, opts);
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeDatagramEndpoint(this, this._io, this._native, protocolFactory, args);
   }
 
   override createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {

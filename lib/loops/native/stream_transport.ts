@@ -106,6 +106,10 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   _onAccept(): void {}
   /** @internal Only listeners accept. */
   _onListenError(): void {}
+  /** @internal UDP only. */
+  _onDatagram(): void {}
+  /** @internal UDP only. */
+  _onDatagramError(): void {}
 
   /** @internal BatchWriter: the loop's batch was flushed. */
   _flushed(): void {

@@ -164,6 +164,8 @@ class NativeListener implements Listener, StreamOwner {
   _onClosed(): void {}
   _onConnect(): void {}
   _onWritten(): void {}
+  _onDatagram(): void {}
+  _onDatagramError(): void {}
 }
 
 /**
