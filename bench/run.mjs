@@ -192,7 +192,16 @@ async function runMicro(section, defs, loops, ctx) {
     ];
     progress(ctx.tag, `[${index + 1}/${defs.length}] ${bench}: ${formatInt(def.ops)} ${def.unit}s per iteration, ${variants.map((v) => v.name).join(' vs ')} ...`);
     const t1 = performance.now();
-    const measured = await measure(def, variants, { iterations: ctx.iterations, gc: ctx.gc });
+    let measured;
+    try {
+      measured = await measure(def, variants, { iterations: ctx.iterations, gc: ctx.gc });
+    } catch (e) {
+      // One broken benchmark does not cost the others their results; the run still fails.
+      const error = `${bench}: ${e instanceof Error ? e.message : String(e)}`;
+      ctx.failed.push({ section, error });
+      progress(ctx.tag, `FAILED: ${error}`);
+      continue;
+    }
     const base = measured[0];
     const baseNs = (base.summary.p50 * 1e6) / def.ops;
     const parts = [];
@@ -391,7 +400,7 @@ async function main() {
     try {
       let section;
       if (spec.kind === 'micro') {
-        section = await runMicro(spec.name, spec.benchmarks, loops, { tag, iterations, gc, n, command });
+        section = await runMicro(spec.name, spec.benchmarks, loops, { tag, iterations, gc, n, command, failed });
       } else {
         section = await runChild(spec, childArgs(spec, opts, loops), { tag, quick: opts.quick });
         section.durationS ??= (performance.now() - t0) / 1000;
@@ -414,9 +423,10 @@ async function main() {
   out.push('');
   out.push(table);
   out.push('');
-  out.push('How to read it: value is the median throughput (higher is better); ratio is the aioloop (or named) implementation against the');
-  out.push('baseline named in its label (Node\'s own primitive, the npm package for the job, node:net, or the C reference), measured side by side');
-  out.push('in the same run: > 1.00x is faster. target: the issue\'s goal for that ratio; result: ok, MISSED, or info (no target).');
+  out.push('How to read it: value is the median throughput (higher is better). The first row of each benchmark is its baseline (Node\'s own');
+  out.push('primitive, the npm package for the job, node:net or node:http); the ratio on a row is that row against the baseline, and a');
+  out.push('"ratio A / B" line compares another pair (against the C echo server, redis-server). Both sides ran in the same run;');
+  out.push('> 1.00x means faster. target: the issue\'s goal for the ratio; result: ok, MISSED, or info (no target).');
   if (opts.quick) out.push('--quick: short runs, for checking that every benchmark still runs; compare loops and targets with a full run.');
   if (sections.some((s) => ['loop', 'toolkit', 'io'].includes(s.section))) {
     out.push(
