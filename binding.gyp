@@ -14,6 +14,8 @@
       'native/tcp.cc',
       'native/pipe.cc',
       'native/udp.cc',
+      'native/signal.cc',
+      'native/dns.cc',
     ],
   },
   'targets': [

@@ -40,8 +40,8 @@ import type { Readable, Writable } from 'node:stream';
 import { connectReadPipe, connectWritePipe } from './pipes.js';
 import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagrams.js';
 import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
-import { addSignalHandler, removeAllSignalHandlers, removeSignalHandler } from './signals.js';
-import { getaddrinfo, getnameinfo, type AddrInfo, type GetaddrinfoOptions } from './dns.js';
+import { addSignalHandler, processSignals, removeAllSignalHandlers, removeSignalHandler, type SignalSource } from './signals.js';
+import { getaddrinfo, getnameinfo, nodeResolver, type AddrInfo, type GetaddrinfoOptions, type Resolver } from './dns.js';
 
 /** Something with a `shutdown(wait)`: the default executor, once set. */
 export interface Executor {
@@ -643,7 +643,17 @@ export abstract class BaseEventLoop implements EventLoop {
    * ```
    */
   addSignalHandler<A extends unknown[]>(signal: NodeJS.Signals | number, cb: (...args: A) => unknown, ...args: A): void {
-    addSignalHandler(this, signal, cb, args);
+    addSignalHandler(this, signal, cb, args, this._signalSource());
+  }
+
+  /** @internal Where signals come from (the native loop: uv_signal_t). */
+  protected _signalSource(): SignalSource {
+    return processSignals;
+  }
+
+  /** @internal Who resolves names (the native loop: uv_getaddrinfo). */
+  protected _resolver(): Resolver {
+    return nodeResolver;
   }
 
   /**
@@ -668,7 +678,7 @@ export abstract class BaseEventLoop implements EventLoop {
    * ```
    */
   getaddrinfo(host: string | null, port: number | string | null, opts?: GetaddrinfoOptions): Promise<AddrInfo[]> {
-    return getaddrinfo(host, port, opts);
+    return getaddrinfo(host, port, opts, this._resolver());
   }
 
   /**
@@ -680,7 +690,7 @@ export abstract class BaseEventLoop implements EventLoop {
    * ```
    */
   getnameinfo(sockaddr: [string, number] | { address: string; port: number }, flags?: number): Promise<[string, string]> {
-    return getnameinfo(sockaddr, flags);
+    return getnameinfo(sockaddr, flags, this._resolver());
   }
 
   // -- Errors ----------------------------------------------------------------

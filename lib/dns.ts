@@ -105,6 +105,32 @@ export interface GetaddrinfoOptions {
   flags?: number;
 }
 
+/**
+ * @internal The resolver behind getaddrinfo/getnameinfo: Node's `dns`
+ * (the default loop) or the native loop's uv_getaddrinfo/uv_getnameinfo.
+ * @example
+ * ```ts
+ * nodeResolver.lookup('localhost', 0, 0, (err, addrs) => console.log(addrs));
+ * ```
+ */
+export interface Resolver {
+  /** `family` 0, 4 or 6; calls back with every address, in the resolver's order. */
+  lookup(host: string, family: 0 | 4 | 6, hints: number, cb: (err: Error | null, addresses: { address: string; family: number }[]) => void): void;
+  lookupService(address: string, port: number, flags: number, cb: (err: Error | null, host: string, service: string) => void): void;
+}
+
+/** @internal Node's resolver (libuv's thread pool, through node:dns). */
+export const nodeResolver: Resolver = {
+  lookup(host, family, hints, cb) {
+    const opts: dns.LookupAllOptions = { all: true, family };
+    if (hints) opts.hints = hints;
+    dns.lookup(host, opts, (err, addresses) => cb(err, addresses ?? []));
+  },
+  lookupService(address, port, _flags, cb) {
+    dns.lookupService(address, port, (err, host, service) => cb(err, host, service));
+  },
+};
+
 const TYPES: [number, number][] = [
   [SOCK_STREAM, IPPROTO_TCP],
   [SOCK_DGRAM, IPPROTO_UDP],
@@ -118,7 +144,12 @@ const TYPES: [number, number][] = [
  * const infos = await getaddrinfo('localhost', 80);
  * ```
  */
-export function getaddrinfo(host: string | null, port: number | string | null, opts?: GetaddrinfoOptions): Promise<AddrInfo[]> {
+export function getaddrinfo(
+  host: string | null,
+  port: number | string | null,
+  opts?: GetaddrinfoOptions,
+  resolver: Resolver = nodeResolver,
+): Promise<AddrInfo[]> {
   if (host !== null && typeof host !== 'string') throw new TypeError(`getaddrinfo() host must be a string or null, not ${describe(host)}`);
   let portNum = 0;
   if (typeof port === 'string') {
@@ -145,9 +176,7 @@ export function getaddrinfo(host: string | null, port: number | string | null, o
   const name = host === null || host === '' ? (family === AF_INET6 ? '::1' : '127.0.0.1') : host;
   const types = type === 0 ? TYPES : TYPES.filter(([t]) => t === type);
   return new Promise((resolve, reject) => {
-    const lookupOpts: dns.LookupAllOptions = { all: true, family: family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0 };
-    if (opts?.flags) lookupOpts.hints = opts.flags;
-    dns.lookup(name, lookupOpts, (err, addresses) => {
+    resolver.lookup(name, family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, opts?.flags ?? 0, (err, addresses) => {
       if (err) {
         reject(err); // Node's error: code ENOTFOUND, EAI_AGAIN...
         return;
@@ -169,7 +198,11 @@ export function getaddrinfo(host: string | null, port: number | string | null, o
  * const [host, service] = await getnameinfo(['127.0.0.1', 22]); // ['localhost', 'ssh']
  * ```
  */
-export function getnameinfo(sockaddr: [string, number] | { address: string; port: number }, flags = 0): Promise<[string, string]> {
+export function getnameinfo(
+  sockaddr: [string, number] | { address: string; port: number },
+  flags = 0,
+  resolver: Resolver = nodeResolver,
+): Promise<[string, string]> {
   let address: unknown;
   let port: unknown;
   if (Array.isArray(sockaddr) && sockaddr.length >= 2) [address, port] = sockaddr;
@@ -180,7 +213,7 @@ export function getnameinfo(sockaddr: [string, number] | { address: string; port
   checkPort(port, 'getnameinfo', 0);
   if (typeof flags !== 'number' || !Number.isInteger(flags)) throw new TypeError(`getnameinfo() flags must be an integer, not ${describe(flags)}`);
   return new Promise((resolve, reject) => {
-    dns.lookupService(address as string, port as number, (err, hostname, service) => {
+    resolver.lookupService(address as string, port as number, flags, (err, hostname, service) => {
       if (err) reject(err);
       else resolve([hostname, service]);
     });

@@ -1,6 +1,7 @@
 /**
- * Unix signal handlers on the loop (asyncio's `add_signal_handler`), over
- * `process.on(signal)`, shared by both loops until the native uv_signal path.
+ * Unix signal handlers on the loop (asyncio's `add_signal_handler`). Where
+ * signals come from is the loop's {@link SignalSource}: `process.on(signal)`
+ * on the default loop, a uv_signal_t per signal on the native loop.
  * The handler runs on the loop (scheduled with `callSoon`), so
  * `getRunningLoop()`, `createTask()` and the exception handler work in it.
  * A loop's handlers are removed when it closes.
@@ -53,11 +54,34 @@ export function signalNumber(name: string): number {
   return (os.constants.signals as Record<string, number>)[name] ?? 0;
 }
 
-interface Installed {
-  listener: () => void;
+/**
+ * @internal Where a loop's signals come from: `install` starts delivering
+ * `name` to `onSignal` and returns how to stop.
+ * @example
+ * ```ts
+ * const stop = processSignals.install('SIGUSR2', () => console.log('usr2'));
+ * stop();
+ * ```
+ */
+export interface SignalSource {
+  install(name: NodeJS.Signals, onSignal: () => void): () => void;
 }
 
-const registry = new WeakMap<EventLoop, Map<NodeJS.Signals, Installed>>();
+/**
+ * @internal Signals through `process.on` (the default loop's source).
+ * @example
+ * ```ts
+ * const stop = processSignals.install('SIGINT', onInt);
+ * ```
+ */
+export const processSignals: SignalSource = {
+  install(name, onSignal) {
+    process.on(name, onSignal);
+    return () => process.removeListener(name, onSignal);
+  },
+};
+
+const registry = new WeakMap<EventLoop, Map<NodeJS.Signals, () => void>>();
 
 /**
  * @internal `loop.addSignalHandler()`: replace this loop's handler for `sig`.
@@ -66,7 +90,7 @@ const registry = new WeakMap<EventLoop, Map<NodeJS.Signals, Installed>>();
  * addSignalHandler(loop, 'SIGUSR2', () => console.log('usr2'));
  * ```
  */
-export function addSignalHandler(loop: EventLoop, sig: unknown, cb: unknown, args: unknown[]): void {
+export function addSignalHandler(loop: EventLoop, sig: unknown, cb: unknown, args: unknown[], source: SignalSource = processSignals): void {
   const name = signalName(sig, 'addSignalHandler', true);
   if (typeof cb !== 'function') throw new TypeError(`addSignalHandler() callback must be a function, not ${describe(cb)}`);
   if (isCoroutineFunction(cb)) {
@@ -77,14 +101,14 @@ export function addSignalHandler(loop: EventLoop, sig: unknown, cb: unknown, arg
   if (loop.isClosed()) throw new Error('Event loop is closed');
   let map = registry.get(loop);
   if (map === undefined) registry.set(loop, (map = new Map()));
-  const old = map.get(name);
-  if (old !== undefined) process.removeListener(name, old.listener);
-  const listener = () => {
-    if (loop.isClosed()) return;
-    loop.callSoon(() => (cb as (...a: unknown[]) => unknown)(...args));
-  };
-  map.set(name, { listener });
-  process.on(name, listener);
+  map.get(name)?.();
+  map.set(
+    name,
+    source.install(name, () => {
+      if (loop.isClosed()) return;
+      loop.callSoon(() => (cb as (...a: unknown[]) => unknown)(...args));
+    }),
+  );
 }
 
 /**
@@ -97,10 +121,10 @@ export function addSignalHandler(loop: EventLoop, sig: unknown, cb: unknown, arg
 export function removeSignalHandler(loop: EventLoop, sig: unknown): boolean {
   const name = signalName(sig, 'removeSignalHandler');
   const map = registry.get(loop);
-  const old = map?.get(name);
-  if (old === undefined) return false;
+  const stop = map?.get(name);
+  if (stop === undefined) return false;
   map!.delete(name);
-  process.removeListener(name, old.listener);
+  stop();
   return true;
 }
 
@@ -114,6 +138,6 @@ export function removeSignalHandler(loop: EventLoop, sig: unknown): boolean {
 export function removeAllSignalHandlers(loop: EventLoop): void {
   const map = registry.get(loop);
   if (map === undefined) return;
-  for (const [name, { listener }] of map) process.removeListener(name, listener);
   registry.delete(loop);
+  for (const stop of map.values()) stop();
 }

@@ -114,6 +114,9 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::UdpBind>("udpBind"),
           InstanceMethod<&Loop::UdpConnect>("udpConnect"),
           InstanceMethod<&Loop::UdpAddress>("udpAddress"),
+          InstanceMethod<&Loop::SignalStart>("signalStart"),
+          InstanceMethod<&Loop::Getaddrinfo>("getaddrinfo"),
+          InstanceMethod<&Loop::Getnameinfo>("getnameinfo"),
           InstanceMethod<&Loop::PipeListen>("pipeListen"),
           InstanceMethod<&Loop::PipeConnect>("pipeConnect"),
           InstanceMethod<&Loop::PipeOpen>("pipeOpen"),
@@ -184,6 +187,9 @@ void Loop::Release(bool from_env_cleanup) {
   uv_close(reinterpret_cast<uv_handle_t*>(&h->idle), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&h->check), OnClosed);
   heap_.Clear();
+  // DNS requests still in the thread pool: cancel them and drop their JS
+  // callbacks (their C++ callbacks only free memory now).
+  ReleaseDnsRequests();
   // Streams close without telling JS (it is closing the loop, or gone).
   for (Stream* stream : streams_) {
     if (stream != nullptr) stream->Detach();
@@ -408,6 +414,9 @@ int Loop::NewStream(Stream::Kind kind, int af, Stream** out) {
       break;
     case Stream::kUdp:
       err = uv_udp_init_ex(uv_loop_, &stream->h.udp, static_cast<unsigned int>(af));
+      break;
+    case Stream::kSignal:
+      err = uv_signal_init(uv_loop_, &stream->h.signal);
       break;
     default:
       err = uv_pipe_init(uv_loop_, &stream->h.pipe, 0);

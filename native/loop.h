@@ -124,6 +124,11 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value UdpBind(const Napi::CallbackInfo& info);
   Napi::Value UdpConnect(const Napi::CallbackInfo& info);
   Napi::Value UdpAddress(const Napi::CallbackInfo& info);
+  // signal.cc
+  Napi::Value SignalStart(const Napi::CallbackInfo& info);
+  // dns.cc
+  Napi::Value Getaddrinfo(const Napi::CallbackInfo& info);
+  Napi::Value Getnameinfo(const Napi::CallbackInfo& info);
   // pipe.cc
   Napi::Value PipeListen(const Napi::CallbackInfo& info);
   Napi::Value PipeConnect(const Napi::CallbackInfo& info);
@@ -145,6 +150,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
 
   // True while events or bytes wait for the next onWake.
   bool IoPending() const { return !events_.empty(); }
+  // dns.cc: cancel pending requests and drop their callbacks (Release).
+  void ReleaseDnsRequests();
   // Delivers the batch now if JS can run (running, not already in onWake).
   bool DeliverNow();
 
@@ -161,6 +168,11 @@ class Loop : public Napi::ObjectWrap<Loop> {
   std::vector<int32_t> free_ids_;
   size_t live_streams_ = 0;
   std::vector<int32_t> starved_;
+ public:
+  // dns.cc: requests in the thread pool (opaque: dns.cc owns the type).
+  std::vector<void*> dns_reqs_;
+
+ private:
   Napi::FunctionReference on_wake_;
   napi_async_context async_context_ = nullptr;
   TimerHeap heap_;

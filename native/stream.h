@@ -43,13 +43,15 @@ enum EventKind : int32_t {
                           // batch's bytes, the datagram follows it; b = length
   kEventDatagramError = 10,  // UDP: a = libuv error of a send or receive; the
                              // endpoint stays open (asyncio's error_received)
+  kEventSignal = 11,         // a = the signal number (signal.cc)
 };
 
-// One libuv I/O handle with an id: a TCP or pipe stream, or (despite the
-// name) a UDP endpoint, which shares the registry, the read batch and the
-// outbound flush (udp.cc).
+// One libuv handle with an id: a TCP or pipe stream, or (despite the name)
+// a UDP endpoint, which shares the registry, the read batch and the
+// outbound flush (udp.cc), or a signal watcher, which only shares the
+// registry and the event batch (signal.cc).
 struct Stream {
-  enum Kind : uint8_t { kTcp, kPipe, kUdp };
+  enum Kind : uint8_t { kTcp, kPipe, kUdp, kSignal };
 
   union {
     uv_handle_t handle;
@@ -57,6 +59,7 @@ struct Stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
     uv_udp_t udp;
+    uv_signal_t signal;
   } h;
   Loop* loop = nullptr;  // null once the loop released it: callbacks do nothing
   int32_t id = -1;

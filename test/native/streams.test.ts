@@ -61,6 +61,18 @@ describe.runIf(built)('native addon: stream boundary', () => {
         [() => any.pipeOpen(-1, true), RangeError],
         [() => any.pipeOpen(0, 1), TypeError],
         [() => any.fileno('x'), TypeError],
+        [() => any.signalStart('SIGINT'), TypeError],
+        [() => any.signalStart(0), RangeError],
+        [() => any.signalStart(99), RangeError],
+        [() => any.getaddrinfo(1, 0, 0, noop), TypeError],
+        [() => any.getaddrinfo('localhost', 5, 0, noop), RangeError],
+        [() => any.getaddrinfo('localhost', 0, -1, noop), RangeError],
+        [() => any.getaddrinfo('localhost', 0, 0, 'cb'), TypeError],
+        [() => any.getnameinfo('localhost', 80, 0, noop), TypeError],
+        [() => any.getnameinfo('127.0.0.1', 70000, 0, noop), RangeError],
+        [() => any.udpBind('any', 0, false), TypeError],
+        [() => any.udpBind('127.0.0.1', 0, 1), TypeError],
+        [() => any.udpConnect(id, '127.0.0.1', 9), TypeError], // not a UDP endpoint
       ];
       for (const [call, type] of cases) expect(call).toThrow(type);
       // The listener is still there and named.
@@ -112,6 +124,37 @@ describe.runIf(built)('native addon: stream boundary', () => {
     ]) {
       expect(call).toThrow(/closed/);
     }
+  });
+});
+
+describe.runIf(built)('native addon: DNS requests', () => {
+  it('resolves through uv_getaddrinfo and uv_getnameinfo', async () => {
+    const l = new addon.Loop(noop);
+    try {
+      const flat = await new Promise<(number | string)[]>((resolve, reject) =>
+        l.getaddrinfo('localhost', 4, 0, (err, res) => (err ? reject(err) : resolve(res!))),
+      );
+      expect(flat).toContain('127.0.0.1');
+      const err = await new Promise<NodeJS.ErrnoException>((resolve) =>
+        l.getaddrinfo('no-such-host.invalid', 0, 0, (e) => resolve(e as NodeJS.ErrnoException)),
+      );
+      expect(err.code).toMatch(/ENOTFOUND|EAI_AGAIN/);
+      const [host] = await new Promise<[string, string]>((resolve, reject) =>
+        l.getnameinfo('127.0.0.1', 80, 0, (e, res) => (e ? reject(e) : resolve(res!))),
+      );
+      expect(typeof host).toBe('string');
+    } finally {
+      l.close();
+    }
+  });
+
+  it('a loop closed while lookups are pending never calls them back', async () => {
+    const l = new addon.Loop(noop);
+    let called = 0;
+    for (let i = 0; i < 20; i++) l.getaddrinfo(`host-${i}.invalid`, 0, 0, () => called++);
+    l.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(called).toBe(0);
   });
 });
 

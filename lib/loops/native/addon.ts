@@ -52,6 +52,10 @@ export interface NativeLoopBinding {
   udpBind(host: string, port: number, reusePort: boolean): number;
   udpConnect(id: number, host: string, port: number): void;
   udpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;
+  signalStart(signum: number): number;
+  /** Calls back with (error, [family, address, family, address, ...]). */
+  getaddrinfo(host: string, family: 0 | 4 | 6, flags: number, cb: (err: Error | null, flat?: (number | string)[]) => void): void;
+  getnameinfo(address: string, port: number, flags: number, cb: (err: Error | null, result?: [string, string]) => void): void;
   pipeListen(path: string, backlog: number): number;
   pipeConnect(path: string): number;
   pipeOpen(fd: number, readable: boolean): number;

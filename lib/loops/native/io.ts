@@ -26,6 +26,7 @@ export const enum IoEvent {
   ListenError = 8,
   Datagram = 9,
   DatagramError = 10,
+  Signal = 11,
 }
 
 /** Outbound batch size: bigger writes bypass the batch (one direct call). */
@@ -44,20 +45,22 @@ const ERROR_SYSCALLS = ['read', 'write', 'shutdown'];
  * ```
  */
 export interface StreamOwner {
-  _onData(chunk: Buffer): void;
-  _onEof(): void;
-  _onError(err: Error): void;
   /** The handle is closed and the id is free. */
   _onClosed(): void;
-  _onConnect(status: number): void;
+  // Each kind of owner has the methods of the events its handle produces.
+  _onData?(chunk: Buffer): void;
+  _onEof?(): void;
+  _onError?(err: Error): void;
+  _onConnect?(status: number): void;
   /** A queued write completed; `queued` bytes remain in libuv. */
-  _onWritten(queued: number): void;
-  _onAccept(id: number): void;
-  _onListenError(err: Error): void;
+  _onWritten?(queued: number): void;
+  _onAccept?(id: number): void;
+  _onListenError?(err: Error): void;
   /** UDP: a datagram; its address record (see native/udp.cc) is at `bytes[offset]`, the payload follows. */
-  _onDatagram(bytes: Buffer, offset: number, length: number): void;
+  _onDatagram?(bytes: Buffer, offset: number, length: number): void;
   /** UDP: a send or receive failed; the endpoint stays open. */
-  _onDatagramError(err: Error): void;
+  _onDatagramError?(err: Error): void;
+  _onSignal?(signum: number): void;
 }
 
 /** Bytes of a datagram's address record (native/udp.cc). */
@@ -173,35 +176,38 @@ export class NativeIo {
           const a = events[i + 2]!;
           switch (events[i]) {
             case IoEvent.Data:
-              owner._onData(bytes!.subarray(a, a + events[i + 3]!));
+              owner._onData!(bytes!.subarray(a, a + events[i + 3]!));
               break;
             case IoEvent.Eof:
-              owner._onEof();
+              owner._onEof!();
               break;
             case IoEvent.Error:
-              owner._onError(uvError(a, ERROR_SYSCALLS[events[i + 3]!] ?? 'read'));
+              owner._onError!(uvError(a, ERROR_SYSCALLS[events[i + 3]!] ?? 'read'));
               break;
             case IoEvent.Closed:
               owners[id] = null;
               owner._onClosed();
               break;
             case IoEvent.Accept:
-              owner._onAccept(a);
+              owner._onAccept!(a);
               break;
             case IoEvent.Connect:
-              owner._onConnect(a);
+              owner._onConnect!(a);
               break;
             case IoEvent.Written:
-              owner._onWritten(a);
+              owner._onWritten!(a);
               break;
             case IoEvent.ListenError:
-              owner._onListenError(uvError(a, 'accept'));
+              owner._onListenError!(uvError(a, 'accept'));
               break;
             case IoEvent.Datagram:
-              owner._onDatagram(bytes!, a, events[i + 3]!);
+              owner._onDatagram!(bytes!, a, events[i + 3]!);
+              break;
+            case IoEvent.Signal:
+              owner._onSignal!(a);
               break;
             case IoEvent.DatagramError:
-              owner._onDatagramError(uvError(a, events[i + 3] === 1 ? 'send' : 'recv'));
+              owner._onDatagramError!(uvError(a, events[i + 3] === 1 ? 'send' : 'recv'));
               break;
           }
         }

@@ -19,6 +19,8 @@ import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } f
 import type { DatagramTransport, Transport } from '../../transports.js';
 import { checkDatagramArgs, type DatagramEndpointOptions } from '../../datagrams.js';
 import { nativeDatagramEndpoint } from './udp_transport.js';
+import { signalNumber, type SignalSource } from '../../signals.js';
+import type { Resolver } from '../../dns.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
 import { NativeIo } from './io.js';
 import { nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, type NativeNet } from './tcp.js';
@@ -102,6 +104,8 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
    */
   private readonly _log = new Float64Array(LOG_OPS * 2);
   private _logged = 0;
+  /** The C++ half was closed (its handles are gone). */
+  private _nativeClosed = false;
   /** Streams and the I/O batches (./io.ts). */
   private readonly _io: NativeIo;
   /** What the network functions (./tcp.ts) need. */
@@ -132,6 +136,47 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     this._native = new addon.Loop(this._wake);
     this._io = new NativeIo(this._native, this);
     this._net = { loop: this, io: this._io, native: this._native };
+  }
+
+  /** @internal Signals through uv_signal_t watchers; deliveries arrive in the I/O batch. */
+  protected override _signalSource(): SignalSource {
+    return {
+      install: (name, onSignal) => {
+        const id = this._native.signalStart(signalNumber(name));
+        this._io.register(id, { _onSignal: onSignal, _onClosed() {} });
+        // After close() the native loop already released the watcher.
+        return () => {
+          if (!this._nativeClosed) this._native.closeStream(id, true);
+        };
+      },
+    };
+  }
+
+  /** @internal Names resolved by uv_getaddrinfo / uv_getnameinfo in libuv's thread pool. */
+  protected override _resolver(): Resolver {
+    const native = this._native;
+    return {
+      lookup(host, family, hints, cb) {
+        native.getaddrinfo(host, family, hints, (err, flat) => {
+          if (err) {
+            (err as NodeJS.ErrnoException).syscall = 'getaddrinfo';
+            (err as NodeJS.ErrnoException & { hostname?: string }).hostname = host;
+            err.message = `getaddrinfo ${(err as NodeJS.ErrnoException).code} ${host}`;
+            cb(err, []);
+            return;
+          }
+          const addresses: { address: string; family: number }[] = [];
+          for (let i = 0; i < flat!.length; i += 2) addresses.push({ family: flat![i] as number, address: flat![i + 1] as string });
+          cb(null, addresses);
+        });
+      },
+      lookupService(address, port, flags, cb) {
+        native.getnameinfo(address, port, flags, (err, result) => {
+          if (err) cb(err, '', '');
+          else cb(null, result![0], result![1]);
+        });
+      },
+    };
   }
 
   /** @internal A burst, then this tick's writes go out in one flush. */
@@ -197,7 +242,10 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   /** Close the loop and release its libuv handles. */
   override close(): void {
     super.close();
-    if (this._closed) this._native.close(); // idempotent
+    if (this._closed) {
+      this._nativeClosed = true;
+      this._native.close(); // idempotent
+    }
   }
 
   /** @internal What the C++ half still holds (tests assert all zero after close). */

@@ -102,14 +102,6 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
     this._maybeResumeProtocol();
   }
 
-  /** @internal Only listeners accept. */
-  _onAccept(): void {}
-  /** @internal Only listeners accept. */
-  _onListenError(): void {}
-  /** @internal UDP only. */
-  _onDatagram(): void {}
-  /** @internal UDP only. */
-  _onDatagramError(): void {}
 
   /** @internal BatchWriter: the loop's batch was flushed. */
   _flushed(): void {

@@ -158,14 +158,7 @@ class NativeListener implements Listener, StreamOwner {
     this._server._acceptFailed(err);
   }
 
-  _onData(): void {}
-  _onEof(): void {}
-  _onError(): void {}
   _onClosed(): void {}
-  _onConnect(): void {}
-  _onWritten(): void {}
-  _onDatagram(): void {}
-  _onDatagramError(): void {}
 }
 
 /**

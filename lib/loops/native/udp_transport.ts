@@ -144,12 +144,6 @@ export class NativeUdpTransport extends WriteFlowControl implements DatagramTran
     else this._maybePauseProtocol();
   }
 
-  /** @internal Streams only. */ _onData(): void {}
-  /** @internal Streams only. */ _onEof(): void {}
-  /** @internal Streams only. */ _onError(): void {}
-  /** @internal Streams only. */ _onConnect(): void {}
-  /** @internal Listeners only. */ _onAccept(): void {}
-  /** @internal Listeners only. */ _onListenError(): void {}
 
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
