@@ -297,12 +297,14 @@ export class Future<T = unknown> implements PromiseLike<T> {
   next(): IteratorResult<unknown, T> {
     const hooks = this._hooks;
     if (hooks !== null && hooks.next !== null) hooks.next(this);
-    if (this._state === PENDING) {
+    const state = this._state;
+    if (state === PENDING) {
       this._flags |= BLOCKING;
       SUSPEND.value = this; // the Task waits on this Future
       return SUSPEND;
     }
-    DONE.value = this.result();
+    // A result is the common case: read it directly; result() throws the rest.
+    DONE.value = state === FINISHED ? this._result : this.result();
     return DONE as IteratorResult<unknown, T>;
   }
 

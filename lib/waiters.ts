@@ -56,6 +56,11 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
 
   /** The oldest waiter still queued. */
   first(): T | undefined {
+    if (this._size === 0) {
+      // Nobody waits (the common case): forget the slots of waiters that left.
+      if (this._tail !== 0) this._dropAll();
+      return undefined;
+    }
     const items = this._items;
     while (this._head < this._tail) {
       const item = items[this._head]!;
@@ -91,6 +96,13 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
     }
     this._items = [];
     this._head = this._tail = this._size = 0;
+  }
+
+  /** Every slot left belongs to a waiter that left: clear them (each slot once, so amortized O(1)). */
+  private _dropAll(): void {
+    const items = this._items;
+    for (let i = this._head; i < this._tail; i++) items[i] = undefined;
+    this._reset();
   }
 
   *[Symbol.iterator](): Iterator<T> {
