@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   CancelledError,
@@ -271,6 +271,34 @@ describe.each(LOOPS)('$name loop: connectReadPipe / connectWritePipe', (kind) =>
         expect(String(Buffer.concat(p.data))).toBe('hello pipes');
         expect(p.events).toEqual(['connectionMade', 'eofReceived', 'connectionLost']);
         yield* fromPromise(exited);
+      }),
+    ),
+  );
+
+  it('round-trips through a FIFO given as two file descriptors', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const fifo = path.join(os.tmpdir(), `aioloop-fifo-${process.pid}-${Date.now()}`);
+        execFileSync('mkfifo', [fifo]);
+        try {
+          // O_NONBLOCK: opening a FIFO end must not wait for the other end.
+          const rfd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+          const wfd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+          const [r, p] = yield* fromPromise(loop.connectReadPipe(() => new PipeReader(), rfd));
+          const [w] = yield* fromPromise(loop.connectWritePipe(() => ({}), wfd));
+          expect(r.isReading()).toBe(true);
+          const big = Buffer.alloc(1 << 20, 'f'); // more than the pipe holds: flow control and queued writes
+          w.write('hello fifo ');
+          w.write(big);
+          w.close();
+          expect(yield* p.lost).toBeNull();
+          const got = Buffer.concat(p.data);
+          expect(got.length).toBe(11 + big.length);
+          expect(String(got.subarray(0, 11))).toBe('hello fifo ');
+          expect(p.events).toEqual(['connectionMade', 'eofReceived', 'connectionLost']);
+        } finally {
+          fs.rmSync(fifo, { force: true });
+        }
       }),
     ),
   );

@@ -23,7 +23,9 @@ import { signalNumber, type SignalSource } from '../../signals.js';
 import type { Resolver } from '../../dns.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
 import { NativeIo } from './io.js';
-import { nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, type NativeNet } from './tcp.js';
+import { isPipeFd, nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, nativeOpenPipe, type NativeNet } from './tcp.js';
+import type { Readable, Writable } from 'node:stream';
+import type { ReadTransport, WriteTransport } from '../../transports.js';
 
 /** Due timer ids collected per popDue() call. */
 const DUE_BATCH = 256;
@@ -216,6 +218,22 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     const args = checkDatagramArgs(protocolFactory, opts);
     if (this._closed) throw new Error('Event loop is closed');
     return nativeDatagramEndpoint(this, this._io, this._native, protocolFactory, args);
+  }
+
+  /** A pipe or socket fd becomes a native uv_pipe_t; streams and other fds take the shared path. */
+  override connectReadPipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Readable): Promise<[ReadTransport, P]> {
+    if (!isPipeFd(pipe)) return super.connectReadPipe(protocolFactory, pipe);
+    checkFactory(protocolFactory, 'connectReadPipe');
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeOpenPipe(this._net, protocolFactory, pipe, true);
+  }
+
+  /** As connectReadPipe: pipe and socket fds are native. */
+  override connectWritePipe<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, pipe: number | Writable): Promise<[WriteTransport, P]> {
+    if (!isPipeFd(pipe)) return super.connectWritePipe(protocolFactory, pipe);
+    checkFactory(protocolFactory, 'connectWritePipe');
+    if (this._closed) throw new Error('Event loop is closed');
+    return nativeOpenPipe(this._net, protocolFactory, pipe, false);
   }
 
   override createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
