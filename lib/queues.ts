@@ -31,7 +31,8 @@
  *   `full()`, so no later put overtakes a woken putter.
  * - Waiters cancelled while waiting (task cancel, signal, timeout) leave
  *   their line at once (O(1): a flag on the waiter, see WaiterQueue).
- * Deviations (for the README): an item handed to a waiting getter no longer
+ * Deviations (for the README): a put() that does not wait returns the
+ * queue's one shared done Future (see `_putDone`); an item handed to a waiting getter no longer
  * counts in `qsize()`, so a bounded queue holds `maxsize` items plus those
  * in flight to getters; `full()` may be true while `qsize() < maxsize` (a
  * slot is reserved for a woken putter); a getter handed its item before
@@ -245,6 +246,8 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   private _unfinished = 0;
   /** @internal OPEN, SHUT_DOWN or SHUT_DOWN_IMMEDIATE. */
   private _state = OPEN;
+  /** @internal put()'s shared done Future (see `_putDone`). */
+  private _donePut: Future<void> | null = null;
   /** @internal The loop the queue is bound to, as Future options (`{ loop }`). */
   private _loopOpts: { loop: EventLoop } | undefined = undefined;
   /** @internal Waiting get()s: only while the buffer is empty. */
@@ -296,7 +299,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (this._state !== OPEN) return failed(new QueueShutDown('put() on a shut-down queue'), this._loopOpts);
     if (!this.full()) {
       this._add(item);
-      return resolved(undefined, this._loopOpts);
+      return this._putDone();
     }
     const putter = waiter<void>(this, PUTTER, this._putters);
     putter._data = item;
@@ -477,6 +480,20 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
     if (bound === undefined) return (this._loopOpts = { loop });
     if (bound.loop !== loop) throw new Error(`${this} is bound to a different event loop`);
     return bound;
+  }
+
+  /**
+   * The Future of a put() that did not wait: done, with no value. It is one
+   * shared Future per queue (once bound to its loop), never a new one per
+   * call: a done Future with no value never changes, and allocating one per
+   * put() was a third of the producer/consumer benchmark's time (1e6 items:
+   * 99 -> 70 ns an item). The one visible difference: such Futures are
+   * identical, so `wait()` and `asCompleted()` count them once.
+   */
+  private _putDone(): Future<void> {
+    const opts = this._loopOpts;
+    if (opts === undefined) return resolved(undefined, undefined); // not bound yet: the running loop's
+    return (this._donePut ??= resolved(undefined, opts));
   }
 
   /** A new item: to the first waiting getter, else into the buffer. */
