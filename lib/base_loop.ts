@@ -39,7 +39,7 @@ import type { DatagramTransport, ReadTransport, Transport, WriteTransport } from
 import type { Readable, Writable } from 'node:stream';
 import { connectReadPipe, connectWritePipe } from './pipes.js';
 import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagrams.js';
-import { subprocessExec, subprocessShell, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
+import { nodeSpawner, subprocessExec, subprocessShell, type Spawner, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
 import { addSignalHandler, processSignals, removeAllSignalHandlers, removeSignalHandler, type SignalSource } from './signals.js';
 import { getaddrinfo, getnameinfo, nodeResolver, type AddrInfo, type GetaddrinfoOptions, type Resolver } from './dns.js';
 
@@ -586,7 +586,7 @@ export abstract class BaseEventLoop implements EventLoop {
     args?: readonly string[],
     opts?: SubprocessOptions,
   ): Promise<[SubprocessTransport, P]> {
-    return subprocessExec(this, protocolFactory, program, args, opts);
+    return subprocessExec(this, protocolFactory, program, args, opts, this._spawner());
   }
 
   /**
@@ -602,7 +602,7 @@ export abstract class BaseEventLoop implements EventLoop {
     cmd: string,
     opts?: SubprocessOptions,
   ): Promise<[SubprocessTransport, P]> {
-    return subprocessShell(this, protocolFactory, cmd, opts);
+    return subprocessShell(this, protocolFactory, cmd, opts, this._spawner());
   }
 
   /**
@@ -649,6 +649,11 @@ export abstract class BaseEventLoop implements EventLoop {
   /** @internal Where signals come from (the native loop: uv_signal_t). */
   protected _signalSource(): SignalSource {
     return processSignals;
+  }
+
+  /** @internal Who starts child processes (the native loop: uv_spawn). */
+  protected _spawner(): Spawner {
+    return nodeSpawner;
   }
 
   /** @internal Who resolves names (the native loop: uv_getaddrinfo). */

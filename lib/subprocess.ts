@@ -68,7 +68,8 @@ export interface SubprocessOptions {
   limit?: number;
 }
 
-type Item =
+/** @internal What a ChildSource reports to its transport. */
+export type Item =
   | { kind: 'data'; fd: number; data: Buffer }
   | { kind: 'lost'; fd: number; err: Error | null }
   | { kind: 'exit'; code: number };
@@ -248,6 +249,95 @@ export class WritePipeTransport extends WriteFlowControl {
 }
 
 /**
+ * @internal A started child process as the transport sees it: node's
+ * ChildProcess (the default loop) or a uv_process_t (the native loop).
+ * @example
+ * ```ts
+ * const source = nodeChild(spawn('ls'));
+ * ```
+ */
+export interface ChildSource {
+  readonly pid: number;
+  /** True once the child exited (signals are then not sent). */
+  exited(): boolean;
+  /** Send `signal` unless the child exited. */
+  kill(signal: NodeJS.Signals): void;
+  /** Make `transport`'s pipe transports and route pipe and exit events to `transport._push`. */
+  attach(transport: SubprocessTransport): void;
+  /** `getExtraInfo('subprocess')`. */
+  readonly info: unknown;
+}
+
+/**
+ * @internal Starts a child: `file` with `args` (argv[1:]).
+ * @example
+ * ```ts
+ * const source = await nodeSpawner('ls', ['-l'], ['pipe', 'pipe', 'pipe'], undefined);
+ * ```
+ */
+export type Spawner = (file: string, args: string[], modes: [StdioMode, StdioMode, StdioMode], opts: SubprocessOptions | undefined) => Promise<ChildSource>;
+
+/** A ChildProcess as a ChildSource (the default loop). */
+function nodeChild(child: ChildProcess): ChildSource {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    pid: child.pid!,
+    info: child,
+    exited,
+    kill(signal) {
+      if (!exited()) child.kill(signal);
+    },
+    attach(t) {
+      child.on('error', () => {}); // kill() failures; spawn errors are handled by the spawner
+      if (child.stdin) {
+        const stdin = child.stdin;
+        t._pipes.set(0, new WritePipeTransport(t, stdin));
+        t._openPipes.add(0);
+        let err: Error | null = null;
+        stdin.on('error', (e: Error) => (err ??= e));
+        stdin.on('close', () => t._push({ kind: 'lost', fd: 0, err }));
+      }
+      for (const [fd, stream] of [[1, child.stdout], [2, child.stderr]] as const) {
+        if (!stream) continue;
+        t._pipes.set(fd, new ReadPipeTransport(t, fd, stream));
+        t._openPipes.add(fd);
+        let err: Error | null = null;
+        stream.on('data', (data: Buffer) => t._push({ kind: 'data', fd, data }));
+        stream.on('error', (e: Error) => (err ??= e));
+        stream.on('close', () => t._push({ kind: 'lost', fd, err }));
+      }
+      child.on('exit', (code, signal) => {
+        t._push({ kind: 'exit', code: code ?? (signal !== null ? -signalNumber(signal) : -1) });
+      });
+    },
+  };
+}
+
+/**
+ * @internal Spawns with node:child_process (the default loop's Spawner).
+ * @example
+ * ```ts
+ * const source = await nodeSpawner('true', [], ['ignore', 'ignore', 'ignore'], undefined);
+ * ```
+ */
+export const nodeSpawner: Spawner = (file, args, modes, opts) =>
+  new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { stdio: modes, env: opts?.env ?? process.env, cwd: opts?.cwd });
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const onError = (err: Error) => reject(err); // ENOENT, EACCES... (Node's error, with its code)
+    child.once('error', onError);
+    child.once('spawn', () => {
+      child.removeListener('error', onError);
+      resolve(nodeChild(child));
+    });
+  });
+
+/**
  * The transport of a child process (asyncio's SubprocessTransport). Made by
  * `loop.subprocessExec()` / `loop.subprocessShell()`.
  *
@@ -273,33 +363,13 @@ export class SubprocessTransport {
   /** @internal Use loop.subprocessExec(). */
   constructor(
     /** @internal */ readonly _loop: EventLoop,
-    /** @internal */ readonly _child: ChildProcess,
+    /** @internal */ readonly _child: ChildSource,
   ) {
-    const child = _child;
-    child.on('error', () => {}); // kill() failures; spawn errors are handled by the caller
-    if (child.stdin) {
-      const stdin = child.stdin;
-      this._pipes.set(0, new WritePipeTransport(this, stdin));
-      this._openPipes.add(0);
-      let err: Error | null = null;
-      stdin.on('error', (e: Error) => (err ??= e));
-      stdin.on('close', () => this._push({ kind: 'lost', fd: 0, err }));
-    }
-    for (const [fd, stream] of [[1, child.stdout], [2, child.stderr]] as const) {
-      if (!stream) continue;
-      this._pipes.set(fd, new ReadPipeTransport(this, fd, stream));
-      this._openPipes.add(fd);
-      let err: Error | null = null;
-      stream.on('data', (data: Buffer) => this._push({ kind: 'data', fd, data }));
-      stream.on('error', (e: Error) => (err ??= e));
-      stream.on('close', () => this._push({ kind: 'lost', fd, err }));
-    }
-    child.on('exit', (code, signal) => {
-      this._push({ kind: 'exit', code: code ?? (signal !== null ? -signalNumber(signal) : -1) });
-    });
+    _child.attach(this);
   }
 
-  private _push(item: Item): void {
+  /** @internal A pipe or exit event; delivered on the loop, in order. */
+  _push(item: Item): void {
     this._inbox.push(item);
     this._schedulePump();
   }
@@ -393,9 +463,7 @@ export class SubprocessTransport {
 
   /** @internal SIGKILL unless it exited. */
   _kill(): void {
-    if (this._returncode === null && this._child.exitCode === null && this._child.signalCode === null) {
-      this._child.kill('SIGKILL');
-    }
+    if (this._returncode === null) this._child.kill('SIGKILL');
   }
 
   /** @internal A Future (of the running loop) of the exit code. */
@@ -408,7 +476,7 @@ export class SubprocessTransport {
 
   /** The child's process id. */
   getPid(): number {
-    return this._child.pid!;
+    return this._child.pid;
   }
 
   /** null while running; the exit code; `-signal` when killed by a signal. */
@@ -425,7 +493,7 @@ export class SubprocessTransport {
   /** Send `signal` (name or number) to the child; nothing once it exited. */
   sendSignal(signal: NodeJS.Signals | number): void {
     const name = signalName(signal, 'sendSignal');
-    if (this._returncode !== null || this._child.exitCode !== null || this._child.signalCode !== null) return;
+    if (this._returncode !== null) return;
     this._child.kill(name);
   }
 
@@ -452,9 +520,9 @@ export class SubprocessTransport {
     return this._closed;
   }
 
-  /** `subprocess` (the ChildProcess); `dflt` otherwise. */
+  /** `subprocess` (the ChildProcess on the default loop; `{ pid }` on the native loop); `dflt` otherwise. */
   getExtraInfo(name: string, dflt?: unknown): unknown {
-    return name === 'subprocess' ? this._child : dflt;
+    return name === 'subprocess' ? this._child.info : dflt;
   }
 
   /** The protocol. */
@@ -479,35 +547,27 @@ function launch<P extends BaseProtocol>(
   args: string[],
   modes: [StdioMode, StdioMode, StdioMode],
   opts: SubprocessOptions | undefined,
+  spawner: Spawner,
 ): Promise<[SubprocessTransport, P]> {
   if (loop.isClosed()) throw new Error('Event loop is closed');
-  return new Promise((resolve, reject) => {
-    let child: ChildProcess;
-    try {
-      child = spawn(file, args, { stdio: modes, env: opts?.env ?? process.env, cwd: opts?.cwd });
-    } catch (err) {
-      reject(err);
-      return;
-    }
-    const onError = (err: Error) => reject(err); // ENOENT, EACCES... (Node's error, with its code)
-    child.once('error', onError);
-    child.once('spawn', () => {
-      child.removeListener('error', onError);
-      const transport = new SubprocessTransport(loop, child);
-      if (loop.isClosed()) {
-        transport._lostCalled = true;
-        child.kill('SIGKILL');
-        reject(new Error('Event loop is closed'));
-        return;
-      }
-      loop.callSoon(() =>
-        transport._start(factory, (err) => {
-          if (err !== null) reject(err);
-          else resolve([transport, transport._protocol as unknown as P]);
-        }),
-      );
-    });
-  });
+  return spawner(file, args, modes, opts).then(
+    (child) =>
+      new Promise((resolve, reject) => {
+        const transport = new SubprocessTransport(loop, child);
+        if (loop.isClosed()) {
+          transport._lostCalled = true;
+          child.kill('SIGKILL');
+          reject(new Error('Event loop is closed'));
+          return;
+        }
+        loop.callSoon(() =>
+          transport._start(factory, (err) => {
+            if (err !== null) reject(err);
+            else resolve([transport, transport._protocol as unknown as P]);
+          }),
+        );
+      }),
+  );
 }
 
 /**
@@ -523,6 +583,7 @@ export function subprocessExec<P extends BaseProtocol>(
   program: string,
   args: readonly string[] = [],
   opts?: SubprocessOptions,
+  spawner: Spawner = nodeSpawner,
 ): Promise<[SubprocessTransport, P]> {
   checkFactory(factory, 'subprocessExec');
   checkString(program, 'subprocessExec() program');
@@ -531,7 +592,7 @@ export function subprocessExec<P extends BaseProtocol>(
     if (typeof a !== 'string') throw new TypeError(`subprocessExec() args must be strings, not ${describe(a)}`);
   }
   const modes = checkSubprocessOptions(opts, 'subprocessExec');
-  return launch(loop, factory, program, [...args], modes, opts);
+  return launch(loop, factory, program, [...args], modes, opts, spawner);
 }
 
 /**
@@ -546,12 +607,13 @@ export function subprocessShell<P extends BaseProtocol>(
   factory: ProtocolFactory<P>,
   cmd: string,
   opts?: SubprocessOptions,
+  spawner: Spawner = nodeSpawner,
 ): Promise<[SubprocessTransport, P]> {
   checkFactory(factory, 'subprocessShell');
   checkString(cmd, 'subprocessShell() cmd');
   const modes = checkSubprocessOptions(opts, 'subprocessShell');
-  if (process.platform === 'win32') return launch(loop, factory, process.env.ComSpec ?? 'cmd.exe', ['/d', '/s', '/c', cmd], modes, opts);
-  return launch(loop, factory, '/bin/sh', ['-c', cmd], modes, opts);
+  if (process.platform === 'win32') return launch(loop, factory, process.env.ComSpec ?? 'cmd.exe', ['/d', '/s', '/c', cmd], modes, opts, spawner);
+  return launch(loop, factory, '/bin/sh', ['-c', cmd], modes, opts, spawner);
 }
 
 // ---------------------------------------------------------------------------
