@@ -171,15 +171,17 @@ function* main() {
   const loop = getRunningLoop();
   const room = new Room();
   const server = yield* startServer(makeHandler(room), args.host, args.port);
-  const { address, port } = server.addresses()[0];
-  console.log(`chat server listening on ${address}:${port} (loop: ${loopName(loop)})`);
 
   // Ctrl-C: run() cancels this main task on the first SIGINT (as
   // asyncio.run does); SIGTERM is turned into the same cancellation.
+  // (Installed before the listening line: whoever waits for that line may
+  // send a signal at once.)
   const mainTask = currentTask();
   loop.addSignalHandler('SIGTERM', () => mainTask.cancel('SIGTERM'));
   try {
-    yield* server.serveForever();
+    const { address, port } = server.addresses()[0];
+    console.log(`chat server listening on ${address}:${port} (loop: ${loopName(loop)})`);
+    yield* server.serveForever();                 // accept connections until cancelled
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;
   } finally {

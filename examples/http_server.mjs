@@ -225,8 +225,6 @@ function* main() {
   const loop = getRunningLoop();
   const connections = new Set();
   const server = yield* fromPromise(loop.createServer(() => new HttpProtocol(connections), args.host, args.port));
-  const { address, port } = server.addresses()[0];
-  console.log(`http server listening on ${address}:${port} (loop: ${loopName(loop)})`);
 
   // Idle connections: rather than a timer per connection, re-armed on every
   // request, one timer sweeps them all once a second. dataReceived resets a
@@ -242,10 +240,14 @@ function* main() {
 
   // Ctrl-C: run() cancels this main task on the first SIGINT (asyncio.run
   // does the same); SIGTERM is turned into the same cancellation here.
+  // (Installed before the listening line: whoever waits for that line may
+  // send a signal at once.)
   const mainTask = currentTask();
   loop.addSignalHandler('SIGTERM', () => mainTask.cancel('SIGTERM'));
   try {
-    yield* server.serveForever();
+    const { address, port } = server.addresses()[0];
+    console.log(`http server listening on ${address}:${port} (loop: ${loopName(loop)})`);
+    yield* server.serveForever();                 // accept connections until cancelled
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;
   } finally {

@@ -75,14 +75,16 @@ function* main() {
   const loop = getRunningLoop();
   const keyspace = new Keyspace(loop);           // expiry timers: loop.callLater
   const server = yield* fromPromise(loop.createServer(() => new RespProtocol(keyspace), args.host, args.port));
-  const { address, port } = server.addresses()[0];
-  console.log(`resp server listening on ${address}:${port} (loop: ${loopName(loop)})`);
 
   // Ctrl-C: run() turns the first SIGINT into cancellation of this main
   // task, as asyncio.run() does. SIGTERM (kill, docker stop) does the same.
+  // (Installed before the listening line: whoever waits for that line may
+  // send a signal at once.)
   const mainTask = currentTask();
   loop.addSignalHandler('SIGTERM', () => mainTask.cancel('SIGTERM'));
   try {
+    const { address, port } = server.addresses()[0];
+    console.log(`resp server listening on ${address}:${port} (loop: ${loopName(loop)})`);
     yield* server.serveForever();                 // accept connections until cancelled
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;  // a signal: shut down normally

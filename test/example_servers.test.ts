@@ -361,6 +361,35 @@ class LineClient {
 
 // =======================================================================================
 
+describe.concurrent('npm run example:NAME', () => {
+  for (const name of ['resp', 'http', 'chat']) {
+    it(`npm run example:${name} -- --port 0 --loop default: listens, and SIGTERM to npm stops it (exit 0)`, async () => {
+      const child = spawn('npm', ['run', '-s', `example:${name}`, '--', '--port', '0', '--loop', 'default'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      liveServers.add(child);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (!stdout.includes('\n') && Date.now() < deadline && child.exitCode === null) await sleep(20);
+      const m = new RegExp(`^${name} server listening on 127\\.0\\.0\\.1:(\\d+) \\(loop: default\\)\\n$`).exec(stdout);
+      expect(m, `stdout ${JSON.stringify(stdout)}, stderr ${stderr}`).not.toBeNull();
+      child.kill('SIGTERM'); // npm's child is the server itself (the script says `exec node ...`)
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const [code, signal] = await exited;
+      clearTimeout(timer);
+      liveServers.delete(child);
+      expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+      await expect(connect(Number(m![1]))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    });
+  }
+});
+
+
 for (const { name: loop } of LOOPS) {
   describe.concurrent(`resp_server --loop ${loop}`, () => {
     it('answers every command', () =>
@@ -861,6 +890,12 @@ for (const { name: loop } of LOOPS) {
           } finally {
             server.child.kill('SIGKILL');
           }
+        });
+
+        it(`${script}: ${signal} at once after the listening line, exit code 0`, async () => {
+          // The line means "ready": the signal handlers must already be in place.
+          const server = await ServerProcess.start(script, name, loop);
+          await server.stopCleanly(signal);
         });
       }
     }
