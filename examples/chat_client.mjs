@@ -42,7 +42,12 @@ function* forwardInput(stdin, writer) {
     const line = yield* stdin.readline();
     if (line.length === 0) break;                  // EOF on stdin
     writer.write(line);
-    yield* writer.drain();
+    try {
+      yield* writer.drain();
+    } catch (e) {
+      if (typeof e?.code !== 'string') throw e;
+      return;                                      // the connection is gone: the reader says so
+    }
   }
   if (!writer.isClosing()) writer.writeEof();      // "no more from me"; keep reading
 }
@@ -58,7 +63,14 @@ function* main() {
     yield* taskGroup(function* (tg) {
       const typing = tg.createTask(forwardInput(stdin, writer), { name: 'stdin' });
       for (;;) {
-        const line = yield* reader.readline();     // what the server says
+        let line;
+        try {
+          line = yield* reader.readline();         // what the server says
+        } catch (e) {
+          if (typeof e?.code !== 'string') throw e;
+          console.error(`connection lost: ${e.code}`); // ECONNRESET...
+          break;
+        }
         if (line.length === 0) break;              // it closed the connection
         process.stdout.write(line);
       }
@@ -67,7 +79,11 @@ function* main() {
   } finally {
     stdinTransport.close();                        // let the process exit
     writer.close();
-    yield* writer.waitClosed();
+    try {
+      yield* writer.waitClosed();
+    } catch (e) {
+      if (typeof e?.code !== 'string') throw e;    // lost with an error: reported above
+    }
   }
 }
 
