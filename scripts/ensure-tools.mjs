@@ -23,38 +23,38 @@ export function isInstalled(pkg) {
   return r.status === 0 && /\binstall ok installed\b/.test(r.stdout);
 }
 
-function aptGet(args) {
-  console.log(`ensure-tools: apt-get ${args.join(' ')}`);
+function aptGet(args, log) {
+  log(`ensure-tools: apt-get ${args.join(' ')}`);
   const r = spawnSync('apt-get', args, {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 2, 2], // apt's own output goes to stderr
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
-  if (r.error) console.log(`ensure-tools: apt-get failed to start: ${r.error.message}`);
+  if (r.error) log(`ensure-tools: apt-get failed to start: ${r.error.message}`);
   return r.status === 0;
 }
 
-/** Install what is missing of `packages`; returns the packages still missing. */
-export function ensurePackages(packages) {
+/** Install what is missing of `packages`; returns the packages still missing. `log` prints progress. */
+export function ensurePackages(packages, log = console.log) {
   let missing = packages.filter((p) => !isInstalled(p));
   if (missing.length === 0) {
-    console.log(`ensure-tools: all present (${packages.join(', ')})`);
+    log(`ensure-tools: all present (${packages.join(', ')})`);
     return [];
   }
-  console.log(`ensure-tools: missing ${missing.join(', ')}`);
+  log(`ensure-tools: missing ${missing.join(', ')}`);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot) {
-    console.log(`ensure-tools: not root, not installing; run: sudo apt-get install -y ${missing.join(' ')}`);
+    log(`ensure-tools: not root, not installing; run: sudo apt-get install -y ${missing.join(' ')}`);
     return missing;
   }
   const install = ['install', '-y', '--no-install-recommends', ...missing];
-  if (!aptGet(install)) {
+  if (!aptGet(install, log)) {
     // Usually stale or absent package lists: refresh them and retry once.
-    aptGet(['update']);
-    aptGet(install);
+    aptGet(['update'], log);
+    aptGet(install, log);
   }
   missing = packages.filter((p) => !isInstalled(p));
-  if (missing.length === 0) console.log(`ensure-tools: all present (${packages.join(', ')})`);
-  else console.log(`ensure-tools: still missing ${missing.join(', ')}`);
+  if (missing.length === 0) log(`ensure-tools: all present (${packages.join(', ')})`);
+  else log(`ensure-tools: still missing ${missing.join(', ')}`);
   return missing;
 }
 

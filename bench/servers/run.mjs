@@ -120,14 +120,7 @@ function ensureTools() {
   let gone = missing();
   if (gone.length > 0) {
     log(`missing ${gone.join(', ')}: trying scripts/ensure-tools.mjs`);
-    // Its progress goes to stderr, keeping stdout for the table.
-    const write = process.stdout.write;
-    process.stdout.write = process.stderr.write.bind(process.stderr);
-    try {
-      ensurePackages([...new Set(gone.map((t) => tools[t]))]);
-    } finally {
-      process.stdout.write = write;
-    }
+    ensurePackages([...new Set(gone.map((t) => tools[t]))], log); // progress on stderr: stdout is for the table
     gone = missing();
     if (gone.length > 0) log(`still missing ${gone.join(', ')}: those rows are left out`);
   }
