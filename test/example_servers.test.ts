@@ -543,6 +543,24 @@ for (const { name: loop } of LOOPS) {
         c.close();
       }));
 
+    it('keeps every reply when a pipelining client reads late (flow control)', () =>
+      withServer('resp_server.mjs', 'resp', loop, async ({ port }) => {
+        const c = await RespClient.connect(port);
+        const value = Buffer.alloc(100_000, 'v').toString();
+        expect(await c.call('SET', 'big', value)).toBe('OK');
+        // 300 GETs at once: 30 MB of replies to a client that does not read
+        // for a while. The server stops reading while its write buffer is full.
+        c.socket.pause();
+        const gets = Buffer.concat(Array.from({ length: 300 }, (_, i) => encode(i % 2 ? ['GET', 'big'] : ['ECHO', `n${i}`])));
+        c.socket.write(gets);
+        await sleep(300);
+        c.socket.resume();
+        const replies = await c.read(300, 20_000);
+        replies.forEach((r, i) => expect(r === (i % 2 ? value : `n${i}`), `reply ${i}`).toBe(true));
+        expect(await c.call('PING')).toBe('PONG');
+        c.close();
+      }));
+
     it('closes the connection after QUIT and after a protocol error', () =>
       withServer('resp_server.mjs', 'resp', loop, async ({ port }) => {
         const quit = await connect(port);
