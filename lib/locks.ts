@@ -361,7 +361,7 @@ export abstract class Acquirable extends LoopBound {
     return _thenable(coro);
   }
 
-  /** @internal Take the permit now (null), or join the line: the Grant to wait on. */
+  /** @internal Take the permit now (null), or join the line: the grant (a GRANT Future) to wait on. */
   _acquire(loop?: EventLoop): Future<true> | null {
     if (this._tryAcquire()) return null;
     return joinLine<true>(this._getLoop(loop), this, GRANT);
