@@ -157,7 +157,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
    * @param target a coroutine, a promise, or a function returning either
    */
   constructor(target: TaskTarget<T>, opts?: { loop?: EventLoop; name?: string }) {
-    super(opts?.loop ? { loop: opts.loop } : undefined);
+    super(opts?.loop ? opts : undefined); // the Future reads only `loop`: no second options object per task
     const loop = this._loop as TaskLoop;
     if (loop.isClosed()) throw new Error('Event loop is closed');
     const name = opts?.name;
