@@ -16,6 +16,7 @@
       'native/udp.cc',
       'native/signal.cc',
       'native/dns.cc',
+      'native/process.cc',
     ],
   },
   'targets': [

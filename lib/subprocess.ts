@@ -92,6 +92,56 @@ function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: str
 }
 
 /**
+ * @internal The reading end of a child's pipe as its transport drives it
+ * (a Node stream on the default loop, a native stream on the native loop).
+ * @example
+ * ```ts
+ * const control: ReadPipeControl = readControl(child.stdout!);
+ * ```
+ */
+export interface ReadPipeControl {
+  pause(): void;
+  resume(): void;
+  destroy(): void;
+  /** `getExtraInfo('pipe')`. */
+  readonly info: unknown;
+}
+
+/**
+ * @internal The writing end of a child's stdin, as its transport drives it.
+ * @example
+ * ```ts
+ * const control: WritePipeControl = writeControl(child.stdin!);
+ * ```
+ */
+export interface WritePipeControl {
+  /** Queue `data` (a copy is taken); `onWritten` may run once bytes reached the pipe. */
+  write(data: Uint8Array | string, onWritten: (err?: Error | null) => void): void;
+  /** Flush, then close. */
+  end(): void;
+  destroy(): void;
+  destroyed(): boolean;
+  /** Bytes not yet taken by the pipe. */
+  bufferSize(): number;
+  readonly info: unknown;
+}
+
+function readControl(stream: Readable): ReadPipeControl {
+  return { pause: () => stream.pause(), resume: () => stream.resume(), destroy: () => stream.destroy(), info: stream };
+}
+
+function writeControl(stream: Writable): WritePipeControl {
+  return {
+    write: (data, onWritten) => stream.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data), onWritten),
+    end: () => stream.end(),
+    destroy: () => stream.destroy(),
+    destroyed: () => stream.destroyed,
+    bufferSize: () => stream.writableLength,
+    info: stream,
+  };
+}
+
+/**
  * The reading end of the child's stdout (fd 1) or stderr (fd 2):
  * `transport.getPipeTransport(fd)`.
  *
@@ -107,19 +157,19 @@ export class ReadPipeTransport {
   constructor(
     /** @internal */ readonly _owner: SubprocessTransport,
     /** @internal */ readonly _fd: number,
-    /** @internal */ readonly _stream: Readable,
+    /** @internal */ readonly _pipe: ReadPipeControl,
   ) {}
   /** No more `pipeDataReceived` for this fd until `resumeReading()`. */
   pauseReading(): void {
     if (this._closing || this._paused) return;
     this._paused = true;
-    this._stream.pause();
+    this._pipe.pause();
   }
   /** Deliver data again. */
   resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
-    this._stream.resume();
+    this._pipe.resume();
     this._owner._schedulePump();
   }
   /** True unless paused or closing. */
@@ -130,15 +180,15 @@ export class ReadPipeTransport {
   close(): void {
     if (this._closing) return;
     this._closing = true;
-    this._stream.destroy();
+    this._pipe.destroy();
   }
   /** True once closing. */
   isClosing(): boolean {
     return this._closing;
   }
-  /** `pipe` (the Node stream); `dflt` otherwise. */
+  /** `pipe` (the Node stream on the default loop); `dflt` otherwise. */
   getExtraInfo(name: string, dflt?: unknown): unknown {
-    return name === 'pipe' ? this._stream : dflt;
+    return name === 'pipe' ? (this._pipe.info ?? dflt) : dflt;
   }
   /** The subprocess protocol. */
   getProtocol(): BaseProtocol {
@@ -167,7 +217,7 @@ export class WritePipeTransport extends WriteFlowControl {
   /** @internal */
   constructor(
     /** @internal */ readonly _owner: SubprocessTransport,
-    /** @internal */ readonly _stream: Writable,
+    /** @internal */ readonly _pipe: WritePipeControl,
   ) {
     super(_owner._loop);
   }
@@ -177,15 +227,15 @@ export class WritePipeTransport extends WriteFlowControl {
       throw new TypeError(`data must be a Uint8Array or a string, not ${describe(data)}`);
     }
     if (data.length === 0) return;
-    if (this._closing || this._stream.destroyed) {
+    if (this._closing || this._pipe.destroyed()) {
       this._droppedWrites++;
       return;
     }
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-    this._stream.write(buf, this._onWritten);
+    this._pipe.write(data, this._onWritten);
     this._maybePauseProtocol();
   }
-  private readonly _onWritten = (err?: Error | null): void => {
+  /** @internal Some bytes reached the pipe: on the loop, the protocol may resume. */
+  readonly _onWritten = (err?: Error | null): void => {
     if (err || !this._protocolPaused || this._loop.isClosed()) return;
     this._loop.callSoon(() => this._maybeResumeProtocol());
   };
@@ -205,12 +255,12 @@ export class WritePipeTransport extends WriteFlowControl {
   close(): void {
     if (this._closing) return;
     this._closing = true;
-    if (!this._stream.destroyed) this._stream.end();
+    if (!this._pipe.destroyed()) this._pipe.end();
   }
   /** Close at once, dropping buffered data. */
   abort(): void {
     this._closing = true;
-    this._stream.destroy();
+    this._pipe.destroy();
   }
   /** True once closing. */
   isClosing(): boolean {
@@ -218,7 +268,7 @@ export class WritePipeTransport extends WriteFlowControl {
   }
   /** Bytes not yet taken by the pipe. */
   getWriteBufferSize(): number {
-    return this._stream.destroyed ? 0 : this._stream.writableLength;
+    return this._pipe.destroyed() ? 0 : this._pipe.bufferSize();
   }
   // A StreamWriter may call these (it is typed for full transports): a write pipe does not read.
   /** @internal */ pauseReading(): void {}
@@ -226,9 +276,9 @@ export class WritePipeTransport extends WriteFlowControl {
   /** @internal */ isReading(): boolean {
     return false;
   }
-  /** `pipe` (the Node stream); `dflt` otherwise. */
+  /** `pipe` (the Node stream on the default loop); `dflt` otherwise. */
   getExtraInfo(name: string, dflt?: unknown): unknown {
-    return name === 'pipe' ? this._stream : dflt;
+    return name === 'pipe' ? (this._pipe.info ?? dflt) : dflt;
   }
   /** The subprocess protocol. */
   getProtocol(): BaseProtocol {
@@ -291,7 +341,7 @@ function nodeChild(child: ChildProcess): ChildSource {
       child.on('error', () => {}); // kill() failures; spawn errors are handled by the spawner
       if (child.stdin) {
         const stdin = child.stdin;
-        t._pipes.set(0, new WritePipeTransport(t, stdin));
+        t._pipes.set(0, new WritePipeTransport(t, writeControl(stdin)));
         t._openPipes.add(0);
         let err: Error | null = null;
         stdin.on('error', (e: Error) => (err ??= e));
@@ -299,7 +349,7 @@ function nodeChild(child: ChildProcess): ChildSource {
       }
       for (const [fd, stream] of [[1, child.stdout], [2, child.stderr]] as const) {
         if (!stream) continue;
-        t._pipes.set(fd, new ReadPipeTransport(t, fd, stream));
+        t._pipes.set(fd, new ReadPipeTransport(t, fd, readControl(stream)));
         t._openPipes.add(fd);
         let err: Error | null = null;
         stream.on('data', (data: Buffer) => t._push({ kind: 'data', fd, data }));

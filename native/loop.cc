@@ -115,6 +115,8 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::UdpConnect>("udpConnect"),
           InstanceMethod<&Loop::UdpAddress>("udpAddress"),
           InstanceMethod<&Loop::SignalStart>("signalStart"),
+          InstanceMethod<&Loop::Spawn>("spawn"),
+          InstanceMethod<&Loop::Kill>("kill"),
           InstanceMethod<&Loop::Getaddrinfo>("getaddrinfo"),
           InstanceMethod<&Loop::Getnameinfo>("getnameinfo"),
           InstanceMethod<&Loop::PipeListen>("pipeListen"),
@@ -417,6 +419,10 @@ int Loop::NewStream(Stream::Kind kind, int af, Stream** out) {
       break;
     case Stream::kSignal:
       err = uv_signal_init(uv_loop_, &stream->h.signal);
+      break;
+    case Stream::kProcess:
+      // uv_spawn initialises the handle itself; nothing to do until then.
+      err = 0;
       break;
     default:
       err = uv_pipe_init(uv_loop_, &stream->h.pipe, 0);

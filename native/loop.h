@@ -124,6 +124,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value UdpBind(const Napi::CallbackInfo& info);
   Napi::Value UdpConnect(const Napi::CallbackInfo& info);
   Napi::Value UdpAddress(const Napi::CallbackInfo& info);
+  // process.cc
+  Napi::Value Spawn(const Napi::CallbackInfo& info);
+  Napi::Value Kill(const Napi::CallbackInfo& info);
   // signal.cc
   Napi::Value SignalStart(const Napi::CallbackInfo& info);
   // dns.cc

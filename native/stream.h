@@ -44,14 +44,15 @@ enum EventKind : int32_t {
   kEventDatagramError = 10,  // UDP: a = libuv error of a send or receive; the
                              // endpoint stays open (asyncio's error_received)
   kEventSignal = 11,         // a = the signal number (signal.cc)
+  kEventExit = 12,           // a = exit status, b = terminating signal (process.cc)
 };
 
 // One libuv handle with an id: a TCP or pipe stream, or (despite the name)
 // a UDP endpoint, which shares the registry, the read batch and the
 // outbound flush (udp.cc), or a signal watcher, which only shares the
-// registry and the event batch (signal.cc).
+// registry and the event batch (signal.cc), or a child process (process.cc).
 struct Stream {
-  enum Kind : uint8_t { kTcp, kPipe, kUdp, kSignal };
+  enum Kind : uint8_t { kTcp, kPipe, kUdp, kSignal, kProcess };
 
   union {
     uv_handle_t handle;
@@ -60,6 +61,7 @@ struct Stream {
     uv_pipe_t pipe;
     uv_udp_t udp;
     uv_signal_t signal;
+    uv_process_t process;
   } h;
   Loop* loop = nullptr;  // null once the loop released it: callbacks do nothing
   int32_t id = -1;

@@ -73,6 +73,16 @@ describe.runIf(built)('native addon: stream boundary', () => {
         [() => any.udpBind('any', 0, false), TypeError],
         [() => any.udpBind('127.0.0.1', 0, 1), TypeError],
         [() => any.udpConnect(id, '127.0.0.1', 9), TypeError], // not a UDP endpoint
+        [() => any.spawn('', ['x'], null, null, [0, 0, 0]), TypeError],
+        [() => any.spawn('true', [], null, null, [0, 0, 0]), TypeError],
+        [() => any.spawn('true', ['true', 1], null, null, [0, 0, 0]), TypeError],
+        [() => any.spawn('true', ['true'], 'PATH=/bin', null, [0, 0, 0]), TypeError],
+        [() => any.spawn('true', ['true'], null, 5, [0, 0, 0]), TypeError],
+        [() => any.spawn('true', ['true'], null, null, [0, 0]), TypeError],
+        [() => any.spawn('true', ['true'], null, null, [0, 0, 3]), RangeError],
+        [() => any.spawn('tr\0ue', ['true'], null, null, [0, 0, 0]), TypeError],
+        [() => any.kill(id, 9), TypeError], // not a process
+        [() => any.kill(id, 'SIGKILL'), TypeError],
       ];
       for (const [call, type] of cases) expect(call).toThrow(type);
       // The listener is still there and named.
@@ -124,6 +134,25 @@ describe.runIf(built)('native addon: stream boundary', () => {
     ]) {
       expect(call).toThrow(/closed/);
     }
+  });
+});
+
+describe.runIf(built)('native addon: spawn', () => {
+  it('a missing program throws ENOENT and leaves no handle behind', async () => {
+    await closeCallbacksRan();
+    const before = debug ? addon.debugCounters()!.liveHandles : 0;
+    const l = new addon.Loop(noop);
+    let err: NodeJS.ErrnoException | undefined;
+    try {
+      l.spawn('aioloop-no-such-program', ['aioloop-no-such-program'], null, null, [2, 2, 2]);
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    expect(err?.code).toBe('ENOENT');
+    expect(l.stats().streams).toBe(0);
+    l.close();
+    await closeCallbacksRan();
+    if (debug) expect(addon.debugCounters()!.liveHandles).toBe(before);
   });
 });
 

@@ -53,6 +53,10 @@ export interface NativeLoopBinding {
   udpConnect(id: number, host: string, port: number): void;
   udpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;
   signalStart(signum: number): number;
+  /** Starts `file`; modes: 0 ignore, 1 inherit, 2 pipe. Returns [id, pid, stdin id, stdout id, stderr id] (-1: no pipe). */
+  spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, modes: number[]): [number, number, number, number, number];
+  /** Signals child `id`; returns 0 or a libuv error. */
+  kill(id: number, signum: number): number;
   /** Calls back with (error, [family, address, family, address, ...]). */
   getaddrinfo(host: string, family: 0 | 4 | 6, flags: number, cb: (err: Error | null, flat?: (number | string)[]) => void): void;
   getnameinfo(address: string, port: number, flags: number, cb: (err: Error | null, result?: [string, string]) => void): void;

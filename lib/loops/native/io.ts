@@ -27,6 +27,7 @@ export const enum IoEvent {
   Datagram = 9,
   DatagramError = 10,
   Signal = 11,
+  Exit = 12,
 }
 
 /** Outbound batch size: bigger writes bypass the batch (one direct call). */
@@ -61,6 +62,8 @@ export interface StreamOwner {
   /** UDP: a send or receive failed; the endpoint stays open. */
   _onDatagramError?(err: Error): void;
   _onSignal?(signum: number): void;
+  /** A child process exited with `status`, or was killed by `signal` (non-zero). */
+  _onExit?(status: number, signal: number): void;
 }
 
 /** Bytes of a datagram's address record (native/udp.cc). */
@@ -205,6 +208,9 @@ export class NativeIo {
               break;
             case IoEvent.Signal:
               owner._onSignal!(a);
+              break;
+            case IoEvent.Exit:
+              owner._onExit!(a, events[i + 3]!);
               break;
             case IoEvent.DatagramError:
               owner._onDatagramError!(uvError(a, events[i + 3] === 1 ? 'send' : 'recv'));

@@ -21,6 +21,8 @@ import { checkDatagramArgs, type DatagramEndpointOptions } from '../../datagrams
 import { nativeDatagramEndpoint } from './udp_transport.js';
 import { signalNumber, type SignalSource } from '../../signals.js';
 import type { Resolver } from '../../dns.js';
+import type { Spawner } from '../../subprocess.js';
+import { nativeSpawner } from './process.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
 import { NativeIo } from './io.js';
 import { isPipeFd, nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, nativeOpenPipe, type NativeNet } from './tcp.js';
@@ -152,6 +154,11 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
         };
       },
     };
+  }
+
+  /** @internal Child processes through uv_spawn, their pipes as native streams. */
+  protected override _spawner(): Spawner {
+    return nativeSpawner(this, this._io, this._native);
   }
 
   /** @internal Names resolved by uv_getaddrinfo / uv_getnameinfo in libuv's thread pool. */
