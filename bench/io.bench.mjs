@@ -74,6 +74,91 @@ async function nodeUdp(n) {
   check('node:dgram echo', left, 0);
 }
 
+// -- UDP echo with 10 clients, one request in flight each (the TCP echo's method) --
+
+const UDP_CLIENTS = 10;
+
+function aioUdpClients(create, n) {
+  return inTaskOnFreshLoop(create, async () => {
+    const loop = aio.getRunningLoop();
+    const [server] = await loop.createDatagramEndpoint(
+      () => ({
+        connectionMade(t) {
+          this.t = t;
+        },
+        datagramReceived(data, addr) {
+          this.t.sendto(data, addr);
+        },
+      }),
+      { localAddr: ['127.0.0.1', 0] },
+    );
+    const port = server.getExtraInfo('sockname').port;
+    let left = n;
+    let sent = 0;
+    let finish;
+    const done = new Promise((resolve) => (finish = resolve));
+    const clients = [];
+    for (let i = 0; i < UDP_CLIENTS; i++) {
+      const [client] = await loop.createDatagramEndpoint(
+        () => ({
+          connectionMade(t) {
+            this.t = t;
+          },
+          datagramReceived() {
+            if (--left === 0) finish();
+            else if (sent < n) {
+              sent++;
+              this.t.sendto(PAYLOAD);
+            }
+          },
+        }),
+        { remoteAddr: ['127.0.0.1', port] },
+      );
+      clients.push(client);
+    }
+    for (const c of clients) {
+      sent++;
+      c.sendto(PAYLOAD);
+    }
+    await done;
+    for (const c of clients) c.close();
+    server.close();
+    return left;
+  }).then((left) => check('aioloop UDP echo (10 clients)', left, 0));
+}
+
+async function nodeUdpClients(n) {
+  const server = dgram.createSocket('udp4');
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  await new Promise((resolve) => server.bind(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  let left = n;
+  let sent = 0;
+  let finish;
+  const done = new Promise((resolve) => (finish = resolve));
+  const clients = [];
+  for (let i = 0; i < UDP_CLIENTS; i++) {
+    const client = dgram.createSocket('udp4');
+    await new Promise((resolve) => client.connect(port, '127.0.0.1', resolve));
+    client.on('message', () => {
+      if (--left === 0) finish();
+      else if (sent < n) {
+        sent++;
+        client.send(PAYLOAD);
+      }
+    });
+    clients.push(client);
+  }
+  for (const c of clients) {
+    sent++;
+    c.send(PAYLOAD);
+  }
+  await done;
+  for (const c of clients) c.close();
+  server.close();
+  check('node:dgram echo (10 clients)', left, 0);
+}
+
 // -- Spawn and reap `n` `true` processes, 8 at a time ------------------------------
 
 const SPAWN_CONCURRENCY = 8;
@@ -114,8 +199,11 @@ async function nodeSpawn(n) {
 
 /**
  * The I/O benchmarks for batch size `n` (1e6 at full size).
- * Targets (issue 6) are for the native loop's own uv_udp / uv_spawn paths;
- * until those land both loops run over Node's modules, so they are reported only.
+ * Targets (issue 6) are for the native loop's own uv_udp / uv_spawn paths
+ * (the default loop runs over Node's modules: reported only). One client
+ * with one datagram in flight measures the syscall floor (both sides make
+ * the same syscalls per round trip); ten clients with one in flight each is
+ * the TCP echo benchmark's method, where batching shows.
  * @param {number} n
  */
 export function ioBenchmarks(n) {
@@ -130,6 +218,15 @@ export function ioBenchmarks(n) {
       target: null,
       node: { label: 'node:dgram', run: () => nodeUdp(roundTrips) },
       aio: { label: 'createDatagramEndpoint', run: (create) => aioUdp(create, roundTrips) },
+    },
+    {
+      id: 'udp-echo-10',
+      title: 'UDP echo, 10 clients, 1 in flight each (64 B)',
+      ops: roundTrips,
+      unit: 'round trip',
+      target: null,
+      node: { label: 'node:dgram', run: () => nodeUdpClients(roundTrips) },
+      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdpClients(create, roundTrips) },
     },
     {
       id: 'spawn',
