@@ -6,7 +6,7 @@
  */
 import { CancelledError, TimeoutError } from './errors.js';
 import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
-import { FIRST_KIND_BIT, Future, FutureHooks, MARKED, fromPromise } from './futures.js';
+import { FIRST_KIND_BIT, Future, FutureHooks, MARKED, PENDING, fromPromise } from './futures.js';
 import { ensureFuture, _thenable } from './tasks.js';
 import { isCoroutine, isPromiseLike, type Awaitable, type Coroutine } from './coroutines.js';
 import { timeout } from './timeouts.js';
@@ -24,50 +24,44 @@ function checkArray(aws: unknown, fn: string): readonly unknown[] {
   return aws;
 }
 
+/** The loop of a batch of awaitables: the first Future's, else the running one. */
+function loopOf(aws: readonly unknown[]): EventLoop {
+  for (const aw of aws) if (aw instanceof Future) return aw.getLoop();
+  return _getRunningLoop() ?? getRunningLoop();
+}
+
+/** ensureFuture for an awaitable of `fn()`'s batch (TypeError if it is not awaitable). */
+function toFuture(aw: unknown, opts: { loop: EventLoop }, fn: string): Future<unknown> {
+  if (!(aw instanceof Future) && !isCoroutine(aw) && !isPromiseLike(aw)) {
+    throw new TypeError(`${fn}() got ${describe(aw)}, which is not awaitable`);
+  }
+  return ensureFuture(aw as Awaitable<unknown>, opts); // Error if a Future of another loop
+}
+
 /**
- * ensureFuture for each awaitable, on one loop (the first Future's, else the
- * running one). The same awaitable twice gives the same Future (as in
- * asyncio); `distinct` lists each Future once, in first-seen order.
+ * ensureFuture for each awaitable, on one loop (`loopOf`). The same
+ * awaitable twice gives the same Future (as in asyncio); `distinct` lists
+ * each Future once, in first-seen order.
  */
 function toFutures(
   aws: readonly unknown[],
   fn: string,
 ): { loop: EventLoop; children: Future<unknown>[]; distinct: Future<unknown>[] } {
-  let loop: EventLoop | null = null;
-  for (const aw of aws) {
-    if (aw instanceof Future) {
-      loop = aw.getLoop();
-      break;
-    }
-  }
-  loop ??= _getRunningLoop() ?? getRunningLoop();
+  const loop = loopOf(aws);
   const opts = { loop };
   // Filled by push, not `new Array(n)`: V8 makes an array of 1e5+ preallocated slots a slow dictionary.
   const children: Future<unknown>[] = [];
   const distinct: Future<unknown>[] = [];
-  // Futures seen are MARKED (gathering 1e5 tasks is common: no hashing);
-  // coroutines and promises, rarer, are remembered in a Map.
+  // Futures seen are MARKED (no hashing); coroutines and promises, rarer, are remembered in a Map.
   let others: Map<unknown, Future<unknown>> | null = null;
   try {
-    for (let i = 0; i < aws.length; i++) {
-      const aw = aws[i];
-      let fut: Future<unknown> | undefined;
-      if (aw instanceof Future) {
-        fut = ensureFuture(aw as Future<unknown>, opts); // Error if on another loop
-        if (!(fut._flags & MARKED)) {
-          fut._flags |= MARKED;
-          distinct.push(fut);
-        }
-      } else {
-        fut = others?.get(aw);
-        if (fut === undefined) {
-          if (!isCoroutine(aw) && !isPromiseLike(aw)) {
-            throw new TypeError(`${fn}() got ${describe(aw)}, which is not awaitable`);
-          }
-          fut = ensureFuture(aw as Awaitable<unknown>, opts);
-          (others ??= new Map()).set(aw, fut);
-          distinct.push(fut);
-        }
+    for (const aw of aws) {
+      let fut = aw instanceof Future ? aw : others?.get(aw);
+      if (fut === undefined || !(fut._flags & MARKED)) {
+        fut = toFuture(aw, opts, fn);
+        if (!(aw instanceof Future)) (others ??= new Map()).set(aw, fut);
+        fut._flags |= MARKED;
+        distinct.push(fut);
       }
       children.push(fut);
     }
@@ -127,10 +121,12 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
     empty.setResult([]);
     return empty;
   }
-  const { loop, children, distinct } = toFutures(aws, 'gather');
+  const loop = loopOf(aws);
   const outer = new Future<unknown[]>({ loop });
   outer._hooks = GATHERING;
+  const children: Future<unknown>[] = [];
   outer._owner = children;
+  let distinct = 0;
   let finished = 0;
   const onChildDone = (fut: Future<unknown>) => {
     finished++;
@@ -149,7 +145,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
         return;
       }
     }
-    if (finished === distinct.length) {
+    if (finished === distinct) {
       const results = children.map((child) =>
         child.cancelled() ? child._makeCancelledError() : (child.exception() ?? child.result()),
       );
@@ -157,13 +153,43 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
       else outer.setResult(results);
     }
   };
+  // One pass that converts, drops repeats and registers, as asyncio's gather
+  // does: with 1e5 tasks, each pass over them is a cache miss per task. A
+  // pending child seen before already has onChildDone; a done one is MARKED.
+  const futureOpts = { loop };
   const alreadyDone: Future<unknown>[] = [];
-  for (const child of distinct) {
-    if (child.done()) alreadyDone.push(child);
-    else child.addDoneCallback(onChildDone);
+  let others: Map<unknown, Future<unknown>> | null = null;
+  try {
+    for (const aw of aws) {
+      let fut = aw instanceof Future ? aw : others?.get(aw);
+      if (fut === undefined || !hasGathered(fut, onChildDone)) {
+        fut = toFuture(aw, futureOpts, 'gather');
+        if (!(aw instanceof Future)) (others ??= new Map()).set(aw, fut);
+        distinct++;
+        if (fut._state !== PENDING) {
+          fut._flags |= MARKED;
+          alreadyDone.push(fut);
+        } else {
+          fut._addCallback(onChildDone);
+        }
+      }
+      children.push(fut);
+    }
+  } catch (error) {
+    for (const child of children) child.removeDoneCallback(onChildDone);
+    throw error;
+  } finally {
+    for (const child of alreadyDone) child._flags &= ~MARKED;
   }
   for (const child of alreadyDone) onChildDone(child);
   return outer;
+}
+
+/** `fut` is already a child of the gather whose callback is `onChildDone`. */
+function hasGathered(fut: Future<unknown>, onChildDone: (fut: Future<unknown>) => void): boolean {
+  if (fut._state !== PENDING) return (fut._flags & MARKED) !== 0;
+  const cbs = fut._callbacks;
+  return cbs === onChildDone || (Array.isArray(cbs) && cbs.includes(onChildDone));
 }
 
 /** When `wait` returns. */
