@@ -6,6 +6,7 @@
 // each phase (with a full GC before each phase, as bench/run.mjs does before
 // each iteration).
 // Run: node --expose-gc bench/evidence/semaphore_costs.mjs   (after npm run build:ts)
+//      PERMITS=1000000 node --expose-gc bench/evidence/semaphore_costs.mjs   (nobody waits: no grants)
 import * as aio from 'aioloop';
 
 const N = 1e5;
@@ -33,7 +34,7 @@ function phase(label, fn) {
 const loop = new aio.DefaultLoop();
 await loop.runUntilComplete(
   loop.createTask(function* () {
-    const sem = new aio.Semaphore(10);
+    const sem = new aio.Semaphore(Number(process.env.PERMITS ?? 10));
     function* job() {
       yield* aio.sleep(0);
     }
