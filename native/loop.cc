@@ -108,6 +108,7 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::Shutdown>("shutdown"),
           InstanceMethod<&Loop::CloseStream>("closeStream"),
           InstanceMethod<&Loop::Fileno>("fileno"),
+          InstanceMethod<&Loop::SetReadBuffer>("setReadBuffer"),
           InstanceMethod<&Loop::TcpListen>("tcpListen"),
           InstanceMethod<&Loop::TcpConnect>("tcpConnect"),
           InstanceMethod<&Loop::TcpAddress>("tcpAddress"),
@@ -645,7 +646,7 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->check)));
   stats.Set("timers", static_cast<double>(heap_.Size()));
   stats.Set("streams", static_cast<double>(live_streams_));
-  stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1));
+  stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1) + read_buffers_);
   stats.Set("strongReferences", running_ ? 1 : 0);
   stats.Set("closed", closed_);
   return stats;

@@ -56,6 +56,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
 
   // -- for the stream files (C++ only) ---------------------------------------
   uv_loop_t* UvLoop() const { return uv_loop_; }
+  napi_env Env() const { return env_; }
+  // Read buffers (BufferedProtocol) referenced now, for stats().
+  int read_buffers_ = 0;
   // Appends an event record; JS gets it with the next batch.
   void PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b);
   // Room for one read at the tail of the batch's bytes (len 0: none).
@@ -116,6 +119,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
   Napi::Value CloseStream(const Napi::CallbackInfo& info);
   Napi::Value Fileno(const Napi::CallbackInfo& info);
+  Napi::Value SetReadBuffer(const Napi::CallbackInfo& info);
   // tcp.cc
   Napi::Value TcpListen(const Napi::CallbackInfo& info);
   Napi::Value TcpConnect(const Napi::CallbackInfo& info);

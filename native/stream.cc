@@ -114,8 +114,19 @@ void Stream::Close(bool abort) {
   StartClose();
 }
 
+void Stream::ReleaseReadBuffer() {
+  if (read_buffer != nullptr && loop != nullptr) {
+    napi_delete_reference(loop->Env(), read_buffer);
+    loop->read_buffers_--;
+  }
+  read_buffer = nullptr;
+  read_buffer_data = nullptr;
+  read_buffer_len = 0;
+}
+
 void Stream::StartClose() {
   if (closing) return;
+  ReleaseReadBuffer();
   closing = true;
   close_after_writes = false;
   // uv_close cancels queued writes (their callbacks run with UV_ECANCELED
@@ -125,6 +136,7 @@ void Stream::StartClose() {
 
 void Stream::Detach() {
   // The loop is going away: no more events; OnClose only frees memory.
+  ReleaseReadBuffer();
   if (loop != nullptr) loop->Unregister(this);
   loop = nullptr;
   if (!closing) {
@@ -139,6 +151,11 @@ void Stream::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
+  if (s->read_buffer_data != nullptr) {
+    // BufferedProtocol: straight into the protocol's buffer (one read).
+    *buf = uv_buf_init(s->read_buffer_data, static_cast<unsigned int>(s->read_buffer_len));
+    return;
+  }
   *buf = s->loop->AllocRead();
   // A datagram's address record goes in front of it (udp.cc).
   constexpr unsigned int kAddrRecord = 20;
@@ -149,7 +166,12 @@ void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* s = static_cast<Stream*>(stream->data);
   Loop* loop = s->loop;
   if (loop == nullptr || s->closing) return;
-  if (nread > 0) {
+  if (nread > 0 && buf->base != nullptr && buf->base == s->read_buffer_data) {
+    // The bytes are in the protocol's buffer: JS calls bufferUpdated and
+    // hands the next buffer; reads until then go through the batch.
+    s->ReleaseReadBuffer();
+    loop->PushEvent(kEventBuffered, s->id, static_cast<int32_t>(nread), 0);
+  } else if (nread > 0) {
     loop->CommitRead(s, buf, nread);
   } else if (nread == UV_ENOBUFS) {
     loop->Starve(s);  // the batch is full while JS cannot run
@@ -393,6 +415,34 @@ Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
   Stream* s = StreamArg(info, 0, "closeStream");
   if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "closeStream() abort must be a boolean");
   s->Close(info[1].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+// setReadBuffer(id, buffer | null): the next read of stream `id` goes
+// straight into `buffer` (a BufferedProtocol's getBuffer() result); a
+// kEventBuffered record says how many bytes landed. One read per buffer.
+Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 2, "setReadBuffer");
+  Stream* s = StreamArg(info, 0, "setReadBuffer");
+  if ((s->kind != Stream::kTcp && s->kind != Stream::kPipe) || s->listener) {
+    throw Napi::TypeError::New(info.Env(), "setReadBuffer(): not a connected stream");
+  }
+  bool clear = info[1].IsNull();
+  if (!clear && (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)) {
+    throw Napi::TypeError::New(info.Env(), "setReadBuffer() buffer must be a Uint8Array or null");
+  }
+  if (!clear && info[1].As<Napi::Uint8Array>().ElementLength() == 0) {
+    throw Napi::RangeError::New(info.Env(), "setReadBuffer() buffer must not be empty");
+  }
+  s->ReleaseReadBuffer();
+  if (clear || s->closing) return info.Env().Undefined();
+  Napi::Uint8Array buffer = info[1].As<Napi::Uint8Array>();
+  size_t len = buffer.ElementLength();
+  if (len > 0x7fffffff) len = 0x7fffffff;  // one read at most (int32 event field)
+  napi_create_reference(env_, buffer, 1, &s->read_buffer);
+  read_buffers_++;
+  s->read_buffer_data = reinterpret_cast<char*>(buffer.Data());
+  s->read_buffer_len = len;
   return info.Env().Undefined();
 }
 

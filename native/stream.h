@@ -18,6 +18,7 @@
 #ifndef AIOLOOP_NATIVE_STREAM_H_
 #define AIOLOOP_NATIVE_STREAM_H_
 
+#include <node_api.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -45,6 +46,8 @@ enum EventKind : int32_t {
                              // endpoint stays open (asyncio's error_received)
   kEventSignal = 11,         // a = the signal number (signal.cc)
   kEventExit = 12,           // a = exit status, b = terminating signal (process.cc)
+  kEventBuffered = 13,       // a = bytes read straight into the buffer JS
+                             // gave with setReadBuffer (BufferedProtocol)
 };
 
 // One libuv handle with an id: a TCP or pipe stream, or (despite the name)
@@ -75,6 +78,11 @@ struct Stream {
   bool read_started = false;        // uv_read_start is in effect
   bool shut = false;                // our shutdown (writeEof) completed
   size_t queued = 0;                // bytes handed to uv_write, not yet written
+  // BufferedProtocol zero copy: the protocol's buffer for the next read,
+  // kept alive by a reference until that read lands (setReadBuffer).
+  napi_ref read_buffer = nullptr;
+  char* read_buffer_data = nullptr;
+  size_t read_buffer_len = 0;
   int pending_writes = 0;           // uv_write requests not completed
 
   uv_handle_t* Handle() { return &h.handle; }
@@ -108,6 +116,8 @@ struct Stream {
 
   // uv_close now (queued writes are dropped). Idempotent.
   void StartClose();
+  // Drops the read buffer's reference (needs the loop: call before detaching).
+  void ReleaseReadBuffer();
 };
 
 }  // namespace aioloop

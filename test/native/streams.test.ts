@@ -61,6 +61,8 @@ describe.runIf(built)('native addon: stream boundary', () => {
         [() => any.pipeOpen(-1, true), RangeError],
         [() => any.pipeOpen(0, 1), TypeError],
         [() => any.fileno('x'), TypeError],
+        [() => any.setReadBuffer(id, 'x'), TypeError],
+        [() => any.setReadBuffer(id, new Uint8Array(4)), TypeError], // a listener
         [() => any.signalStart('SIGINT'), TypeError],
         [() => any.signalStart(0), RangeError],
         [() => any.signalStart(99), RangeError],
@@ -184,6 +186,50 @@ describe.runIf(built)('native addon: DNS requests', () => {
     l.close();
     await new Promise((r) => setTimeout(r, 200));
     expect(called).toBe(0);
+  });
+});
+
+describe.runIf(built)('native loop: BufferedProtocol', () => {
+  it('reads straight into the protocol buffer (getBuffer(-1) before each read)', async () => {
+    const loop = new NativeLoop();
+    const payload = Buffer.alloc(64 * 1024, 'z');
+    function* main(): Coroutine<[number, number, number]> {
+      const hints: number[] = [];
+      let got = 0;
+      const done = loop.createFuture<void>();
+      const buf = new Uint8Array(8192);
+      const server = yield* fromPromise(
+        loop.createServer(
+          () => ({
+            getBuffer: (hint: number) => {
+              hints.push(hint);
+              return buf;
+            },
+            bufferUpdated: (n: number) => {
+              for (let i = 0; i < n; i++) if (buf[i] !== 0x7a) throw new Error(`byte ${i} is ${buf[i]}`);
+              buf.fill(0, 0, n);
+              got += n;
+            },
+            connectionLost: () => done.setResult(),
+          }),
+          HOST,
+          0,
+        ),
+      );
+      const port = (server.addresses()[0] as { port: number }).port;
+      const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, port));
+      t.write(payload);
+      t.close();
+      yield* done;
+      server.close();
+      yield* server.waitClosed();
+      return [got, hints.filter((h) => h === -1).length, loop._nativeStats().references];
+    }
+    const [got, zeroCopyReads, refs] = await loop.runUntilComplete(loop.createTask(main()));
+    loop.close();
+    expect(got).toBe(payload.length);
+    expect(zeroCopyReads).toBeGreaterThan(0);
+    expect(refs).toBe(2); // onWake and the async context: no read buffer left referenced
   });
 });
 

@@ -28,6 +28,7 @@ export const enum IoEvent {
   DatagramError = 10,
   Signal = 11,
   Exit = 12,
+  Buffered = 13,
 }
 
 /** Outbound batch size: bigger writes bypass the batch (one direct call). */
@@ -62,6 +63,8 @@ export interface StreamOwner {
   /** UDP: a send or receive failed; the endpoint stays open. */
   _onDatagramError?(err: Error): void;
   _onSignal?(signum: number): void;
+  /** BufferedProtocol: `n` bytes were read straight into the buffer given with setReadBuffer. */
+  _onBuffered?(n: number): void;
   /** A child process exited with `status`, or was killed by `signal` (non-zero). */
   _onExit?(status: number, signal: number): void;
 }
@@ -208,6 +211,9 @@ export class NativeIo {
               break;
             case IoEvent.Signal:
               owner._onSignal!(a);
+              break;
+            case IoEvent.Buffered:
+              owner._onBuffered!(a);
               break;
             case IoEvent.Exit:
               owner._onExit!(a, events[i + 3]!);

@@ -6,7 +6,8 @@
  * holds what arrives while reading is paused.
  * @module
  */
-import type { EventLoop } from '../../events.js';
+import { describe, type EventLoop } from '../../events.js';
+import { isBufferedProtocol, type BaseProtocol, type BufferedProtocol, type ProtocolFactory } from '../../protocols.js';
 import { BaseStreamTransport, EOF } from '../../stream_transport.js';
 import type { SockAddr } from '../../transports.js';
 import type { NativeLoopBinding } from './addon.js';
@@ -33,6 +34,12 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   /** @internal */ _unflushed = 0;
   /** @internal */ _queued = 0;
   /** @internal */ _dirty = false;
+  /**
+   * @internal BufferedProtocol zero copy: the buffer the next read goes
+   * into (handed to C++ with setReadBuffer), and the protocol it came from.
+   */
+  _readBuffer: Uint8Array | null = null;
+  _readBufferOwner: BaseProtocol | null = null;
   /** @internal Waiting for the connect result (client side). */
   _onConnected: ((status: number) => void) | null = null;
   /** @internal */ readonly _io: NativeIo;
@@ -94,6 +101,69 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
     const connected = this._onConnected;
     this._onConnected = null;
     connected?.(status);
+  }
+
+  /**
+   * @internal `n` bytes were read straight into the protocol's buffer:
+   * asyncio's bufferUpdated(n), then the next buffer for the next read.
+   */
+  _onBuffered(n: number): void {
+    const buf = this._readBuffer!;
+    const owner = this._readBufferOwner;
+    this._readBuffer = this._readBufferOwner = null;
+    if (this._closing) return;
+    const protocol = this._protocol;
+    if (protocol !== owner || !isBufferedProtocol(protocol)) {
+      // The protocol changed since it gave the buffer: hand the bytes over as data.
+      this._onData(Buffer.from(buf.subarray(0, n)));
+      return;
+    }
+    try {
+      protocol.bufferUpdated(n);
+    } catch (exception) {
+      this._protocolFailed('bufferUpdated', exception);
+      return;
+    }
+    this._armReadBuffer();
+  }
+
+  /**
+   * @internal A BufferedProtocol's next read goes straight into its buffer
+   * (asyncio's get_buffer before each recv_into); other protocols read
+   * through the loop's batch.
+   */
+  _armReadBuffer(): void {
+    const protocol = this._protocol;
+    if (this._closing || this._id < 0 || this._readBuffer !== null || !isBufferedProtocol(protocol)) return;
+    let buf: Uint8Array;
+    try {
+      buf = (protocol as BufferedProtocol).getBuffer(-1);
+      if (!(buf instanceof Uint8Array)) throw new TypeError(`getBuffer() must return a Uint8Array, not ${describe(buf)}`);
+      if (buf.length === 0) throw new RangeError('getBuffer() returned an empty buffer');
+    } catch (exception) {
+      this._protocolFailed('getBuffer', exception);
+      return;
+    }
+    this._readBuffer = buf;
+    this._readBufferOwner = protocol;
+    this._native.setReadBuffer(this._id, buf);
+  }
+
+  /** @internal Start the protocol; a BufferedProtocol then gets zero-copy reads. */
+  override _start(factory: ProtocolFactory, done: (err: unknown) => void): void {
+    super._start(factory, done);
+    this._armReadBuffer();
+  }
+
+  /** Switch protocols: later events go to `protocol` (a BufferedProtocol reads zero-copy). */
+  override setProtocol(protocol: BaseProtocol): void {
+    super.setProtocol(protocol);
+    if (this._readBuffer !== null && this._readBufferOwner !== protocol && this._id >= 0) {
+      // Until the next read, it would land in the old protocol's buffer.
+      this._readBuffer = this._readBufferOwner = null;
+      this._native.setReadBuffer(this._id, null);
+    }
+    this._armReadBuffer();
   }
 
   /** @internal */
