@@ -59,6 +59,115 @@ function addrOf(a: dgram.Socket['address'] extends () => infer R ? R : never): S
 }
 
 /**
+ * @internal What both loops' datagram transports share: protocol start-up
+ * state, delivery of datagrams and errors to the protocol, connectionLost
+ * exactly once, and the Transport API that does not touch the socket.
+ * @example
+ * ```ts
+ * class MyUdp extends BaseDatagramTransport { ... }
+ * ```
+ */
+export abstract class BaseDatagramTransport extends WriteFlowControl implements DatagramTransport {
+  /** @internal */ _protocol: DatagramProtocol | null = null;
+  /** @internal */ _started = false;
+  /** @internal */ _closing = false;
+  /** @internal */ _lostCalled = false;
+
+  constructor(
+    loop: EventLoop,
+    /** @internal */ readonly _connected: boolean,
+    /** @internal */ readonly _sockname: SockAddr,
+    /** @internal */ readonly _peername: SockAddr | undefined,
+  ) {
+    super(loop);
+  }
+
+  abstract sendto(data: Uint8Array | string, addr?: DatagramAddress | null): void;
+  abstract close(): void;
+  abstract abort(): void;
+  /** @internal The 'socket' extra info. */
+  abstract _socketInfo(): unknown;
+
+  /** @internal Hand a datagram to the protocol (on the loop). */
+  _deliverDatagram(data: Buffer, addr: [string, number]): void {
+    try {
+      this._protocol!.datagramReceived?.(data, addr);
+    } catch (exception) {
+      this._protocolFailed('datagramReceived', exception);
+    }
+  }
+
+  /** @internal Hand a send or receive error to the protocol (on the loop). */
+  _deliverError(err: Error): void {
+    try {
+      this._protocol!.errorReceived?.(err);
+    } catch (exception) {
+      this._protocolFailed('errorReceived', exception);
+    }
+  }
+
+  /** @internal connectionLost(null), exactly once. */
+  _connectionLost(): void {
+    if (this._lostCalled) return;
+    this._lostCalled = true;
+    try {
+      this._protocol?.connectionLost?.(null);
+    } catch (exception) {
+      this._loop.callExceptionHandler({
+        message: 'Exception in protocol.connectionLost()',
+        exception,
+        transport: this,
+        protocol: this._protocol,
+      });
+    }
+  }
+
+  /** @internal */
+  _protocolFailed(method: string, exception: unknown): void {
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
+    this.abort();
+  }
+
+  /** @internal */
+  _getProtocolForFlow(): BaseProtocol {
+    return this._protocol ?? {};
+  }
+
+  /** True once closing. */
+  isClosing(): boolean {
+    return this._closing;
+  }
+
+  /** `sockname`, `peername` ({@link SockAddr}; peername only with remoteAddr), `socket`; `dflt` otherwise. */
+  getExtraInfo(name: string, dflt?: unknown): unknown {
+    switch (name) {
+      case 'sockname':
+        return this._sockname;
+      case 'peername':
+        return this._peername ?? dflt;
+      case 'socket':
+        return this._socketInfo() ?? dflt;
+      default:
+        return dflt;
+    }
+  }
+
+  /** The current protocol. */
+  getProtocol(): BaseProtocol {
+    return this._protocol!;
+  }
+
+  /** Switch protocols. */
+  setProtocol(protocol: BaseProtocol): void {
+    this._protocol = checkProtocol(protocol);
+  }
+
+  override toString(): string {
+    return `<${this.constructor.name} ${this._lostCalled ? 'closed' : this._closing ? 'closing' : 'open'}>`;
+  }
+}
+
+/**
  * A datagram transport over a `dgram.Socket`. Made by
  * `loop.createDatagramEndpoint()`; not constructed directly.
  *
@@ -73,29 +182,19 @@ function addrOf(a: dgram.Socket['address'] extends () => infer R ? R : never): S
  * t.close();
  * ```
  */
-export class UdpTransport extends WriteFlowControl implements DatagramTransport {
+export class UdpTransport extends BaseDatagramTransport {
   /** @internal */ _socket: dgram.Socket;
-  /** @internal */ _protocol: DatagramProtocol | null = null;
-  /** @internal */ _closing = false;
-  /** @internal */ _lostCalled = false;
-  /** @internal */ _started = false;
   /** @internal */ _inbox: InboxItem[] = [];
   /** @internal */ _pumpScheduled = false;
   /** @internal Bytes handed to send() whose callback did not run yet. */
   _pending = 0;
   /** @internal The socket is closed (close finished or abort). */
   _socketClosed = false;
-  /** @internal */ readonly _connected: boolean;
-  /** @internal */ readonly _sockname: SockAddr;
-  /** @internal */ readonly _peername: SockAddr | undefined;
 
   /** @internal Use loop.createDatagramEndpoint(). */
   constructor(loop: EventLoop, socket: dgram.Socket, connected: boolean) {
-    super(loop);
+    super(loop, connected, addrOf(socket.address()), connected ? addrOf(socket.remoteAddress()) : undefined);
     this._socket = socket;
-    this._connected = connected;
-    this._sockname = addrOf(socket.address());
-    this._peername = connected ? addrOf(socket.remoteAddress()) : undefined;
     socket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       if (this._closing) return;
       this._inbox.push([msg, [rinfo.address, rinfo.port]]);
@@ -138,40 +237,13 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
     let i = 0;
     while (!this._closing && i < inbox.length) {
       const [a, b] = inbox[i++]!;
-      const protocol = this._protocol!;
-      if (a === ERR) {
-        try {
-          protocol.errorReceived?.(b as Error);
-        } catch (exception) {
-          this._protocolFailed('errorReceived', exception);
-        }
-      } else {
-        try {
-          protocol.datagramReceived?.(a, b as [string, number]);
-        } catch (exception) {
-          this._protocolFailed('datagramReceived', exception);
-        }
-      }
+      if (a === ERR) this._deliverError(b as Error);
+      else this._deliverDatagram(a, b as [string, number]);
     }
     if (this._closing) inbox.length = 0;
     else inbox.splice(0, i);
     if (this._closing && this._pending === 0) this._closeSocket();
     if (this._socketClosed) this._connectionLost();
-  }
-
-  private _connectionLost(): void {
-    if (this._lostCalled) return;
-    this._lostCalled = true;
-    try {
-      this._protocol?.connectionLost?.(null);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: 'Exception in protocol.connectionLost()',
-        exception,
-        transport: this,
-        protocol: this._protocol,
-      });
-    }
   }
 
   private _closeSocket(): void {
@@ -182,17 +254,6 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
     } catch {
       // already closed
     }
-  }
-
-  /** @internal */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this.abort();
-  }
-
-  /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
   }
 
   /**
@@ -252,43 +313,16 @@ export class UdpTransport extends WriteFlowControl implements DatagramTransport 
     this._schedulePumpClosing();
   }
 
-  /** True once closing. */
-  isClosing(): boolean {
-    return this._closing;
-  }
-
   /** Bytes given to `sendto()` that the kernel did not take yet. */
   getWriteBufferSize(): number {
     return this._pending;
   }
 
-  /** `sockname`, `peername` ({@link SockAddr}; peername only with remoteAddr), `socket`; `dflt` otherwise. */
-  getExtraInfo(name: string, dflt?: unknown): unknown {
-    switch (name) {
-      case 'sockname':
-        return this._sockname;
-      case 'peername':
-        return this._peername ?? dflt;
-      case 'socket':
-        return this._socket;
-      default:
-        return dflt;
-    }
+  /** @internal The `dgram.Socket`. */
+  _socketInfo(): unknown {
+    return this._socket;
   }
 
-  /** The current protocol. */
-  getProtocol(): BaseProtocol {
-    return this._protocol!;
-  }
-
-  /** Switch protocols. */
-  setProtocol(protocol: BaseProtocol): void {
-    this._protocol = checkProtocol(protocol);
-  }
-
-  override toString(): string {
-    return `<UdpTransport ${this._lostCalled ? 'closed' : this._closing ? 'closing' : 'open'}>`;
-  }
 }
 
 /**

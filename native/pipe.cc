@@ -4,18 +4,12 @@
 #include <cmath>
 #include <string>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
 namespace aioloop {
 namespace {
-
-void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
-  if (info.Length() != n) {
-    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " argument" +
-                                               (n == 1 ? "" : "s") + ", got " + std::to_string(info.Length()));
-  }
-}
 
 std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* method) {
   if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must be a string");
@@ -31,7 +25,7 @@ std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* method
 
 // pipeListen(path, backlog) -> listener id. libuv unlinks the path on close.
 Napi::Value Loop::PipeListen(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "pipeListen");
+  ExpectArgCount(info, 2, "pipeListen");
   std::string path = PathArg(info, 0, "pipeListen");
   if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeListen() backlog must be a number");
   double backlog = info[1].As<Napi::Number>().DoubleValue();
@@ -55,7 +49,7 @@ Napi::Value Loop::PipeListen(const Napi::CallbackInfo& info) {
 
 // pipeConnect(path) -> id; the result arrives as a kEventConnect.
 Napi::Value Loop::PipeConnect(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 1, "pipeConnect");
+  ExpectArgCount(info, 1, "pipeConnect");
   std::string path = PathArg(info, 0, "pipeConnect");
   CheckOpen(info, "pipeConnect");
   Stream* s = nullptr;
@@ -70,7 +64,7 @@ Napi::Value Loop::PipeConnect(const Napi::CallbackInfo& info) {
 // pipeOpen(fd, readable) -> id: adopt an open descriptor (a pipe end, a
 // socket). `readable`: start reading at once (its data is batched).
 Napi::Value Loop::PipeOpen(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "pipeOpen");
+  ExpectArgCount(info, 2, "pipeOpen");
   if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeOpen() fd must be a number");
   double fd = info[0].As<Napi::Number>().DoubleValue();
   if (!(fd >= 0 && fd <= 2147483647) || std::floor(fd) != fd) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "loop.h"
 
 namespace aioloop {
@@ -29,12 +30,6 @@ constexpr size_t kOpInts = 3;
 // uv_try_write gathers at most this many buffers per call (IOV_MAX is 1024).
 constexpr unsigned int kMaxBufs = 64;
 
-void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
-  if (info.Length() != n) {
-    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " argument" +
-                                               (n == 1 ? "" : "s") + ", got " + std::to_string(info.Length()));
-  }
-}
 
 }  // namespace
 
@@ -286,7 +281,7 @@ void Stream::OnClose(uv_handle_t* handle) {
 // only covers races with close callbacks). Afterwards ops[0..2k) holds
 // (id, queued bytes) for each stream left with queued bytes.
 Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 3, "flush");
+  ExpectArgCount(info, 3, "flush");
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw Napi::TypeError::New(env, "flush() bytes must be a Uint8Array");
@@ -360,7 +355,7 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
 // write(id, data: Uint8Array) -> queued bytes. For writes too big for the
 // JS outbound batch; same semantics as one flush record.
 Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "write");
+  ExpectArgCount(info, 2, "write");
   Stream* s = StreamArg(info, 0, "write");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw Napi::TypeError::New(info.Env(), "write() data must be a Uint8Array");
@@ -381,7 +376,7 @@ Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Loop::ReadStart(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 1, "readStart");
+  ExpectArgCount(info, 1, "readStart");
   Stream* s = StreamArg(info, 0, "readStart");
   s->reading = true;
   s->UpdateReading();
@@ -389,7 +384,7 @@ Napi::Value Loop::ReadStart(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 1, "readStop");
+  ExpectArgCount(info, 1, "readStop");
   Stream* s = StreamArg(info, 0, "readStop");
   s->reading = false;
   s->UpdateReading();
@@ -397,7 +392,7 @@ Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 1, "shutdown");
+  ExpectArgCount(info, 1, "shutdown");
   Stream* s = StreamArg(info, 0, "shutdown");
   if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "shutdown(): not a connected stream");
   if (!s->closing) {
@@ -411,7 +406,7 @@ Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "closeStream");
+  ExpectArgCount(info, 2, "closeStream");
   Stream* s = StreamArg(info, 0, "closeStream");
   if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "closeStream() abort must be a boolean");
   s->Close(info[1].As<Napi::Boolean>().Value());
@@ -422,7 +417,7 @@ Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
 // straight into `buffer` (a BufferedProtocol's getBuffer() result); a
 // kEventBuffered record says how many bytes landed. One read per buffer.
 Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "setReadBuffer");
+  ExpectArgCount(info, 2, "setReadBuffer");
   Stream* s = StreamArg(info, 0, "setReadBuffer");
   if ((s->kind != Stream::kTcp && s->kind != Stream::kPipe) || s->listener) {
     throw Napi::TypeError::New(info.Env(), "setReadBuffer(): not a connected stream");
@@ -447,7 +442,7 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Loop::Fileno(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 1, "fileno");
+  ExpectArgCount(info, 1, "fileno");
   Stream* s = StreamArg(info, 0, "fileno");
   uv_os_fd_t fd;
   if (s->closing || uv_fileno(s->Handle(), &fd) != 0) return Napi::Number::New(info.Env(), -1);

@@ -6,63 +6,21 @@
 #include <cmath>
 #include <string>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
 namespace aioloop {
-namespace {
-
-void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
-  if (info.Length() != n) {
-    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " arguments, got " +
-                                               std::to_string(info.Length()));
-  }
-}
-
-std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-
-int PortArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 65535) || std::floor(d) != d) {
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer in [0, 65535]");
-  }
-  return static_cast<int>(d);
-}
-
-bool BoolArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a boolean");
-  return info[i].As<Napi::Boolean>().Value();
-}
-
-// A numeric IPv4 or IPv6 address (with an optional %scope) and a port.
-bool ParseAddress(const std::string& host, int port, sockaddr_storage* out) {
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
-  return uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
-}
-
-std::string Describe(const std::string& host, int port) {
-  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
-}
-
-}  // namespace
 
 // tcpListen(host, port, backlog, reusePort, ipv6Only) -> listener id.
 // Errors (EADDRINUSE, EACCES...) throw with Node's code; nothing stays open.
 Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 5, "tcpListen");
+  ExpectArgCount(info, 5, "tcpListen");
   std::string host = StringArg(info, 0, "tcpListen() host");
   int port = PortArg(info, 1, "tcpListen() port");
-  if (!info[2].IsNumber()) throw Napi::TypeError::New(info.Env(), "tcpListen() backlog must be a number");
-  double backlog = info[2].As<Napi::Number>().DoubleValue();
-  if (!(backlog >= 0 && backlog <= 65535) || std::floor(backlog) != backlog) {
-    throw Napi::RangeError::New(info.Env(), "tcpListen() backlog must be an integer in [0, 65535]");
-  }
-  bool reuse_port = BoolArg(info, 3, "tcpListen() reusePort");
-  bool ipv6_only = BoolArg(info, 4, "tcpListen() ipv6Only");
+  double backlog = IntegerArg(info, 2, "tcpListen() backlog", 0, 65535);
+  bool reuse_port = BooleanArg(info, 3, "tcpListen() reusePort");
+  bool ipv6_only = BooleanArg(info, 4, "tcpListen() ipv6Only");
   CheckOpen(info, "tcpListen");
   sockaddr_storage addr;
   if (!ParseAddress(host, port, &addr)) {
@@ -72,7 +30,7 @@ Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
   // The socket is created now (not at bind) so SO_REUSEPORT can be set
   // before bind: libuv 1.46 (Node 20) has no UV_TCP_REUSEPORT flag.
   int err = NewStream(Stream::kTcp, addr.ss_family, &s);
-  if (err != 0) ThrowUv(info, err, "listen", Describe(host, port));
+  if (err != 0) ThrowUv(info, err, "listen", DescribeAddress(host, port));
   s->listener = true;
   if (reuse_port) {
     uv_os_fd_t fd;
@@ -90,7 +48,7 @@ Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
   if (err != 0) {
     Unregister(s);  // no event: JS never saw this id
     s->Detach();
-    ThrowUv(info, err, "listen", Describe(host, port));
+    ThrowUv(info, err, "listen", DescribeAddress(host, port));
   }
   return Napi::Number::New(info.Env(), s->id);
 }
@@ -98,7 +56,7 @@ Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
 // tcpConnect(host, port, localHost | null, localPort) -> id. The result
 // arrives as a kEventConnect; reading starts right after a success.
 Napi::Value Loop::TcpConnect(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 4, "tcpConnect");
+  ExpectArgCount(info, 4, "tcpConnect");
   std::string host = StringArg(info, 0, "tcpConnect() host");
   int port = PortArg(info, 1, "tcpConnect() port");
   bool bind_local = !info[2].IsNull();
@@ -114,7 +72,7 @@ Napi::Value Loop::TcpConnect(const Napi::CallbackInfo& info) {
   }
   Stream* s = nullptr;
   int err = NewStream(Stream::kTcp, addr.ss_family, &s);
-  if (err != 0) ThrowUv(info, err, "connect", Describe(host, port));
+  if (err != 0) ThrowUv(info, err, "connect", DescribeAddress(host, port));
   uv_tcp_nodelay(&s->h.tcp, 1);
   if (bind_local) err = uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&local), 0);
   if (err == 0) {
@@ -125,16 +83,16 @@ Napi::Value Loop::TcpConnect(const Napi::CallbackInfo& info) {
   if (err != 0) {
     Unregister(s);
     s->Detach();
-    ThrowUv(info, err, bind_local ? "bind" : "connect", Describe(bind_local ? local_host : host, bind_local ? local_port : port));
+    ThrowUv(info, err, bind_local ? "bind" : "connect", DescribeAddress(bind_local ? local_host : host, bind_local ? local_port : port));
   }
   return Napi::Number::New(info.Env(), s->id);
 }
 
 // tcpAddress(id, peer) -> [address, port, family] or null (not connected).
 Napi::Value Loop::TcpAddress(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "tcpAddress");
+  ExpectArgCount(info, 2, "tcpAddress");
   Stream* s = StreamArg(info, 0, "tcpAddress");
-  bool peer = BoolArg(info, 1, "tcpAddress() peer");
+  bool peer = BooleanArg(info, 1, "tcpAddress() peer");
   Napi::Env env = info.Env();
   if (s->kind != Stream::kTcp) throw Napi::TypeError::New(env, "tcpAddress(): not a TCP stream");
   sockaddr_storage addr;
@@ -142,25 +100,7 @@ Napi::Value Loop::TcpAddress(const Napi::CallbackInfo& info) {
   int err = peer ? uv_tcp_getpeername(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), &len)
                  : uv_tcp_getsockname(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), &len);
   if (err != 0) return env.Null();
-  char name[INET6_ADDRSTRLEN + 16] = {0};
-  int port;
-  const char* family;
-  if (addr.ss_family == AF_INET6) {
-    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    uv_ip6_name(a6, name, sizeof(name));
-    port = ntohs(a6->sin6_port);
-    family = "IPv6";
-  } else {
-    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
-    uv_ip4_name(a4, name, sizeof(name));
-    port = ntohs(a4->sin_port);
-    family = "IPv4";
-  }
-  Napi::Array result = Napi::Array::New(env, 3);
-  result.Set(0u, Napi::String::New(env, name));
-  result.Set(1u, Napi::Number::New(env, port));
-  result.Set(2u, Napi::String::New(env, family));
-  return result;
+  return AddressArray(env, addr);
 }
 
 }  // namespace aioloop

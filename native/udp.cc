@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -30,32 +31,9 @@ struct SendReq {
   char data[1];  // `size` bytes (allocated past the struct)
 };
 
-void ExpectArgs(const Napi::CallbackInfo& info, size_t n, const char* method) {
-  if (info.Length() != n) {
-    throw Napi::TypeError::New(info.Env(), std::string(method) + "() takes " + std::to_string(n) + " arguments, got " +
-                                               std::to_string(info.Length()));
-  }
-}
 
-int PortArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a number");
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 65535) || std::floor(d) != d) {
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer in [0, 65535]");
-  }
-  return static_cast<int>(d);
-}
 
-std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
 
-bool ParseAddress(const std::string& host, int port, sockaddr_storage* out) {
-  std::memset(out, 0, sizeof(*out));
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0) return true;
-  return uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
-}
 
 // The address record of `addr` into `record` (kAddrRecord bytes).
 void WriteRecord(char* record, const sockaddr* addr) {
@@ -182,11 +160,10 @@ int Stream::SendDatagram(const char* record, size_t len) {
 // JS calls readStart(id) (after connectionMade; until then datagrams wait in
 // the kernel).
 Napi::Value Loop::UdpBind(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 3, "udpBind");
+  ExpectArgCount(info, 3, "udpBind");
   std::string host = StringArg(info, 0, "udpBind() host");
   int port = PortArg(info, 1, "udpBind() port");
-  if (!info[2].IsBoolean()) throw Napi::TypeError::New(info.Env(), "udpBind() reusePort must be a boolean");
-  bool reuse_port = info[2].As<Napi::Boolean>().Value();
+  bool reuse_port = BooleanArg(info, 2, "udpBind() reusePort");
   CheckOpen(info, "udpBind");
   sockaddr_storage addr;
   if (!ParseAddress(host, port, &addr)) {
@@ -217,7 +194,7 @@ Napi::Value Loop::UdpBind(const Napi::CallbackInfo& info) {
 // udpConnect(id, host, port): only that peer's datagrams arrive; sends with
 // family 0 go to it.
 Napi::Value Loop::UdpConnect(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 3, "udpConnect");
+  ExpectArgCount(info, 3, "udpConnect");
   Stream* s = StreamArg(info, 0, "udpConnect");
   std::string host = StringArg(info, 1, "udpConnect() host");
   int port = PortArg(info, 2, "udpConnect() port");
@@ -233,7 +210,7 @@ Napi::Value Loop::UdpConnect(const Napi::CallbackInfo& info) {
 
 // udpAddress(id, peer) -> [address, port, family] or null.
 Napi::Value Loop::UdpAddress(const Napi::CallbackInfo& info) {
-  ExpectArgs(info, 2, "udpAddress");
+  ExpectArgCount(info, 2, "udpAddress");
   Stream* s = StreamArg(info, 0, "udpAddress");
   if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "udpAddress() peer must be a boolean");
   Napi::Env env = info.Env();
@@ -243,25 +220,7 @@ Napi::Value Loop::UdpAddress(const Napi::CallbackInfo& info) {
   int err = info[1].As<Napi::Boolean>().Value() ? uv_udp_getpeername(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), &len)
                                                 : uv_udp_getsockname(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), &len);
   if (err != 0) return env.Null();
-  char name[INET6_ADDRSTRLEN + 16] = {0};
-  int port;
-  const char* family;
-  if (addr.ss_family == AF_INET6) {
-    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    uv_ip6_name(a6, name, sizeof(name));
-    port = ntohs(a6->sin6_port);
-    family = "IPv6";
-  } else {
-    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
-    uv_ip4_name(a4, name, sizeof(name));
-    port = ntohs(a4->sin_port);
-    family = "IPv4";
-  }
-  Napi::Array result = Napi::Array::New(env, 3);
-  result.Set(0u, Napi::String::New(env, name));
-  result.Set(1u, Napi::Number::New(env, port));
-  result.Set(2u, Napi::String::New(env, family));
-  return result;
+  return AddressArray(env, addr);
 }
 
 }  // namespace aioloop

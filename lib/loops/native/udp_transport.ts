@@ -9,9 +9,9 @@
  */
 import * as dns from 'node:dns';
 import type { EventLoop } from '../../events.js';
-import { checkSendto, resolveDatagramAddrs, type DatagramAddress, type DatagramArgs } from '../../datagrams.js';
-import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from '../../protocols.js';
-import { WriteFlowControl, type DatagramTransport, type SockAddr } from '../../transports.js';
+import { BaseDatagramTransport, checkSendto, resolveDatagramAddrs, type DatagramAddress, type DatagramArgs } from '../../datagrams.js';
+import { startProtocol, type BaseProtocol, type ProtocolFactory } from '../../protocols.js';
+import type { DatagramTransport } from '../../transports.js';
 import type { NativeLoopBinding } from './addon.js';
 import { ADDR_RECORD, type BatchWriter, type NativeIo, type StreamOwner } from './io.js';
 import { formatIp, ipToBytes } from './ip.js';
@@ -43,18 +43,11 @@ function encode(host: string): Uint8Array | null {
  * t.sendto('ping');
  * ```
  */
-export class NativeUdpTransport extends WriteFlowControl implements DatagramTransport, StreamOwner, BatchWriter {
+export class NativeUdpTransport extends BaseDatagramTransport implements StreamOwner, BatchWriter {
   /** @internal -1 once closed. */ _id: number;
   /** @internal */ _unflushed = 0;
   /** @internal */ _queued = 0;
   /** @internal */ _dirty = false;
-  /** @internal */ _protocol: DatagramProtocol | null = null;
-  /** @internal */ _started = false;
-  /** @internal */ _closing = false;
-  /** @internal */ _lostCalled = false;
-  /** @internal */ readonly _connected: boolean;
-  /** @internal */ readonly _sockname: SockAddr;
-  /** @internal */ readonly _peername: SockAddr | undefined;
   /** @internal The last sender's key and text: most datagrams come from one peer. */
   private _lastKey = -1;
   private _lastHost = '';
@@ -67,11 +60,8 @@ export class NativeUdpTransport extends WriteFlowControl implements DatagramTran
     id: number,
     connected: boolean,
   ) {
-    super(loop);
+    super(loop, connected, sockAddr(_native.udpAddress(id, false))!, connected ? sockAddr(_native.udpAddress(id, true)) : undefined);
     this._id = id;
-    this._connected = connected;
-    this._sockname = sockAddr(_native.udpAddress(id, false))!;
-    this._peername = connected ? sockAddr(_native.udpAddress(id, true)) : undefined;
     _io.register(id, this);
   }
 
@@ -103,33 +93,18 @@ export class NativeUdpTransport extends WriteFlowControl implements DatagramTran
       host = formatIp(bytes, offset + 4, 6);
     }
     const start = offset + ADDR_RECORD;
-    try {
-      this._protocol!.datagramReceived?.(bytes.subarray(start, start + length), [host, port]);
-    } catch (exception) {
-      this._protocolFailed('datagramReceived', exception);
-    }
+    this._deliverDatagram(bytes.subarray(start, start + length), [host, port]);
   }
 
   /** @internal */
   _onDatagramError(err: Error): void {
-    if (this._closing) return;
-    try {
-      this._protocol!.errorReceived?.(err);
-    } catch (exception) {
-      this._protocolFailed('errorReceived', exception);
-    }
+    if (!this._closing) this._deliverError(err);
   }
 
   /** @internal */
   _onClosed(): void {
     this._id = -1;
-    if (this._lostCalled) return;
-    this._lostCalled = true;
-    try {
-      this._protocol?.connectionLost?.(null);
-    } catch (exception) {
-      this._loop.callExceptionHandler({ message: 'Exception in protocol.connectionLost()', exception, transport: this, protocol: this._protocol });
-    }
+    this._connectionLost();
   }
 
   /** @internal */
@@ -144,17 +119,6 @@ export class NativeUdpTransport extends WriteFlowControl implements DatagramTran
     else this._maybePauseProtocol();
   }
 
-
-  /** @internal */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this.abort();
-  }
-
-  /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
-  }
 
   // -- Transport API -------------------------------------------------------------
 
@@ -203,45 +167,16 @@ export class NativeUdpTransport extends WriteFlowControl implements DatagramTran
     if (this._id >= 0) this._native.closeStream(this._id, true);
   }
 
-  /** True once closing. */
-  isClosing(): boolean {
-    return this._closing;
-  }
-
   /** Bytes given to `sendto()` that the kernel did not take yet. */
   getWriteBufferSize(): number {
     return this._id < 0 ? 0 : this._unflushed + this._queued;
   }
 
-  /** `sockname`, `peername` (only with remoteAddr), `socket` (`{ fileno() }`); `dflt` otherwise. */
-  getExtraInfo(name: string, dflt?: unknown): unknown {
-    switch (name) {
-      case 'sockname':
-        return this._sockname;
-      case 'peername':
-        return this._peername ?? dflt;
-      case 'socket': {
-        const native = this._native;
-        const id = this._id;
-        return id < 0 ? dflt : { fileno: () => native.fileno(id) };
-      }
-      default:
-        return dflt;
-    }
-  }
-
-  /** The current protocol. */
-  getProtocol(): BaseProtocol {
-    return this._protocol!;
-  }
-
-  /** Switch protocols. */
-  setProtocol(protocol: BaseProtocol): void {
-    this._protocol = checkProtocol(protocol);
-  }
-
-  override toString(): string {
-    return `<NativeUdpTransport ${this._lostCalled ? 'closed' : this._closing ? 'closing' : 'open'}>`;
+  /** @internal The 'socket' extra info: `{ fileno() }`. */
+  _socketInfo(): unknown {
+    const native = this._native;
+    const id = this._id;
+    return id < 0 ? undefined : { fileno: () => native.fileno(id) };
   }
 }
 
