@@ -15,7 +15,7 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
+import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type DatagramTransport, type SockAddr } from './transports.js';
 import { checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
 import { nodeSupportsReusePort } from './servers.js';
@@ -110,16 +110,7 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
   _connectionLost(): void {
     if (this._lostCalled) return;
     this._lostCalled = true;
-    try {
-      this._protocol?.connectionLost?.(null);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: 'Exception in protocol.connectionLost()',
-        exception,
-        transport: this,
-        protocol: this._protocol,
-      });
-    }
+    callConnectionLost(this._loop, this, this._protocol, null);
   }
 
   /** @internal */

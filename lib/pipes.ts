@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describe, type EventLoop } from './events.js';
-import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
+import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
 import { WriteFlowControl, type ReadTransport, type WriteTransport } from './transports.js';
 import { checkFactory } from './net_transport.js';
 
@@ -72,11 +72,7 @@ abstract class PipeBase extends WriteFlowControl {
   _connectionLost(err: Error | null): void {
     if (this._lostCalled) return;
     this._lostCalled = this._closing = true;
-    try {
-      this._protocol?.connectionLost?.(err);
-    } catch (exception) {
-      this._loop.callExceptionHandler({ message: 'Exception in protocol.connectionLost()', exception, transport: this, protocol: this._protocol });
-    }
+    callConnectionLost(this._loop, this, this._protocol, err);
   }
 
   /** @internal */

@@ -217,3 +217,24 @@ export function checkProtocol<P extends BaseProtocol>(protocol: unknown): P {
   }
   return protocol as P;
 }
+
+/**
+ * @internal Call `protocol.connectionLost(err)`; an exception it throws goes
+ * to the loop's exception handler (the transport is gone either way).
+ * @example
+ * ```ts
+ * callConnectionLost(loop, transport, protocol, null);
+ * ```
+ */
+export function callConnectionLost(
+  loop: { callExceptionHandler(context: ExceptionContext): void },
+  transport: unknown,
+  protocol: BaseProtocol | null,
+  err: Error | null,
+): void {
+  try {
+    protocol?.connectionLost?.(err);
+  } catch (exception) {
+    loop.callExceptionHandler({ message: 'Exception in protocol.connectionLost()', exception, transport, protocol });
+  }
+}

@@ -13,6 +13,7 @@
  */
 import { describe } from './events.js';
 import {
+  callConnectionLost,
   checkProtocol,
   isBufferedProtocol,
   reportProtocolError,
@@ -184,16 +185,8 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
     if (this._lostCalled) return;
     this._lostCalled = true;
     this._closing = true;
-    const protocol = this._protocol;
     try {
-      protocol?.connectionLost?.(err);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: 'Exception in protocol.connectionLost()',
-        exception,
-        transport: this,
-        protocol,
-      });
+      callConnectionLost(this._loop, this, this._protocol, err);
     } finally {
       this._owner?._detach(this);
     }

@@ -28,7 +28,7 @@ import { Future } from './futures.js';
 import { gather } from './combinators.js';
 import { _thenable } from './tasks.js';
 import type { Coroutine } from './coroutines.js';
-import { checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type ProtocolFactory, type SubprocessProtocol } from './protocols.js';
+import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type ProtocolFactory, type SubprocessProtocol } from './protocols.js';
 import { WriteFlowControl, type Transport } from './transports.js';
 import { StreamReader, StreamReaderProtocol, StreamWriter } from './streams.js';
 import { checkFactory, checkOptions, checkString } from './net_transport.js';
@@ -493,16 +493,7 @@ export class SubprocessTransport {
   private _tryFinish(): void {
     if (this._lostCalled || !this._exitSeen || this._openPipes.size > 0) return;
     this._lostCalled = true;
-    try {
-      this._protocol?.connectionLost?.(null);
-    } catch (exception) {
-      this._loop.callExceptionHandler({
-        message: 'Exception in protocol.connectionLost()',
-        exception,
-        transport: this,
-        protocol: this._protocol,
-      });
-    }
+    callConnectionLost(this._loop, this, this._protocol, null);
   }
 
   /** @internal */

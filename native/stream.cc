@@ -1,5 +1,8 @@
 #include "stream.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -107,6 +110,20 @@ void Stream::Close(bool abort) {
     return;
   }
   StartClose();
+}
+
+int Stream::SetReusePort() {
+  uv_os_fd_t fd;
+  int err = uv_fileno(Handle(), &fd);
+  if (err != 0) return err;
+#ifdef SO_REUSEPORT
+  // libuv 1.46 (Node 20) has no UV_TCP_REUSEPORT / UV_UDP_REUSEPORT flag.
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) return uv_translate_sys_error(errno);
+  return 0;
+#else
+  return UV_ENOTSUP;
+#endif
 }
 
 void Stream::ReleaseReadBuffer() {

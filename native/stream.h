@@ -116,6 +116,9 @@ struct Stream {
 
   // uv_close now (queued writes are dropped). Idempotent.
   void StartClose();
+  // SO_REUSEPORT on the handle's socket (created already: uv_*_init_ex).
+  // Returns a libuv error, or 0.
+  int SetReusePort();
   // Drops the read buffer's reference (needs the loop: call before detaching).
   void ReleaseReadBuffer();
 };

@@ -32,16 +32,7 @@ Napi::Value Loop::TcpListen(const Napi::CallbackInfo& info) {
   int err = NewStream(Stream::kTcp, addr.ss_family, &s);
   if (err != 0) ThrowUv(info, err, "listen", DescribeAddress(host, port));
   s->listener = true;
-  if (reuse_port) {
-    uv_os_fd_t fd;
-    int on = 1;
-    err = uv_fileno(s->Handle(), &fd);
-#ifdef SO_REUSEPORT
-    if (err == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) err = uv_translate_sys_error(errno);
-#else
-    if (err == 0) err = UV_ENOTSUP;
-#endif
-  }
+  if (reuse_port) err = s->SetReusePort();
   // libuv sets SO_REUSEADDR itself, as Node and asyncio do.
   if (err == 0) err = uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&addr), ipv6_only ? UV_TCP_IPV6ONLY : 0);
   if (err == 0) err = uv_listen(s->AsStream(), static_cast<int>(backlog), Stream::OnConnection);

@@ -172,16 +172,7 @@ Napi::Value Loop::UdpBind(const Napi::CallbackInfo& info) {
   Stream* s = nullptr;
   int err = NewStream(Stream::kUdp, addr.ss_family, &s);
   if (err != 0) ThrowUv(info, err, "bind", host);
-  if (reuse_port) {
-    uv_os_fd_t fd;
-    int on = 1;
-    err = uv_fileno(s->Handle(), &fd);
-#ifdef SO_REUSEPORT
-    if (err == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) err = uv_translate_sys_error(errno);
-#else
-    if (err == 0) err = UV_ENOTSUP;
-#endif
-  }
+  if (reuse_port) err = s->SetReusePort();
   if (err == 0) err = uv_udp_bind(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), 0);
   if (err != 0) {
     Unregister(s);
