@@ -8,7 +8,8 @@
  * - outbound: `write()` copies into one outbound buffer and logs an
  *   (id, offset, length) record; `flush()` hands every record to C++ in one
  *   call, once per loop tick, where runs of records for one stream become
- *   one writev (uv_try_write first, queue the rest).
+ *   one writev (uv_try_write first, queue the rest). A write of 4 KiB or
+ *   more goes to C++ at once instead, straight from the caller's memory.
  * @module
  */
 import { getSystemErrorName } from 'node:util';
@@ -35,6 +36,11 @@ export const enum IoEvent {
 const OUT_BYTES = 256 * 1024;
 /** Outbound records per batch (three int32 each). */
 const OUT_OPS = 4096;
+/**
+ * Writes of at least this many bytes skip the outbound batch (see write()):
+ * above a few KiB the copy into the batch costs more than the call.
+ */
+const DIRECT_WRITE = 4096;
 /** What failed, by the `b` field of an Error event. */
 const ERROR_SYSCALLS = ['read', 'write', 'shutdown'];
 
@@ -249,6 +255,15 @@ export class NativeIo {
       len = this._out.write(data, this._outUsed, 'utf8');
     } else {
       len = data.length;
+      if (len >= DIRECT_WRITE && !writer._dirty) {
+        // Big enough that the copy costs more than a call: write it now,
+        // straight from the caller's memory (C++ copies only what the
+        // kernel refuses). Nothing of this stream waits in the batch, so
+        // the order holds.
+        writer._queued = this._native.write(writer._id, data);
+        writer._flushed();
+        return;
+      }
       if (len > room) {
         this._big(writer, data);
         return;
