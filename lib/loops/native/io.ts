@@ -260,6 +260,7 @@ export class NativeIo {
         // straight from the caller's memory (C++ copies only what the
         // kernel refuses). Nothing of this stream waits in the batch, so
         // the order holds.
+        if (this._host.isClosed()) return; // the streams went with the loop
         writer._queued = this._native.write(writer._id, data);
         writer._flushed();
         return;
