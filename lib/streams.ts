@@ -243,7 +243,8 @@ export class StreamReader {
     if (this._waiter !== null && !this._waiter.done()) {
       throw new Error(`${method}() called while another coroutine is already waiting for incoming data`);
     }
-    const fut = new Future<Buffer>({ loop: _getRunningLoop() ?? this._loop });
+    // Inside the loop (the usual case) the Future finds it itself: no options object.
+    const fut = _getRunningLoop() !== null ? new Future<Buffer>() : new Future<Buffer>({ loop: this._loop });
     if (this._exception !== null && mayWait) {
       fut.setException(this._exception);
       return fut;
@@ -347,6 +348,8 @@ export class StreamReaderProtocol implements Protocol {
   /** @internal */ _transport: Transport | null = null;
   /** @internal */ _paused = false;
   /** @internal */ _drainWaiters: Future<void>[] = [];
+  /** @internal drain()'s shared done Future (see `_drainHelper`). */
+  _drained: Future<void> | null = null;
   /** @internal */ _connectionLost = false;
   /** @internal Resolved (or failed) on connectionLost: waitClosed(). */
   _closed: Future<void>;
@@ -407,16 +410,25 @@ export class StreamReaderProtocol implements Protocol {
     for (const w of waiters) if (!w.done()) w.setResult(undefined);
   }
 
-  /** @internal `StreamWriter.drain()`. */
+  /**
+   * @internal `StreamWriter.drain()`. While the transport is not paused the
+   * answer is one shared, already-done Future (one per protocol and loop):
+   * `yield* writer.drain()` after every write is the common idiom, and it
+   * then costs no allocation.
+   */
   _drainHelper(): Future<void> {
-    const fut = new Future<void>({ loop: _getRunningLoop() ?? this._reader._loop });
-    if (this._connectionLost) {
-      fut.setException(Object.assign(new Error('Connection lost'), { code: 'ECONNRESET' }));
-    } else if (!this._paused) {
-      fut.setResult(undefined);
-    } else {
-      this._drainWaiters.push(fut);
+    const loop = _getRunningLoop() ?? this._reader._loop;
+    if (!this._paused && !this._connectionLost) {
+      let done = this._drained;
+      if (done === null || done._loop !== loop) {
+        done = this._drained = new Future<void>({ loop });
+        done.setResult(undefined);
+      }
+      return done;
     }
+    const fut = new Future<void>({ loop });
+    if (this._connectionLost) fut.setException(Object.assign(new Error('Connection lost'), { code: 'ECONNRESET' }));
+    else this._drainWaiters.push(fut);
     return fut;
   }
 }
