@@ -3,6 +3,7 @@
  * then an orderly shutdown.
  * @module
  */
+import { hasSignalHandler } from './signals.js';
 import { describe, newEventLoop, setEventLoop, _getRunningLoop, type EventLoop } from './events.js';
 import { allTasks } from './tasks.js';
 import type { Task } from './tasks.js';
@@ -69,10 +70,13 @@ export class Runner {
     const task = loop.createTask(main);
     // asyncio.Runner: in the main thread, when nobody handles SIGINT, the
     // first SIGINT cancels the main task. Our listener is removed at once,
-    // so a second SIGINT gets Node's default (the process ends).
+    // so a second SIGINT gets Node's default (the process ends). A handler
+    // the program adds with loop.addSignalHandler('SIGINT') replaces ours,
+    // as in asyncio: then SIGINT is the program's business.
     let onSigint: (() => void) | null = null;
     if (isMainThread && process.listenerCount('SIGINT') === 0) {
       onSigint = () => {
+        if (hasSignalHandler(loop, 'SIGINT')) return;
         process.removeListener('SIGINT', onSigint!);
         onSigint = null;
         if (!task.done() && !loop.isClosed()) loop.callSoon(() => task.cancel());

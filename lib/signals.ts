@@ -129,6 +129,17 @@ export function removeSignalHandler(loop: EventLoop, sig: unknown): boolean {
 }
 
 /**
+ * @internal True when `loop` has a handler for `name` (addSignalHandler).
+ * @example
+ * ```ts
+ * if (!hasSignalHandler(loop, 'SIGINT')) task.cancel();
+ * ```
+ */
+export function hasSignalHandler(loop: EventLoop, name: NodeJS.Signals): boolean {
+  return registry.get(loop)?.has(name) ?? false;
+}
+
+/**
  * @internal Remove every handler of `loop` (its close()).
  * @example
  * ```ts

@@ -112,6 +112,24 @@ describe.each(LOOPS)('$name loop: run() and SIGINT', (kind) => {
     expect(r.signal).toBe('SIGINT');
   });
 
+  it('a SIGINT handler added with addSignalHandler replaces the cancellation (as asyncio)', async () => {
+    const r = await runChild(`
+      const v = await aio.run(function* () {
+        const loop = aio.getRunningLoop();
+        let stop = false;
+        loop.addSignalHandler('SIGINT', () => { stop = true; });
+        setTimeout(() => process.kill(process.pid, 'SIGINT'), 50);
+        while (!stop) yield* aio.sleep(5);
+        loop.removeSignalHandler('SIGINT');
+        return 'stopped by the handler';
+      }, { loop: ${JSON.stringify(kind.name)} });
+      console.log(v);
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('stopped by the handler\n');
+    expect(r.code).toBe(0);
+  });
+
   it('leaves SIGINT alone when the program has its own listener', async () => {
     const r = await runChild(`
       process.on('SIGINT', () => console.log('user handler'));
