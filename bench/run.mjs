@@ -231,7 +231,8 @@ async function runMicro(section, defs, loops, ctx) {
           label: `${v.loop} / ${def.node.label}`,
           loop: v.loop,
           value: ratio,
-          target: def.target,
+          // A number for every loop, or per loop ({ default: 2, native: 3 }).
+          target: def.target !== null && typeof def.target === 'object' ? (def.target[v.loop] ?? null) : def.target,
           impl,
           against: `${kind}: ${def.node.label}`,
           // Per-round ratios (same round, back to back): a check on the ratio of medians.
