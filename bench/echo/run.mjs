@@ -283,6 +283,7 @@ async function main() {
   /** runs[serverId][size] = client results, one per round. */
   const runs = Object.fromEntries(servers.map((s) => [s.id, Object.fromEntries(opts.sizes.map((z) => [z, []]))]));
   const total = opts.rounds * opts.sizes.length * servers.length;
+  const restarts = [];
   let done = 0;
   try {
     for (let round = 1; round <= opts.rounds; round++) {
@@ -292,10 +293,17 @@ async function main() {
           const head = `[${done}/${total}] round ${round}/${opts.rounds}, ${sizeLabel(size)}, ${server.impl}`;
           const clientArgv = pinned(1, [path.join(BUILD, 'echo_client'), HOST, String(server.proc.port), String(opts.conns), String(size), String(opts.seconds), String(opts.warmup)], pin);
           const r = await runClient(clientArgv, opts.seconds, opts.warmup);
-          if (server.proc.child.exitCode !== null || server.proc.child.signalCode !== null) {
-            throw new Error(`${server.impl} died during the run\n${server.proc.stderr()}`);
-          }
           runs[server.id][size].push(r);
+          // A server that died as the client hung up (its run is complete) is restarted for the next
+          // run, and the report says so: a crash is a bug worth seeing, not a reason to lose the run.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const { exitCode, signalCode } = server.proc.child;
+          if (exitCode !== null || signalCode !== null) {
+            const why = `${server.impl} exited (${signalCode ?? `code ${exitCode}`}) at the end of run ${done}${server.proc.stderr() ? `: ${server.proc.stderr().trim().split('\n').pop()}` : ''}`;
+            log(`WARNING: ${why}; restarting it`);
+            restarts.push(why);
+            server.proc = await startServer(pinned(0, server.argv, pin));
+          }
           log(`${head}: ${formatInt(r.rps)} req/s, p50 ${r.p50_us} us, p99 ${r.p99_us} us (client cpu ${r.client_cpu}); ${elapsed(started)}`);
         }
       }
@@ -387,6 +395,7 @@ async function main() {
   );
   console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'req/s over rounds', 'vs C', 'vs Node net', 'target'], tableRows, new Set([2, 3, 4, 5, 6, 7, 8])));
   if (cSkip) console.log(`(no C reference: ${cSkip})`);
+  for (const why of restarts) console.log(`WARNING: ${why}; it was restarted`);
   const maxClientCpu = Math.max(...rows.map((r) => r.clientCpuMax));
   if (maxClientCpu > 0.9) console.log(`note: the client used up to ${Math.round(maxClientCpu * 100)}% of its CPU; the fastest rows may be client-bound`);
 
@@ -408,6 +417,7 @@ async function main() {
       warmupSeconds: opts.warmup,
       loops,
       cReference: cSkip ? { skipped: cSkip } : { libuv: 'system (libuv1-dev)' },
+      restarts,
       durationS: (performance.now() - started) / 1000,
     },
     'echo',

@@ -10,6 +10,7 @@
  * the rest into a heap write request (uv_try_write refuses to jump a queued
  * write, so order holds). TCP_NODELAY like every server in the benchmark.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,10 @@ static void on_connection(uv_stream_t *server, int status) {
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
+  /* A client that closes with an echo in flight must not kill the server
+   * (SIGPIPE's default action): the write fails with EPIPE instead. The
+   * server outlives many client runs (bench/echo/run.mjs starts it once). */
+  signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
   uv_tcp_t server;
   uv_tcp_init(loop, &server);
