@@ -105,7 +105,7 @@ export function renderChart(sections, opts = {}) {
       prevSection = g.section;
     }
     y += BENCH_H;
-    body.push(`<text x="${LABEL_X + 8}" y="${y - 5}" font-size="12.5" font-weight="bold">${esc(clip(g.bench, 58))}</text>`);
+    body.push(`<text x="${LABEL_X + 8}" y="${y - 5}" font-size="12.5" font-weight="bold">${esc(clip(g.bench, 48))}</text>`);
     for (const r of g.ratios) {
       y += ROW_H;
       const cy = y - ROW_H / 2;
