@@ -9,7 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NativeLoop, fromPromise, sleep, type Coroutine, type Transport } from '../../lib/index.js';
-import { loadAddon, type NativeAddon } from '../../lib/loops/native/addon.js';
+import { Worker } from 'node:worker_threads';
+import { addonPath, loadAddon, type NativeAddon } from '../../lib/loops/native/addon.js';
+import { DIST } from '../child.js';
 
 const addon = loadAddon() as NativeAddon;
 const built = addon !== null;
@@ -280,5 +282,40 @@ describe.runIf(built)('native loop: streams and close()', () => {
       });
     });
     await ended; // the socket was closed, not leaked open
+  });
+});
+
+describe.runIf(built)('native loop: streams in worker threads', () => {
+  it('a worker serves TCP on its own native loop; terminating it mid-connection leaves the main thread fine', async () => {
+    const body = `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(DIST)}).then(async (aio) => {
+        const loop = new aio.NativeLoop();
+        await loop.runUntilComplete(loop.createTask(function* () {
+          const server = yield* aio.fromPromise(loop.createServer(() => ({
+            connectionMade(t) { this.t = t; },
+            dataReceived(d) { this.t.write(d); },
+          }), '127.0.0.1', 0));
+          parentPort.postMessage(server.addresses()[0].port);
+          yield* server.serveForever();
+        }));
+      });`;
+    const worker = new Worker(body, { eval: true, env: { ...process.env, AIOLOOP_NATIVE_BINARY: addonPath() } });
+    const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, HOST, () => socket.write('through a worker'));
+      socket.once('data', (d) => {
+        resolve(String(d));
+        // Leave it open: the worker is terminated with a live connection.
+      });
+      socket.once('error', reject);
+      worker.once('exit', () => socket.destroy());
+    });
+    expect(echoed).toBe('through a worker');
+    expect(await worker.terminate()).toBe(1); // env cleanup closes its handles; no crash
+    // The main thread's own native loop still works after the worker's teardown.
+    const loop = new NativeLoop();
+    expect(await loop.runUntilComplete(loop.createTask(function* () { yield* sleep(1); return 'ok'; }))).toBe('ok');
+    loop.close();
   });
 });
