@@ -292,6 +292,13 @@ void Loop::Wake() {
     argc = 2;
     events_.clear();
     in_used_ = 0;
+    // A burst (a bulk transfer, or a loop that was stopped) may have grown
+    // the batch buffer; give the memory back rather than keep it for good.
+    if (in_size_ > kDeliverEarly) {
+      std::free(in_);
+      in_ = nullptr;
+      in_size_ = 0;
+    }
     // Streams that found no room read again from the next poll on.
     std::vector<int32_t> starved;
     starved.swap(starved_);
