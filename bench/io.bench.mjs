@@ -13,72 +13,12 @@ import { check, inTaskOnFreshLoop } from './lib/common.mjs';
 
 
 const PAYLOAD = Buffer.alloc(64, 1);
-
-// -- UDP echo: one client, one request in flight, `n` round trips ------------------
-
-function aioUdp(create, n) {
-  return inTaskOnFreshLoop(create, async () => {
-    const loop = aio.getRunningLoop();
-    const [server] = await loop.createDatagramEndpoint(
-      () => ({
-        connectionMade(t) {
-          this.t = t;
-        },
-        datagramReceived(data, addr) {
-          this.t.sendto(data, addr);
-        },
-      }),
-      { localAddr: ['127.0.0.1', 0] },
-    );
-    const port = server.getExtraInfo('sockname').port;
-    let left = n;
-    let finish;
-    const done = new Promise((resolve) => (finish = resolve));
-    const [client] = await loop.createDatagramEndpoint(
-      () => ({
-        connectionMade(t) {
-          this.t = t;
-        },
-        datagramReceived() {
-          if (--left === 0) finish();
-          else this.t.sendto(PAYLOAD);
-        },
-      }),
-      { remoteAddr: ['127.0.0.1', port] },
-    );
-    client.sendto(PAYLOAD);
-    await done;
-    client.close();
-    server.close();
-    return left;
-  }).then((left) => check('aioloop UDP echo', left, 0));
-}
-
-async function nodeUdp(n) {
-  const server = dgram.createSocket('udp4');
-  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
-  await new Promise((resolve) => server.bind(0, '127.0.0.1', resolve));
-  const port = server.address().port;
-  const client = dgram.createSocket('udp4');
-  await new Promise((resolve) => client.connect(port, '127.0.0.1', resolve));
-  let left = n;
-  await new Promise((resolve) => {
-    client.on('message', () => {
-      if (--left === 0) resolve();
-      else client.send(PAYLOAD);
-    });
-    client.send(PAYLOAD);
-  });
-  client.close();
-  server.close();
-  check('node:dgram echo', left, 0);
-}
-
-// -- UDP echo with 10 clients, one request in flight each (the TCP echo's method) --
-
 const UDP_CLIENTS = 10;
 
-function aioUdpClients(create, n) {
+// -- UDP echo: `clients` clients, one datagram in flight each, `n` round trips in all --
+
+/** One client measures the syscall floor; ten are the TCP echo's method (see ioBenchmarks). */
+function aioUdp(create, n, clients) {
   return inTaskOnFreshLoop(create, async () => {
     const loop = aio.getRunningLoop();
     const [server] = await loop.createDatagramEndpoint(
@@ -97,8 +37,8 @@ function aioUdpClients(create, n) {
     let sent = 0;
     let finish;
     const done = new Promise((resolve) => (finish = resolve));
-    const clients = [];
-    for (let i = 0; i < UDP_CLIENTS; i++) {
+    const endpoints = [];
+    for (let i = 0; i < clients; i++) {
       const [client] = await loop.createDatagramEndpoint(
         () => ({
           connectionMade(t) {
@@ -114,20 +54,20 @@ function aioUdpClients(create, n) {
         }),
         { remoteAddr: ['127.0.0.1', port] },
       );
-      clients.push(client);
+      endpoints.push(client);
     }
-    for (const c of clients) {
+    for (const c of endpoints) {
       sent++;
       c.sendto(PAYLOAD);
     }
     await done;
-    for (const c of clients) c.close();
+    for (const c of endpoints) c.close();
     server.close();
     return left;
-  }).then((left) => check('aioloop UDP echo (10 clients)', left, 0));
+  }).then((left) => check(`aioloop UDP echo (${clients} clients)`, left, 0));
 }
 
-async function nodeUdpClients(n) {
+async function nodeUdp(n, clients) {
   const server = dgram.createSocket('udp4');
   server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
   await new Promise((resolve) => server.bind(0, '127.0.0.1', resolve));
@@ -136,8 +76,8 @@ async function nodeUdpClients(n) {
   let sent = 0;
   let finish;
   const done = new Promise((resolve) => (finish = resolve));
-  const clients = [];
-  for (let i = 0; i < UDP_CLIENTS; i++) {
+  const sockets = [];
+  for (let i = 0; i < clients; i++) {
     const client = dgram.createSocket('udp4');
     await new Promise((resolve) => client.connect(port, '127.0.0.1', resolve));
     client.on('message', () => {
@@ -147,16 +87,16 @@ async function nodeUdpClients(n) {
         client.send(PAYLOAD);
       }
     });
-    clients.push(client);
+    sockets.push(client);
   }
-  for (const c of clients) {
+  for (const c of sockets) {
     sent++;
     c.send(PAYLOAD);
   }
   await done;
-  for (const c of clients) c.close();
+  for (const c of sockets) c.close();
   server.close();
-  check('node:dgram echo (10 clients)', left, 0);
+  check(`node:dgram echo (${clients} clients)`, left, 0);
 }
 
 // -- Spawn and reap `n` `true` processes, 8 at a time ------------------------------
@@ -216,8 +156,8 @@ export function ioBenchmarks(n) {
       ops: roundTrips,
       unit: 'round trip',
       target: { native: 1.5 }, // issue 6
-      node: { label: 'node:dgram', run: () => nodeUdp(roundTrips) },
-      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdp(create, roundTrips) },
+      node: { label: 'node:dgram', run: () => nodeUdp(roundTrips, 1) },
+      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdp(create, roundTrips, 1) },
     },
     {
       id: 'udp-echo-10',
@@ -225,8 +165,8 @@ export function ioBenchmarks(n) {
       ops: roundTrips,
       unit: 'round trip',
       target: { native: 1.5 }, // issue 6
-      node: { label: 'node:dgram', run: () => nodeUdpClients(roundTrips) },
-      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdpClients(create, roundTrips) },
+      node: { label: 'node:dgram', run: () => nodeUdp(roundTrips, UDP_CLIENTS) },
+      aio: { label: 'createDatagramEndpoint', run: (create) => aioUdp(create, roundTrips, UDP_CLIENTS) },
     },
     {
       id: 'spawn',
