@@ -5,10 +5,10 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <string>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -133,16 +133,11 @@ void DropReq(napi_env env, DnsReq* req) {
 // getaddrinfo(host, family (0|4|6), hints flags, callback(err, [family, address, ...]))
 Napi::Value Loop::Getaddrinfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 4) throw Napi::TypeError::New(env, "getaddrinfo() takes 4 arguments");
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "getaddrinfo() host must be a string");
-  if (!info[1].IsNumber() || !info[2].IsNumber()) throw Napi::TypeError::New(env, "getaddrinfo() family and flags must be numbers");
-  double family = info[1].As<Napi::Number>().DoubleValue();
-  double flags = info[2].As<Napi::Number>().DoubleValue();
+  ExpectArgCount(info, 4, "getaddrinfo");
+  std::string host = StringArg(info, 0, "getaddrinfo() host");
+  double family = IntegerArg(info, 1, "getaddrinfo() family", 0, 6);
   if (family != 0 && family != 4 && family != 6) throw Napi::RangeError::New(env, "getaddrinfo() family must be 0, 4 or 6");
-  if (!(flags >= 0 && flags <= 0x7fffffff) || std::floor(flags) != flags) {
-    throw Napi::RangeError::New(env, "getaddrinfo() flags must be a non-negative integer");
-  }
-  std::string host = info[0].As<Napi::String>().Utf8Value();
+  double flags = IntegerArg(info, 2, "getaddrinfo() flags", 0, 0x7fffffff);
   CheckOpen(info, "getaddrinfo");
   DnsReq* req = NewReq(info, this, 3, "getaddrinfo");
   addrinfo hints;
@@ -162,23 +157,13 @@ Napi::Value Loop::Getaddrinfo(const Napi::CallbackInfo& info) {
 // getnameinfo(address, port, flags, callback(err, [host, service]))
 Napi::Value Loop::Getnameinfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 4) throw Napi::TypeError::New(env, "getnameinfo() takes 4 arguments");
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "getnameinfo() address must be a string");
-  if (!info[1].IsNumber() || !info[2].IsNumber()) throw Napi::TypeError::New(env, "getnameinfo() port and flags must be numbers");
-  double port = info[1].As<Napi::Number>().DoubleValue();
-  double flags = info[2].As<Napi::Number>().DoubleValue();
-  if (!(port >= 0 && port <= 65535) || std::floor(port) != port) throw Napi::RangeError::New(env, "getnameinfo() port must be in [0, 65535]");
-  if (!(flags >= 0 && flags <= 0x7fffffff) || std::floor(flags) != flags) {
-    throw Napi::RangeError::New(env, "getnameinfo() flags must be a non-negative integer");
-  }
-  std::string address = info[0].As<Napi::String>().Utf8Value();
+  ExpectArgCount(info, 4, "getnameinfo");
+  std::string address = StringArg(info, 0, "getnameinfo() address");
+  int port = PortArg(info, 1, "getnameinfo() port");
+  double flags = IntegerArg(info, 2, "getnameinfo() flags", 0, 0x7fffffff);
   CheckOpen(info, "getnameinfo");
   sockaddr_storage addr;
-  std::memset(&addr, 0, sizeof(addr));
-  if (uv_ip4_addr(address.c_str(), static_cast<int>(port), reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-      uv_ip6_addr(address.c_str(), static_cast<int>(port), reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
-    throw Napi::TypeError::New(env, "getnameinfo() address must be a numeric IP address");
-  }
+  if (!ParseAddress(address, port, &addr)) throw Napi::TypeError::New(env, "getnameinfo() address must be a numeric IP address");
   DnsReq* req = NewReq(info, this, 3, "getnameinfo");
   int err = uv_getnameinfo(uv_loop_, &req->r.name, OnNameinfo, reinterpret_cast<sockaddr*>(&addr), static_cast<int>(flags));
   if (err != 0) {

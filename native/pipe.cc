@@ -1,7 +1,6 @@
 // Unix domain sockets and pipes (uv_pipe_t): listening on a path,
 // connecting to one, and adopting a file descriptor. Reading, writing and
 // closing are shared with TCP (stream.cc).
-#include <cmath>
 #include <string>
 
 #include "args.h"
@@ -27,11 +26,7 @@ std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* method
 Napi::Value Loop::PipeListen(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "pipeListen");
   std::string path = PathArg(info, 0, "pipeListen");
-  if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeListen() backlog must be a number");
-  double backlog = info[1].As<Napi::Number>().DoubleValue();
-  if (!(backlog >= 0 && backlog <= 65535) || std::floor(backlog) != backlog) {
-    throw Napi::RangeError::New(info.Env(), "pipeListen() backlog must be an integer in [0, 65535]");
-  }
+  double backlog = IntegerArg(info, 1, "pipeListen() backlog", 0, 65535);
   CheckOpen(info, "pipeListen");
   Stream* s = nullptr;
   int err = NewStream(Stream::kPipe, 0, &s);
@@ -65,12 +60,8 @@ Napi::Value Loop::PipeConnect(const Napi::CallbackInfo& info) {
 // socket). `readable`: start reading at once (its data is batched).
 Napi::Value Loop::PipeOpen(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "pipeOpen");
-  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "pipeOpen() fd must be a number");
-  double fd = info[0].As<Napi::Number>().DoubleValue();
-  if (!(fd >= 0 && fd <= 2147483647) || std::floor(fd) != fd) {
-    throw Napi::RangeError::New(info.Env(), "pipeOpen() fd must be a non-negative integer");
-  }
-  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "pipeOpen() readable must be a boolean");
+  double fd = IntegerArg(info, 0, "pipeOpen() fd", 0, 2147483647);
+  bool readable = BooleanArg(info, 1, "pipeOpen() readable");
   CheckOpen(info, "pipeOpen");
   Stream* s = nullptr;
   int err = NewStream(Stream::kPipe, 0, &s);
@@ -81,7 +72,7 @@ Napi::Value Loop::PipeOpen(const Napi::CallbackInfo& info) {
     s->Detach();
     ThrowUv(info, err, "open", std::to_string(static_cast<int>(fd)));
   }
-  if (info[1].As<Napi::Boolean>().Value()) {
+  if (readable) {
     s->reading = true;
     s->UpdateReading();
   }

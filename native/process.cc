@@ -5,10 +5,10 @@
 //
 // libuv reaps the child (SIGCHLD) whether or not anyone waits, so no zombie
 // is left behind.
-#include <cmath>
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -137,12 +137,10 @@ Napi::Value Loop::Spawn(const Napi::CallbackInfo& info) {
 
 // kill(id, signum) -> 0 or a libuv error (ESRCH once the child is gone).
 Napi::Value Loop::Kill(const Napi::CallbackInfo& info) {
-  if (info.Length() != 2) throw Napi::TypeError::New(info.Env(), "kill() takes 2 arguments");
+  ExpectArgCount(info, 2, "kill");
   Stream* s = StreamArg(info, 0, "kill");
   if (s->kind != Stream::kProcess) throw Napi::TypeError::New(info.Env(), "kill(): not a process");
-  if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "kill() signal must be a number");
-  double d = info[1].As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 64) || std::floor(d) != d) throw Napi::RangeError::New(info.Env(), "kill() signal must be an integer in [0, 64]");
+  double d = IntegerArg(info, 1, "kill() signal", 0, 64);
   int err = s->closing ? UV_ESRCH : uv_process_kill(&s->h.process, static_cast<int>(d));
   return Napi::Number::New(info.Env(), err);
 }

@@ -2,9 +2,9 @@
 // for. A delivery becomes a kEventSignal record in the loop's event batch,
 // so the handler runs on the loop like any I/O callback. Stopping a watcher
 // is closeStream(id, true).
-#include <cmath>
 #include <string>
 
+#include "args.h"
 #include "loop.h"
 #include "stream.h"
 
@@ -23,12 +23,8 @@ void OnSignal(uv_signal_t* handle, int signum) {
 // process alive by itself (asyncio: a signal handler alone does not keep
 // run_forever() busy, the running loop does).
 Napi::Value Loop::SignalStart(const Napi::CallbackInfo& info) {
-  if (info.Length() != 1) throw Napi::TypeError::New(info.Env(), "signalStart() takes 1 argument");
-  if (!info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "signalStart() signal must be a number");
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (!(d >= 1 && d <= 64) || std::floor(d) != d) {
-    throw Napi::RangeError::New(info.Env(), "signalStart() signal must be an integer in [1, 64]");
-  }
+  ExpectArgCount(info, 1, "signalStart");
+  double d = IntegerArg(info, 0, "signalStart() signal", 1, 64);
   CheckOpen(info, "signalStart");
   Stream* s = nullptr;
   int err = NewStream(Stream::kSignal, 0, &s);

@@ -205,23 +205,35 @@ void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 void Stream::OnWrite(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
   Stream* s = w->stream;
-  s->queued -= w->size;
-  s->pending_writes--;
+  size_t size = w->size;
   std::free(w);
-  Loop* loop = s->loop;
+  s->WriteDone(size, status);
+}
+
+int32_t Stream::QueuedForJs() const {
+  return static_cast<int32_t>(queued > 0x7fffffff ? 0x7fffffff : queued);
+}
+
+void Stream::WriteDone(size_t size, int status) {
+  queued -= size;
+  pending_writes--;
   if (loop == nullptr || status == UV_ECANCELED) return;
-  if (status < 0) {
-    if (!s->closing) {
-      loop->PushEvent(kEventError, s->id, status, 1);
-      s->StartClose();
+  if (status < 0 && !closing) {
+    if (kind == kUdp) {
+      // A datagram that failed is reported; the endpoint stays open.
+      loop->PushEvent(kEventDatagramError, id, status, 1);
+    } else {
+      // A stream that cannot write is lost (asyncio's _fatal_error).
+      loop->PushEvent(kEventError, id, status, 1);
+      StartClose();
+      return;
     }
+  }
+  if (close_after_writes && pending_writes == 0) {
+    StartClose();
     return;
   }
-  if (s->close_after_writes && s->pending_writes == 0) {
-    s->StartClose();
-    return;
-  }
-  if (!s->closing) loop->PushEvent(kEventWritten, s->id, static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued), 0);
+  if (!closing) loop->PushEvent(kEventWritten, id, QueuedForJs(), 0);
 }
 
 void Stream::OnShutdown(uv_shutdown_t* req, int status) {
@@ -342,27 +354,23 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
     Stream* s = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
     if (s == nullptr || s->listener || s->closing || s->close_after_writes) continue;
     if (s->kind == Stream::kUdp) {
-      // One datagram per record, never coalesced.
+      // One datagram per record, never coalesced; a failed one is reported.
       for (unsigned int b = 0; b < n; b++) {
         int err = s->SendDatagram(bufs[b].base, bufs[b].len);
         if (err != 0) PushEvent(kEventDatagramError, s->id, err, 0);
       }
-      if (s->queued > 0) {
-        results.push_back(id);
-        results.push_back(static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued));
+    } else {
+      int err = s->Write(bufs, n);
+      if (err != 0) {
+        PushEvent(kEventError, s->id, err, 1);
+        s->StartClose();
+        continue;
       }
-      continue;
-    }
-    int err = s->Write(bufs, n);
-    if (err != 0) {
-      PushEvent(kEventError, s->id, err, 1);
-      s->StartClose();
-      continue;
     }
     if (s->queued > 0) {
       // Several runs for one stream: the last result wins (JS reads in order).
       results.push_back(id);
-      results.push_back(static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued));
+      results.push_back(s->QueuedForJs());
     }
   }
   if (!results.empty()) std::memcpy(op, results.data(), results.size() * sizeof(int32_t));
@@ -425,8 +433,7 @@ Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
 Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "closeStream");
   Stream* s = StreamArg(info, 0, "closeStream");
-  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "closeStream() abort must be a boolean");
-  s->Close(info[1].As<Napi::Boolean>().Value());
+  s->Close(BooleanArg(info, 1, "closeStream() abort"));
   return info.Env().Undefined();
 }
 

@@ -93,6 +93,11 @@ struct Stream {
   // Try to write `bufs` now; queue what the kernel did not take (copied, so
   // the caller's memory may be reused at once). Returns a libuv error, or 0.
   int Write(const uv_buf_t* bufs, unsigned int nbufs);
+  // A queued write (or datagram) of `size` bytes completed with `status`:
+  // accounting, errors, a pending close, and the kEventWritten for JS.
+  void WriteDone(size_t size, int status);
+  // `queued` as an event field (int32, saturated).
+  int32_t QueuedForJs() const;
   // Half-close once queued writes are out (uv_shutdown). Returns a libuv error, or 0.
   int Shutdown();
   // Stop reading; close the handle once queued writes are out (or at once

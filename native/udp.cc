@@ -85,17 +85,9 @@ bool ReadRecord(const char* record, sockaddr_storage* out, bool* connected) {
 void OnSend(uv_udp_send_t* req, int status) {
   auto* r = reinterpret_cast<SendReq*>(req);
   Stream* s = r->stream;
-  s->queued -= r->size;
-  s->pending_writes--;
+  size_t size = r->size;
   std::free(r);
-  Loop* loop = s->loop;
-  if (loop == nullptr || status == UV_ECANCELED) return;
-  if (status < 0 && !s->closing) loop->PushEvent(kEventDatagramError, s->id, status, 1);
-  if (s->close_after_writes && s->pending_writes == 0) {
-    s->StartClose();
-    return;
-  }
-  if (!s->closing) loop->PushEvent(kEventWritten, s->id, static_cast<int32_t>(s->queued > 0x7fffffff ? 0x7fffffff : s->queued), 0);
+  s->WriteDone(size, status);
 }
 
 }  // namespace
@@ -203,12 +195,12 @@ Napi::Value Loop::UdpConnect(const Napi::CallbackInfo& info) {
 Napi::Value Loop::UdpAddress(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "udpAddress");
   Stream* s = StreamArg(info, 0, "udpAddress");
-  if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "udpAddress() peer must be a boolean");
+  bool peer = BooleanArg(info, 1, "udpAddress() peer");
   Napi::Env env = info.Env();
   if (s->kind != Stream::kUdp) throw Napi::TypeError::New(env, "udpAddress(): not a UDP endpoint");
   sockaddr_storage addr;
   int len = sizeof(addr);
-  int err = info[1].As<Napi::Boolean>().Value() ? uv_udp_getpeername(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), &len)
+  int err = peer ? uv_udp_getpeername(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), &len)
                                                 : uv_udp_getsockname(&s->h.udp, reinterpret_cast<sockaddr*>(&addr), &len);
   if (err != 0) return env.Null();
   return AddressArray(env, addr);
