@@ -16,7 +16,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
 import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
-import { WriteFlowControl, type DatagramTransport, type SockAddr } from './transports.js';
+import { WriteFlowControl, socketExtraInfo, type DatagramTransport, type SockAddr } from './transports.js';
 import { checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
 import { nodeSupportsReusePort } from './servers.js';
 import { AF_INET, AF_INET6 } from './dns.js';
@@ -131,16 +131,7 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
 
   /** `sockname`, `peername` ({@link SockAddr}; peername only with remoteAddr), `socket`; `dflt` otherwise. */
   getExtraInfo(name: string, dflt?: unknown): unknown {
-    switch (name) {
-      case 'sockname':
-        return this._sockname;
-      case 'peername':
-        return this._peername ?? dflt;
-      case 'socket':
-        return this._socketInfo() ?? dflt;
-      default:
-        return dflt;
-    }
+    return socketExtraInfo(this, name, dflt);
   }
 
   /** The current protocol. */

@@ -23,7 +23,7 @@ import {
   type Protocol,
   type ProtocolFactory,
 } from './protocols.js';
-import { WriteFlowControl, type SockAddr, type Transport } from './transports.js';
+import { WriteFlowControl, socketExtraInfo, type SockAddr, type Transport } from './transports.js';
 
 /** @internal The inbox marker for the peer's EOF. */
 export const EOF = Symbol('eof');
@@ -251,16 +251,7 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
    * '' for an unnamed end), `socket`; `dflt` otherwise.
    */
   getExtraInfo(name: string, dflt?: unknown): unknown {
-    switch (name) {
-      case 'peername':
-        return this._peername ?? dflt;
-      case 'sockname':
-        return this._sockname ?? dflt;
-      case 'socket':
-        return this._socketInfo() ?? dflt;
-      default:
-        return dflt;
-    }
+    return socketExtraInfo(this, name, dflt);
   }
 
   /** The current protocol. */

@@ -225,3 +225,28 @@ export abstract class WriteFlowControl {
     }
   }
 }
+
+/**
+ * @internal `getExtraInfo()` of a socket transport, stream or datagram:
+ * `peername`, `sockname` (undefined falls back to `dflt`), `socket`.
+ * @example
+ * ```ts
+ * getExtraInfo(name, dflt) { return socketExtraInfo(this, name, dflt); }
+ * ```
+ */
+export function socketExtraInfo(
+  t: { readonly _peername: unknown; readonly _sockname: unknown; _socketInfo(): unknown },
+  name: string,
+  dflt: unknown,
+): unknown {
+  switch (name) {
+    case 'peername':
+      return t._peername ?? dflt;
+    case 'sockname':
+      return t._sockname ?? dflt;
+    case 'socket':
+      return t._socketInfo() ?? dflt;
+    default:
+      return dflt;
+  }
+}

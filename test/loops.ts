@@ -21,9 +21,10 @@ if (addon !== null) LOOPS.push({ name: 'native', create: () => new NativeLoop() 
  * build of the addon (the sanitizer run), a native loop must hold nothing
  * after close: no libuv handle, timer or reference left behind by any test.
  */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** One turn of Node's loop. */
+export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** uv_close callbacks run in the closing phase, after setImmediate's check phase: wait two iterations. */
-async function closeCallbacksRan(): Promise<void> {
+export async function closeCallbacksRan(): Promise<void> {
   await turn();
   await turn();
 }

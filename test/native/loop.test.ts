@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { NativeLoop, sleep, type TimerHandle } from '../../lib/index.js';
 import { addonPath, loadAddon, type NativeAddon, type NativeLoopBinding } from '../../lib/loops/native/addon.js';
 import { DIST, runChild } from '../child.js';
+import { closeCallbacksRan, turn } from '../loops.js';
 
 const addon = loadAddon() as NativeAddon;
 const built = addon !== null;
@@ -22,12 +23,6 @@ const debug = built && addon.debugBuild;
 const binaryEnv = { AIOLOOP_NATIVE_BINARY: built ? addonPath() : undefined };
 
 function noop(): void {}
-const turn = () => new Promise<void>((r) => setImmediate(r));
-/** uv_close callbacks run in the closing phase, after setImmediate's check phase: wait two iterations. */
-const closeCallbacksRan = async () => {
-  await turn();
-  await turn();
-};
 
 describe.runIf(built)('native addon: Loop boundary', () => {
   it('rejects bad constructor calls with TypeError', () => {

@@ -12,6 +12,7 @@ import { NativeLoop, fromPromise, sleep, type Coroutine, type Transport } from '
 import { Worker } from 'node:worker_threads';
 import { addonPath, loadAddon, type NativeAddon } from '../../lib/loops/native/addon.js';
 import { DIST } from '../child.js';
+import { closeCallbacksRan } from '../loops.js';
 
 const addon = loadAddon() as NativeAddon;
 const built = addon !== null;
@@ -19,11 +20,6 @@ const debug = built && addon.debugBuild;
 const HOST = '127.0.0.1';
 
 function noop(): void {}
-const turn = () => new Promise<void>((r) => setImmediate(r));
-const closeCallbacksRan = async () => {
-  await turn();
-  await turn();
-};
 
 describe.runIf(built)('native addon: stream boundary', () => {
   it('rejects bad arguments with TypeError or RangeError and changes nothing', () => {

@@ -260,9 +260,7 @@ export class NativeIo {
         // straight from the caller's memory (C++ copies only what the
         // kernel refuses). Nothing of this stream waits in the batch, so
         // the order holds.
-        if (this._host.isClosed()) return; // the streams went with the loop
-        writer._queued = this._native.write(writer._id, data);
-        writer._flushed();
+        this._writeNow(writer, data);
         return;
       }
       if (len > room) {
@@ -273,9 +271,6 @@ export class NativeIo {
     }
     this._outUsed += len;
     this._log(writer, this._outUsed - len, len);
-    // Outside a loop iteration (a Node callback, a promise reaction) no tick
-    // end is coming to flush: write now.
-    if (!this._host._inIteration) this.flush();
   }
 
   /**
@@ -299,7 +294,6 @@ export class NativeIo {
     this._outUsed = at + len;
     // The record is not payload: only the payload counts as buffered.
     this._log(writer, at, len, payload.length);
-    if (!this._host._inIteration) this.flush();
   }
 
   /** A write that does not fit: flush the batch, then log it or write it directly. */
@@ -309,15 +303,24 @@ export class NativeIo {
       this._out.set(data, 0);
       this._outUsed = data.length;
       this._log(writer, 0, data.length);
-      if (!this._host._inIteration) this.flush();
       return;
     }
     // Bigger than the whole batch: C++ writes what the kernel takes and copies the rest.
-    if (this._host.isClosed()) return;
+    this._writeNow(writer, data);
+  }
+
+  /** Write `data` in C++ at once, bypassing the batch; C++ copies only what the kernel refuses. */
+  private _writeNow(writer: BatchWriter, data: Uint8Array): void {
+    if (this._host.isClosed()) return; // the streams went with the loop
     writer._queued = this._native.write(writer._id, data);
     writer._flushed();
   }
 
+  /**
+   * Log one record of the batch (bytes already at `offset`). Outside a loop
+   * iteration (a Node callback, a promise reaction) no tick end is coming to
+   * flush, so the batch goes at once.
+   */
   private _log(writer: BatchWriter, offset: number, len: number, counted = len): void {
     const k = this._outOps * 3;
     this._ops[k] = writer._id;
@@ -328,7 +331,7 @@ export class NativeIo {
       writer._dirty = true;
       this._dirty.push(writer);
     }
-    if (++this._outOps === OUT_OPS) this.flush();
+    if (++this._outOps === OUT_OPS || !this._host._inIteration) this.flush();
   }
 
   /** Hand every logged write to C++ (one call), then update the writers' counts. */

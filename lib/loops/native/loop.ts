@@ -19,13 +19,16 @@ import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } f
 import type { DatagramTransport, Transport } from '../../transports.js';
 import { checkDatagramArgs, type DatagramEndpointOptions } from '../../datagrams.js';
 import { nativeDatagramEndpoint } from './udp_transport.js';
-import { signalNumber, type SignalSource } from '../../signals.js';
+import type { SignalSource } from '../../signals.js';
+import { nativeSignals } from './signals.js';
+import { nativeResolver } from './dns.js';
 import type { Resolver } from '../../dns.js';
 import type { Spawner } from '../../subprocess.js';
 import { nativeSpawner } from './process.js';
 import { addonLoadError, loadAddon, type NativeAddon, type NativeLoopBinding, type NativeLoopStats } from './addon.js';
 import { NativeIo } from './io.js';
-import { isPipeFd, nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, nativeOpenPipe, type NativeNet } from './tcp.js';
+import { nativeConnect, nativeConnectUnix, nativeListen, nativeListenUnix, type NativeNet } from './tcp.js';
+import { isPipeFd, nativeOpenPipe } from './pipes.js';
 import type { Readable, Writable } from 'node:stream';
 import type { ReadTransport, WriteTransport } from '../../transports.js';
 
@@ -114,6 +117,9 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   private readonly _io: NativeIo;
   /** What the network functions (./tcp.ts) need. */
   private readonly _net: NativeNet;
+  private readonly _signals: SignalSource;
+  private readonly _spawn: Spawner;
+  private readonly _dns: Resolver;
   /**
    * Called by C++ (check handle, after poll): deliver this libuv
    * iteration's I/O events, if any, then run a burst.
@@ -140,52 +146,24 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     this._native = new addon.Loop(this._wake);
     this._io = new NativeIo(this._native, this);
     this._net = { loop: this, io: this._io, native: this._native };
+    this._signals = nativeSignals(this._native, this._io, () => this._nativeClosed);
+    this._spawn = nativeSpawner(this, this._io, this._native);
+    this._dns = nativeResolver(this._native);
   }
 
-  /** @internal Signals through uv_signal_t watchers; deliveries arrive in the I/O batch. */
+  /** @internal Signals through uv_signal_t watchers (./signals.ts). */
   protected override _signalSource(): SignalSource {
-    return {
-      install: (name, onSignal) => {
-        const id = this._native.signalStart(signalNumber(name));
-        this._io.register(id, { _onSignal: onSignal, _onClosed() {} });
-        // After close() the native loop already released the watcher.
-        return () => {
-          if (!this._nativeClosed) this._native.closeStream(id, true);
-        };
-      },
-    };
+    return this._signals;
   }
 
-  /** @internal Child processes through uv_spawn, their pipes as native streams. */
+  /** @internal Child processes through uv_spawn, their pipes as native streams (./process.ts). */
   protected override _spawner(): Spawner {
-    return nativeSpawner(this, this._io, this._native);
+    return this._spawn;
   }
 
-  /** @internal Names resolved by uv_getaddrinfo / uv_getnameinfo in libuv's thread pool. */
+  /** @internal Names resolved by uv_getaddrinfo / uv_getnameinfo in libuv's thread pool (./dns.ts). */
   protected override _resolver(): Resolver {
-    const native = this._native;
-    return {
-      lookup(host, family, hints, cb) {
-        native.getaddrinfo(host, family, hints, (err, flat) => {
-          if (err) {
-            (err as NodeJS.ErrnoException).syscall = 'getaddrinfo';
-            (err as NodeJS.ErrnoException & { hostname?: string }).hostname = host;
-            err.message = `getaddrinfo ${(err as NodeJS.ErrnoException).code} ${host}`;
-            cb(err, []);
-            return;
-          }
-          const addresses: { address: string; family: number }[] = [];
-          for (let i = 0; i < flat!.length; i += 2) addresses.push({ family: flat![i] as number, address: flat![i + 1] as string });
-          cb(null, addresses);
-        });
-      },
-      lookupService(address, port, flags, cb) {
-        native.getnameinfo(address, port, flags, (err, result) => {
-          if (err) cb(err, '', '');
-          else cb(null, result![0], result![1]);
-        });
-      },
-    };
+    return this._dns;
   }
 
   /** @internal A burst, then this tick's writes go out in one flush. */

@@ -5,7 +5,6 @@
  * @module
  */
 import * as dns from 'node:dns';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { EventLoop } from '../../events.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
@@ -206,55 +205,4 @@ export function nativeListenUnix(ctx: NativeNet, factory: ProtocolFactory, path:
   const server = new Server(ctx.loop, factory);
   const id = ctx.native.pipeListen(path, backlog ?? DEFAULT_BACKLOG);
   return server._listening(new NativeListener(ctx, server, id, path));
-}
-
-/**
- * @internal True when `fd` is a pipe or a socket, which libuv can drive as
- * a uv_pipe_t (regular files and ttys stay with the shared fs/net path).
- * @example
- * ```ts
- * if (isPipeFd(fd)) nativeOpenPipe(ctx, factory, fd, true);
- * ```
- */
-export function isPipeFd(fd: unknown): fd is number {
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) return false;
-  try {
-    const st = fs.fstatSync(fd);
-    return st.isFIFO() || st.isSocket();
-  } catch {
-    return false; // EBADF...: the shared path reports it
-  }
-}
-
-/**
- * @internal The native loop's connectReadPipe / connectWritePipe for a pipe
- * or socket fd: a uv_pipe_t that owns (and finally closes) the fd.
- * @example
- * ```ts
- * const [t, p] = await nativeOpenPipe(ctx, () => new Collector(), fd, true);
- * ```
- */
-export function nativeOpenPipe<P extends BaseProtocol>(
-  ctx: NativeNet,
-  factory: ProtocolFactory<P>,
-  fd: number,
-  readable: boolean,
-): Promise<[Transport, P]> {
-  const id = ctx.native.pipeOpen(fd, false);
-  const transport = new NativeStreamTransport(ctx.loop, ctx.io, ctx.native, id);
-  transport._peername = transport._sockname = undefined;
-  if (!readable) transport._reading = false;
-  return new Promise((resolve, reject) => {
-    // connectionMade on the loop (asyncio: call_soon), then reading starts.
-    ctx.loop.callSoon(() =>
-      transport._start(factory, (err) => {
-        if (err !== null) {
-          reject(err);
-          return;
-        }
-        if (readable && !transport._closing && transport._reading) ctx.native.readStart(id);
-        resolve([transport, transport._protocol as P]);
-      }),
-    );
-  });
 }
