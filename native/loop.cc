@@ -1,5 +1,6 @@
 #include "loop.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -28,15 +29,18 @@ constexpr double kMaxTimeoutMs = 9007199254740992.0;
 std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not destroyed
 #endif
 
-// The batch's bytes: reads land at the tail, 64 KiB at most each (libuv's
-// suggestion). The buffer starts small, doubles when a read needs room, and
-// is handed to JS (copied into one Buffer) once per libuv iteration, or
-// early once it holds kDeliverEarly bytes. Past kMaxInbound (only reachable
-// while JS cannot run: the loop is stopped) reads pause until delivery.
+// Reads land in the inbound slab one after another, 64 KiB at most each
+// (libuv's suggestion). A slab is renewed, where JS can run (after each
+// delivery, before reading starts), once it has room for fewer than four
+// batches like the last one or one read; a new slab holds at least 16 such
+// batches. A read that finds no room mid-iteration delivers the batch at
+// once (which renews the slab) or, when JS cannot run (the loop is
+// stopped), pauses its stream until the next delivery.
 constexpr size_t kReadSize = 64 * 1024;
-constexpr size_t kInitialInbound = 256 * 1024;
-constexpr size_t kDeliverEarly = 1024 * 1024;
-constexpr size_t kMaxInbound = 16 * 1024 * 1024;
+constexpr size_t kMinSlab = 512 * 1024;
+constexpr size_t kMaxSlab = 16 * 1024 * 1024;
+// Event records handed to JS per call at first (grown as needed).
+constexpr size_t kInitialEventsOut = 4 * 1024;
 
 // Per-environment data (napi instance data): the class constructor. A static
 // FunctionReference would be shared by every worker thread's environment
@@ -202,9 +206,14 @@ void Loop::Release(bool from_env_cleanup) {
   starved_.clear();
   live_streams_ = 0;
   events_.clear();
-  std::free(in_);
-  in_ = nullptr;
-  in_size_ = in_used_ = 0;
+  // The slab and the events array are JS objects: dropping the references
+  // frees them with the last slice JS still holds.
+  if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
+  if (events_ref_ != nullptr) napi_delete_reference(env_, events_ref_);
+  slab_ref_ = events_ref_ = nullptr;
+  slab_ = nullptr;
+  events_out_ = nullptr;
+  slab_size_ = slab_used_ = batch_start_ = last_batch_ = events_cap_ = 0;
   on_wake_.Reset();
   if (async_context_ != nullptr) {
     napi_async_destroy(env_, async_context_);
@@ -272,44 +281,25 @@ void Loop::Wake() {
   Napi::HandleScope scope(env_);
   napi_value fn = on_wake_.Value();
   if (fn == nullptr) return;  // collected: cannot happen while running (strong ref)
-  napi_value argv[2];
+  napi_value argv[3];
   size_t argc = 0;
   if (!events_.empty()) {
-    // The batch: one Buffer with every byte read (a copy JS may keep: plain
-    // protocols get slices of it), one Int32Array of event records. Then
-    // the native batch is empty again before any JS runs.
-    if (in_used_ > 0) {
-      napi_create_buffer_copy(env_, in_used_, in_, nullptr, &argv[0]);
-    } else {
+    // The batch: the slab the reads landed in (JS slices it; nothing is
+    // copied), and the event records in the reused Int32Array. Then the
+    // native batch is empty again before any JS runs.
+    size_t count = events_.size();
+    if (!EventsOut(count, &argv[1])) return;  // out of memory: the events wait
+    std::memcpy(events_out_, events_.data(), count * sizeof(int32_t));
+    if (slab_ref_ == nullptr || napi_get_reference_value(env_, slab_ref_, &argv[0]) != napi_ok) {
       napi_get_undefined(env_, &argv[0]);
     }
-    void* data = nullptr;
-    napi_value events_buffer;
-    size_t bytes = events_.size() * sizeof(int32_t);
-    napi_create_arraybuffer(env_, bytes, &data, &events_buffer);
-    std::memcpy(data, events_.data(), bytes);
-    napi_create_typedarray(env_, napi_int32_array, events_.size(), events_buffer, 0, &argv[1]);
-    argc = 2;
+    napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[2]);
+    argc = 3;
     events_.clear();
-    in_used_ = 0;
-    // A burst (a bulk transfer, or a loop that was stopped) may have grown
-    // the batch buffer; give the memory back rather than keep it for good.
-    if (in_size_ > kDeliverEarly) {
-      std::free(in_);
-      in_ = nullptr;
-      in_size_ = 0;
-    }
-    // Streams that found no room read again from the next poll on.
-    std::vector<int32_t> starved;
-    starved.swap(starved_);
-    for (int32_t id : starved) {
-      Stream* stream = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
-      if (stream != nullptr && stream->starved) {
-        stream->starved = false;
-        stream->UpdateReading();
-      }
-    }
+    last_batch_ = slab_used_ - batch_start_;
+    batch_start_ = slab_used_;
   }
+  ResumeStarved();
   UpdateIdle();
   napi_value global;
   napi_get_global(env_, &global);
@@ -329,6 +319,9 @@ void Loop::Wake() {
     napi_value error;
     if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_fatal_exception(env_, error);
   }
+  // JS took its slices of this batch: the next reads may need a new slab
+  // (the first one comes with the first read, see AllocRead).
+  if (slab_ != nullptr) RenewSlab();
   // JS may have produced events (a failed write) while it ran: make sure the
   // next poll does not block on them. (No-op when closed.)
   UpdateIdle();
@@ -357,30 +350,88 @@ void Loop::PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b) {
 }
 
 uv_buf_t Loop::AllocRead() {
-  if (in_size_ - in_used_ < kReadSize && in_used_ >= kDeliverEarly) DeliverNow();
-  if (in_size_ - in_used_ < kReadSize) {
-    size_t size = in_size_ == 0 ? kInitialInbound : in_size_;
-    while (size - in_used_ < kReadSize && size < kMaxInbound) size *= 2;
-    if (size - in_used_ >= kReadSize && size != in_size_) {
-      // realloc is safe: libuv holds a read buffer only between the alloc
-      // callback and the read callback, and JS only sees copies.
-      char* grown = static_cast<char*>(std::realloc(in_, size));
-      if (grown != nullptr) {
-        in_ = grown;
-        in_size_ = size;
-      }
-    }
+  if (slab_size_ - slab_used_ < kReadSize) {
+    // Bytes not delivered yet must stay where their events point: with none,
+    // renew the slab now; else (a burst within one libuv iteration) hand JS
+    // what was read so far, which renews it. If JS cannot run now, the
+    // reader starves until the next delivery.
+    if (slab_used_ == batch_start_) RenewSlab();
+    else DeliverNow();
   }
-  size_t room = in_size_ - in_used_;
-  if (room == 0 || in_ == nullptr) return uv_buf_init(nullptr, 0);
-  return uv_buf_init(in_ + in_used_, static_cast<unsigned int>(room < kReadSize ? room : kReadSize));
+  size_t room = slab_size_ - slab_used_;
+  if (slab_ == nullptr || room == 0) return uv_buf_init(nullptr, 0);
+  return uv_buf_init(slab_ + slab_used_, static_cast<unsigned int>(room < kReadSize ? room : kReadSize));
 }
 
 void Loop::CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n) {
-  // The read went where AllocRead pointed: the tail of the batch.
-  size_t offset = static_cast<size_t>(buf->base - in_);
-  in_used_ = offset + static_cast<size_t>(n);
+  // The read went where AllocRead pointed: the tail of the slab.
+  size_t offset = static_cast<size_t>(buf->base - slab_);
+  slab_used_ = offset + static_cast<size_t>(n);
   PushEvent(kEventData, s->id, static_cast<int32_t>(offset), static_cast<int32_t>(n));
+}
+
+void Loop::RenewSlab() {
+  if (closed_) return;
+  size_t room = slab_size_ - slab_used_;
+  size_t want = std::max(kReadSize, 4 * last_batch_);
+  if (slab_ != nullptr && room >= want) return;
+  size_t size = std::min(kMaxSlab, std::max(kMinSlab, 16 * last_batch_));
+  // Called from libuv callbacks too (a reader with no slab before the first
+  // delivery): a JS object needs a handle scope there.
+  Napi::HandleScope scope(env_);
+  void* data = nullptr;
+  napi_value buffer;
+  napi_ref ref;
+  if (napi_create_buffer(env_, size, &data, &buffer) != napi_ok ||
+      napi_create_reference(env_, buffer, 1, &ref) != napi_ok) {
+    bool pending = false;
+    if (napi_is_exception_pending(env_, &pending) == napi_ok && pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env_, &ignored);
+    }
+    return;  // keep the old slab (or none): readers starve until a later try
+  }
+  if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
+  slab_ref_ = ref;
+  slab_ = static_cast<char*>(data);
+  slab_size_ = size;
+  slab_used_ = batch_start_ = 0;
+}
+
+bool Loop::EventsOut(size_t count, napi_value* out) {
+  if (count > events_cap_) {
+    size_t cap = std::max(kInitialEventsOut, events_cap_);
+    while (cap < count) cap *= 2;
+    void* data = nullptr;
+    napi_value array_buffer;
+    napi_value array;
+    napi_ref ref;
+    if (napi_create_arraybuffer(env_, cap * sizeof(int32_t), &data, &array_buffer) != napi_ok ||
+        napi_create_typedarray(env_, napi_int32_array, cap, array_buffer, 0, &array) != napi_ok ||
+        napi_create_reference(env_, array, 1, &ref) != napi_ok) {
+      return false;
+    }
+    if (events_ref_ != nullptr) napi_delete_reference(env_, events_ref_);
+    events_ref_ = ref;
+    events_out_ = static_cast<int32_t*>(data);
+    events_cap_ = cap;
+    *out = array;
+    return true;
+  }
+  return napi_get_reference_value(env_, events_ref_, out) == napi_ok;
+}
+
+void Loop::ResumeStarved() {
+  if (starved_.empty()) return;
+  std::vector<int32_t> starved;
+  starved.swap(starved_);
+  for (int32_t id : starved) {
+    Stream* stream = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
+    if (stream != nullptr && stream->starved) {
+      stream->starved = false;
+      stream->UpdateReading();
+    }
+  }
 }
 
 void Loop::Starve(Stream* s) {
@@ -653,7 +704,9 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->check)));
   stats.Set("timers", static_cast<double>(heap_.Size()));
   stats.Set("streams", static_cast<double>(live_streams_));
-  stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1) + read_buffers_);
+  stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1) + read_buffers_ +
+                              (slab_ref_ == nullptr ? 0 : 1) + (events_ref_ == nullptr ? 0 : 1));
+  stats.Set("readBuffers", read_buffers_);
   stats.Set("strongReferences", running_ ? 1 : 0);
   stats.Set("closed", closed_);
   return stats;

@@ -23,9 +23,10 @@
 // Streams (stream.cc, tcp.cc, pipe.cc) add: flush, write, readStart,
 // readStop, shutdown, closeStream, fileno, tcpListen, tcpConnect,
 // tcpAddress, pipeListen, pipeConnect, pipeOpen. Their events reach JS as
-// onWake(bytes, events): one Buffer with the batch's bytes and one
-// Int32Array of (kind, id, a, b) records (stream.h), once per libuv
-// iteration at most; onWake() without arguments when there is no I/O.
+// onWake(slab, events, n): the inbound slab (a Buffer the reads landed in,
+// see AllocRead) and an Int32Array whose first n entries are (kind, id, a,
+// b) records (stream.h), once per libuv iteration at most; onWake() without
+// arguments when there is no I/O.
 #ifndef AIOLOOP_NATIVE_LOOP_H_
 #define AIOLOOP_NATIVE_LOOP_H_
 
@@ -61,7 +62,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   int read_buffers_ = 0;
   // Appends an event record; JS gets it with the next batch.
   void PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b);
-  // Room for one read at the tail of the batch's bytes (len 0: none).
+  // Room for one read in the inbound slab (len 0: none, the reader starves).
   uv_buf_t AllocRead();
   // `n` bytes were read into the buffer AllocRead gave `s`: record them.
   void CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n);
@@ -157,6 +158,13 @@ class Loop : public Napi::ObjectWrap<Loop> {
 
   // True while events or bytes wait for the next onWake.
   bool IoPending() const { return !events_.empty(); }
+  // Gives the loop a fresh inbound slab when the current one runs low (or
+  // there is none). Creates a JS object: call only where JS could run.
+  void RenewSlab();
+  // Streams that starved (no room for a read) read again.
+  void ResumeStarved();
+  // The Int32Array that carries event records to JS, grown to `count`.
+  bool EventsOut(size_t count, napi_value* out);
   // dns.cc: cancel pending requests and drop their callbacks (Release).
   void ReleaseDnsRequests();
   // Delivers the batch now if JS can run (running, not already in onWake).
@@ -165,11 +173,25 @@ class Loop : public Napi::ObjectWrap<Loop> {
   napi_env env_;
   uv_loop_t* uv_loop_ = nullptr;
   Handles* handles_ = nullptr;
-  // The I/O batch (see stream.h): bytes read this iteration, event records.
-  char* in_ = nullptr;
-  size_t in_size_ = 0;
-  size_t in_used_ = 0;
+  // The inbound slab: a JS Buffer that reads land in, one after another,
+  // and that JS slices without copying. Bytes once delivered are never
+  // overwritten, so a plain protocol may keep its slices: a slab that runs
+  // low is replaced by a new one (RenewSlab), and the old one lives on as
+  // long as JS holds slices of it.
+  napi_ref slab_ref_ = nullptr;
+  char* slab_ = nullptr;
+  size_t slab_size_ = 0;
+  size_t slab_used_ = 0;
+  // Where this batch's bytes start in the slab, and the size of the last
+  // batch (the slab is renewed while it still has room for a few more).
+  size_t batch_start_ = 0;
+  size_t last_batch_ = 0;
+  // Event records of this iteration, and the reused JS array they are
+  // copied into for onWake.
   std::vector<int32_t> events_;
+  napi_ref events_ref_ = nullptr;
+  int32_t* events_out_ = nullptr;
+  size_t events_cap_ = 0;
   // Stream registry: id -> Stream (null in free slots), and the free ids.
   std::vector<Stream*> streams_;
   std::vector<int32_t> free_ids_;

@@ -1,13 +1,14 @@
 // Native stream connections and listeners (uv_tcp_t and uv_pipe_t share
 // everything here through uv_stream_t): reading into the loop's inbound
-// batch, writing with uv_try_write first, shutdown and close. tcp.cc and
+// slab, writing with uv_try_write first, shutdown and close. tcp.cc and
 // pipe.cc only add what differs: how a handle is created, bound, connected
 // and named.
 //
 // The batched design of DESIGN.md ("The native transport"): libuv read
-// callbacks append (stream id, offset, length) records to the Loop's
-// IoBatch; the Loop hands the whole batch to JS in one call per libuv
-// iteration. Writes arrive the same way, once per loop iteration, through
+// callbacks read into the Loop's inbound slab (a JS Buffer) and append
+// (kind, id, offset, length) records to its event batch; the Loop hands the
+// whole batch to JS in one call per libuv iteration, and JS slices the slab
+// without a copy. Writes arrive the same way, once per loop iteration, through
 // Loop::Flush. Nothing on the hot path allocates a JS object per read or
 // per write.
 //
@@ -31,7 +32,7 @@ class Loop;
 // Event records, four int32 each: (kind, id, a, b). Keep in sync with
 // lib/loops/native/io.ts.
 enum EventKind : int32_t {
-  kEventData = 1,     // a = offset in the batch's bytes, b = length
+  kEventData = 1,     // a = offset in the slab, b = length
   kEventEof = 2,      // the peer sent EOF (reading has stopped)
   kEventError = 3,    // a = libuv error (negative errno), b = 0 read, 1 write,
                       // 2 shutdown; the stream is closing
@@ -41,7 +42,7 @@ enum EventKind : int32_t {
   kEventWritten = 7,  // a = bytes still queued in libuv after a write completed
   kEventListenError = 8,  // id = listener, a = libuv error from accept
   kEventDatagram = 9,     // UDP: a = offset of an address record (udp.h) in the
-                          // batch's bytes, the datagram follows it; b = length
+                          // slab, the datagram follows it; b = length
   kEventDatagramError = 10,  // UDP: a = libuv error of a send or receive; the
                              // endpoint stays open (asyncio's error_received)
   kEventSignal = 11,         // a = the signal number (signal.cc)
@@ -72,7 +73,7 @@ struct Stream {
   bool listener = false;
   bool closing = false;             // uv_close called (or will be, see below)
   bool close_after_writes = false;  // close() with writes still queued
-  bool starved = false;             // reading stopped for lack of batch space
+  bool starved = false;             // reading stopped for lack of slab space
   bool reading = false;             // JS wants reads (pauseReading clears it)
   bool eof = false;                 // EOF or a read error ended reading
   bool read_started = false;        // uv_read_start is in effect

@@ -95,8 +95,8 @@ void OnSend(uv_udp_send_t* req, int status) {
 void Loop::CommitDatagram(Stream* s, const uv_buf_t* buf, ssize_t n, const struct sockaddr* addr) {
   char* record = buf->base - kAddrRecord;
   WriteRecord(record, addr);
-  in_used_ = static_cast<size_t>(buf->base - in_) + static_cast<size_t>(n);
-  PushEvent(kEventDatagram, s->id, static_cast<int32_t>(record - in_), static_cast<int32_t>(n));
+  slab_used_ = static_cast<size_t>(buf->base - slab_) + static_cast<size_t>(n);
+  PushEvent(kEventDatagram, s->id, static_cast<int32_t>(record - slab_), static_cast<int32_t>(n));
 }
 
 void Stream::OnRecv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const struct sockaddr* addr, unsigned flags) {

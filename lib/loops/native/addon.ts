@@ -13,7 +13,10 @@ export interface NativeLoopStats {
   timers: number;
   /** Stream handles (TCP, pipes) not closed yet. */
   streams: number;
+  /** napi references held: onWake, the async context, the inbound slab, the events array, read buffers. */
   references: number;
+  /** BufferedProtocol buffers referenced now (one per stream waiting to read into its buffer). */
+  readBuffers: number;
   strongReferences: number;
   closed: boolean;
 }
@@ -67,8 +70,12 @@ export interface NativeLoopBinding {
   pipeOpen(fd: number, readable: boolean): number;
 }
 
-/** onWake's arguments: the batch's bytes and its (kind, id, a, b) event records; none when there was no I/O. */
-export type WakeCallback = (bytes?: Buffer, events?: Int32Array) => void;
+/**
+ * onWake's arguments: the inbound slab the batch's reads landed in, and an
+ * Int32Array (reused) whose first `count` entries are the batch's (kind, id,
+ * a, b) event records; none when there was no I/O.
+ */
+export type WakeCallback = (slab?: Buffer, events?: Int32Array, count?: number) => void;
 
 /** What the addon exports. */
 export interface NativeAddon {

@@ -1,10 +1,11 @@
 /**
  * The native loop's I/O batch, JS half (DESIGN.md, "The native transport"):
  * - inbound: C++ collects one libuv iteration's reads and stream events and
- *   hands them over in one call (`onWake(bytes, events)`); `dispatch()`
+ *   hands them over in one call (`onWake(slab, events, n)`); `dispatch()`
  *   routes each event record to the stream's owner (a transport or a
- *   listener). Plain protocols get slices of `bytes`, which is a fresh copy
- *   per batch, so they may keep them.
+ *   listener). The reads landed in `slab`, a Buffer C++ fills from one end
+ *   to the other and replaces (never rewrites) when it runs low, so plain
+ *   protocols get slices of it, without a copy, and may keep them.
  * - outbound: `write()` copies into one outbound buffer and logs an
  *   (id, offset, length) record; `flush()` hands every record to C++ in one
  *   call, once per loop tick, where runs of records for one stream become
@@ -175,9 +176,9 @@ export class NativeIo {
   }
 
   /** Deliver one batch of events, in order. */
-  dispatch(bytes: Buffer | undefined, events: Int32Array): void {
+  dispatch(bytes: Buffer | undefined, events: Int32Array, count: number): void {
     const owners = this._owners;
-    const n = events.length;
+    const n = count;
     let i = 0;
     while (i < n) {
       try {

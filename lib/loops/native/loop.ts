@@ -124,14 +124,14 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
    * Called by C++ (check handle, after poll): deliver this libuv
    * iteration's I/O events, if any, then run a burst.
    */
-  private readonly _wake = (bytes?: Buffer, events?: Int32Array) => {
+  private readonly _wake = (slab?: Buffer, events?: Int32Array, count?: number) => {
     if (events !== undefined) {
       // I/O callbacks are part of the loop's iteration (asyncio runs them
       // from its ready queue): callSoon from them must not schedule a tick.
       const was = this._inIteration;
       this._inIteration = true;
       try {
-        this._io.dispatch(bytes, events);
+        this._io.dispatch(slab, events, count!);
       } finally {
         this._inIteration = was;
       }
