@@ -37,6 +37,38 @@ export interface SocketInfo {
   owner?: ConnectionOwner | null;
 }
 
+/** Copies of written data are cut from slabs of this size... */
+const COPY_SLAB = 256 * 1024;
+/** ...unless bigger than this: those get a Buffer of their own. */
+const COPY_SLAB_MAX = 64 * 1024;
+let copySlab = Buffer.allocUnsafeSlow(COPY_SLAB);
+let copySlabUsed = 0;
+
+/**
+ * A copy of `data` that Node may hold until the kernel takes it. Cut from a
+ * shared slab rather than one Buffer per write: a fresh Buffer per 10 KiB
+ * write cost the default loop's echo server about 15% of its speed
+ * (bench/echo: 0.78x -> 0.90x of node:net at 10 KiB). A slab lives as long
+ * as a write still holds a piece of it.
+ */
+function copyForWrite(data: Uint8Array): Buffer {
+  const n = data.length;
+  if (n > COPY_SLAB_MAX) return Buffer.from(data);
+  if (COPY_SLAB - copySlabUsed < n) {
+    copySlab = Buffer.allocUnsafeSlow(COPY_SLAB);
+    copySlabUsed = 0;
+  }
+  const copy = copySlab.subarray(copySlabUsed, copySlabUsed + n);
+  copy.set(data);
+  copySlabUsed = (copySlabUsed + n + 7) & ~7; // 8-byte aligned pieces
+  return copy;
+}
+
+/** A loop that can run I/O callbacks from Node's callbacks (BaseEventLoop._runIo). */
+interface IoLoop {
+  _runIo<A>(fn: (arg: A) => void, arg: A): boolean;
+}
+
 function sockAddr(address: string | undefined, port: number | undefined, family: string | undefined): SockAddr | undefined {
   if (address === undefined) return undefined;
   return { address, port: port ?? 0, family: family ?? (net.isIPv6(address) ? 'IPv6' : 'IPv4') };
@@ -63,6 +95,7 @@ function sockAddr(address: string | undefined, port: number | undefined, family:
 export class SocketTransport extends BaseStreamTransport {
   /** @internal */ _socket: net.Socket;
   /** @internal */ _resumeScheduled = false;
+  private readonly _deliverNow = (chunk: Buffer): void => this._deliverData(chunk);
 
   /** @internal Use the loop's createConnection/createServer. */
   constructor(loop: EventLoop, socket: net.Socket, info: SocketInfo) {
@@ -82,6 +115,11 @@ export class SocketTransport extends BaseStreamTransport {
     // is ever unhandled; delivery waits for the loop (the pump).
     socket.on('data', (chunk: Buffer) => {
       if (this._lostCalled) return;
+      // Nothing waits before it: deliver at once, on the loop (see _runIo).
+      if (this._inbox.length === 0 && this._started && this._reading && !this._closing && !this._pumpScheduled) {
+        const loop = this._loop as Partial<IoLoop>;
+        if (loop._runIo !== undefined && loop._runIo(this._deliverNow, chunk)) return;
+      }
       this._inbox.push(chunk);
       this._schedulePump();
     });
@@ -135,9 +173,9 @@ export class SocketTransport extends BaseStreamTransport {
       this._droppedWrites++;
       return;
     }
-    // A copy of binary data: the caller may reuse its buffer at once, as asyncio allows.
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-    this._socket.write(buf, this._onWritten);
+    // Strings are immutable (Node encodes them itself); binary data is
+    // copied: the caller may reuse its buffer at once, as asyncio allows.
+    this._socket.write(typeof data === 'string' ? data : copyForWrite(data), this._onWritten);
     this._maybePauseProtocol();
   }
 

@@ -16,6 +16,7 @@
  * @module
  */
 import { BaseEventLoop } from '../base_loop.js';
+import { _setCurrentLoop } from '../events.js';
 
 /** How long (ms) iterations may run back to back before Node polls I/O. */
 export const BURST_BUDGET_MS = 2;
@@ -67,6 +68,42 @@ export abstract class DrivenLoop extends BaseEventLoop {
 
   protected _readyBecameNonEmpty(): void {
     if (this._running && !this._tickScheduled) this._scheduleTick();
+  }
+
+  /**
+   * @internal Run `fn(arg)` for I/O that a Node callback just delivered, as
+   * part of the loop's work: asyncio runs I/O callbacks inside its
+   * iteration, and a round trip through the ready queue (a promise reaction
+   * and an iteration per socket read) cost the default loop's echo server
+   * about a fifth of node:net's speed. The loop is current while `fn` runs
+   * and what `fn` schedules runs in the next iteration, as from any
+   * callback. Returns false, running nothing, when the loop is not running
+   * or is inside an iteration: the caller queues the work instead.
+   *
+   * @example
+   * ```ts
+   * if (!loop._runIo(deliver, chunk)) { inbox.push(chunk); loop.callSoon(pump); }
+   * ```
+   */
+  _runIo<A>(fn: (arg: A) => void, arg: A): boolean {
+    if (!this._running || this._inIteration || this._stopping) return false;
+    const previous = _setCurrentLoop(this);
+    this._inIteration = true;
+    try {
+      fn(arg);
+    } catch (exception) {
+      this.callExceptionHandler({ message: 'Exception in an I/O callback', exception });
+    } finally {
+      this._inIteration = false;
+      _setCurrentLoop(previous);
+    }
+    // As at the end of a burst: run what fn made ready, or (fn may have
+    // scheduled a timer) wait for the earliest timer.
+    if (!this._tickScheduled) {
+      if (this._readyHead !== null) this._scheduleTick();
+      else this._waitForTimers();
+    }
+    return true;
   }
 
   /** @internal */

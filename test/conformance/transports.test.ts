@@ -127,6 +127,78 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toEqual([sha(payload), payload.length]);
     }));
 
+  it('write() takes the bytes at once: the caller may refill its buffer right after, even while writes queue', () =>
+    withLoop(kind, async (loop) => {
+      // 512 writes of 32 KiB and 8 of 1 MiB (24 MiB to a peer not reading
+      // yet: far more than the kernel takes, so most of them queue), all from
+      // ONE scratch buffer refilled before each write, as a server reusing
+      // its reply buffer does.
+      const scratch = Buffer.alloc(1 << 20);
+      const expected: Buffer[] = [];
+      function* main(): Coroutine<[string, number]> {
+        const serverProtos: Recorder[] = [];
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p = new Recorder({ keepOpenOnEof: true });
+            serverProtos.push(p);
+            return p;
+          }, HOST, 0),
+        );
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        while (serverProtos.length === 0) yield* sleep(1);
+        serverProtos[0]!.transport.pauseReading();
+        for (let i = 0; i < 520; i++) {
+          const size = i < 512 ? 32 * 1024 : 1 << 20;
+          scratch.fill(i & 0xff, 0, size);
+          scratch.writeUInt32BE(i, 0);
+          expected.push(Buffer.from(scratch.subarray(0, size)));
+          t.write(scratch.subarray(0, size));
+        }
+        scratch.fill(0xee); // after the last write too
+        expect(t.getWriteBufferSize()).toBeGreaterThan(0); // writes did queue
+        serverProtos[0]!.transport.resumeReading();
+        t.writeEof();
+        yield* client.lost;
+        yield* serverProtos[0]!.lost;
+        server.close();
+        yield* server.waitClosed();
+        const got = serverProtos[0]!.received();
+        return [sha(got), got.length];
+      }
+      const [hash, length] = await run(loop, main);
+      const want = Buffer.concat(expected);
+      expect(length).toBe(want.length);
+      expect(hash).toBe(sha(want));
+    }));
+
+  it('a timer or callback scheduled from dataReceived runs with nothing else going on', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string> {
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p = new Recorder();
+            p.dataReceived = (d: Buffer) => {
+              const msg = d.toString();
+              // The reply leaves from a timer, then from a callSoon: no other I/O wakes the loop.
+              getRunningLoop().callLater(20, () => getRunningLoop().callSoon(() => p.transport.write(`late ${msg}`)));
+            };
+            return p;
+          }, HOST, 0),
+        );
+        const reply = loop.createFuture<string>();
+        const [t] = yield* fromPromise(
+          loop.createConnection(() => ({ dataReceived: (d: Buffer) => reply.setResult(d.toString()) }), HOST, portOf(server)),
+        );
+        t.write('ping');
+        const got = yield* reply; // nothing polls meanwhile: only the server's timer can answer
+        t.close();
+        server.close();
+        yield* server.waitClosed();
+        return got;
+      }
+      expect(await run(loop, main)).toBe('late ping');
+    }));
+
   it('supports half-close: the server writes after the client sent EOF', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<string> {
