@@ -173,9 +173,10 @@ export class SocketTransport extends BaseStreamTransport {
       this._droppedWrites++;
       return;
     }
-    // Strings are immutable (Node encodes them itself); binary data is
-    // copied: the caller may reuse its buffer at once, as asyncio allows.
-    this._socket.write(typeof data === 'string' ? data : copyForWrite(data), this._onWritten);
+    // A copy: the caller may reuse its buffer at once, as asyncio allows.
+    // Strings are encoded here, not by Node, so that writableLength (the
+    // write buffer size) counts bytes, not UTF-16 units.
+    this._socket.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : copyForWrite(data), this._onWritten);
     this._maybePauseProtocol();
   }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 
 namespace aioloop {
@@ -29,18 +30,39 @@ constexpr double kMaxTimeoutMs = 9007199254740992.0;
 std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not destroyed
 #endif
 
-// Reads land in the inbound slab one after another, 64 KiB at most each
-// (libuv's suggestion). A slab is renewed, where JS can run (after each
-// delivery, before reading starts), once it has room for fewer than four
-// batches like the last one or one read; a new slab holds at least 16 such
-// batches. A read that finds no room mid-iteration delivers the batch at
-// once (which renews the slab) or, when JS cannot run (the loop is
-// stopped), pauses its stream until the next delivery.
+// Reads land in the inbound slab one after another, 64 KiB each at most
+// (libuv's suggestion). A slab is renewed where no read is in progress
+// (after each delivery, or before a read when nothing is waiting for
+// delivery) once it has room for fewer than four batches like the last one
+// or one read; a new slab holds at least 16 such batches. A read never gets
+// less than a full 64 KiB (a datagram must never be truncated), and never
+// runs JS (a protocol could close the very stream libuv is reading): a read
+// that finds no room starves its stream until the check handle has
+// delivered the batch and renewed the slab.
 constexpr size_t kReadSize = 64 * 1024;
 constexpr size_t kMinSlab = 512 * 1024;
 constexpr size_t kMaxSlab = 16 * 1024 * 1024;
 // Event records handed to JS per call at first (grown as needed).
 constexpr size_t kInitialEventsOut = 4 * 1024;
+
+// A slab's memory, owned by C++ and shared with the JS Buffer over it: freed
+// when both the loop and the Buffer (its finalizer) have let go. JS could
+// detach the Buffer (transfer it to a worker): the loop would still write
+// into memory that is alive. Atomic: Node may finalize an external buffer
+// from another thread's free.
+struct SlabMemory {
+  std::atomic<int> refs;
+  char* data;
+};
+
+void ReleaseSlabMemory(SlabMemory* m) {
+  if (m != nullptr && --m->refs == 0) {
+    std::free(m->data);
+    delete m;
+  }
+}
+
+void FinalizeSlab(napi_env, void*, void* hint) { ReleaseSlabMemory(static_cast<SlabMemory*>(hint)); }
 
 // Per-environment data (napi instance data): the class constructor. A static
 // FunctionReference would be shared by every worker thread's environment
@@ -211,6 +233,8 @@ void Loop::Release(bool from_env_cleanup) {
   if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
   if (events_ref_ != nullptr) napi_delete_reference(env_, events_ref_);
   slab_ref_ = events_ref_ = nullptr;
+  ReleaseSlabMemory(static_cast<SlabMemory*>(slab_memory_));
+  slab_memory_ = nullptr;
   slab_ = nullptr;
   events_out_ = nullptr;
   slab_size_ = slab_used_ = batch_start_ = last_batch_ = events_cap_ = 0;
@@ -288,16 +312,19 @@ void Loop::Wake() {
     // copied), and the event records in the reused Int32Array. Then the
     // native batch is empty again before any JS runs.
     size_t count = events_.size();
-    if (!EventsOut(count, &argv[1])) return;  // out of memory: the events wait
-    std::memcpy(events_out_, events_.data(), count * sizeof(int32_t));
-    if (slab_ref_ == nullptr || napi_get_reference_value(env_, slab_ref_, &argv[0]) != napi_ok) {
+    if (slab_ref_ == nullptr || napi_get_reference_value(env_, slab_ref_, &argv[0]) != napi_ok || argv[0] == nullptr) {
       napi_get_undefined(env_, &argv[0]);
     }
-    napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[2]);
-    argc = 3;
-    events_.clear();
-    last_batch_ = slab_used_ - batch_start_;
-    batch_start_ = slab_used_;
+    // Out of memory for the events array: the batch waits for the next
+    // wake (the idle handle stays on while events wait).
+    if (EventsOut(count, &argv[1]) &&
+        napi_create_uint32(env_, static_cast<uint32_t>(count), &argv[2]) == napi_ok) {
+      std::memcpy(events_out_, events_.data(), count * sizeof(int32_t));
+      argc = 3;
+      events_.clear();
+      last_batch_ = slab_used_ - batch_start_;
+      batch_start_ = slab_used_;
+    }
   }
   ResumeStarved();
   UpdateIdle();
@@ -327,16 +354,6 @@ void Loop::Wake() {
   UpdateIdle();
 }
 
-bool Loop::DeliverNow() {
-  if (in_wake_ || !running_ || closed_) return false;
-  try {
-    Wake();
-  } catch (...) {
-    in_wake_ = false;
-  }
-  return true;
-}
-
 // -- the I/O batch (stream.h) --------------------------------------------------
 
 void Loop::PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b) {
@@ -350,17 +367,11 @@ void Loop::PushEvent(int32_t kind, int32_t id, int32_t a, int32_t b) {
 }
 
 uv_buf_t Loop::AllocRead() {
-  if (slab_size_ - slab_used_ < kReadSize) {
-    // Bytes not delivered yet must stay where their events point: with none,
-    // renew the slab now; else (a burst within one libuv iteration) hand JS
-    // what was read so far, which renews it. If JS cannot run now, the
-    // reader starves until the next delivery.
-    if (slab_used_ == batch_start_) RenewSlab();
-    else DeliverNow();
-  }
-  size_t room = slab_size_ - slab_used_;
-  if (slab_ == nullptr || room == 0) return uv_buf_init(nullptr, 0);
-  return uv_buf_init(slab_ + slab_used_, static_cast<unsigned int>(room < kReadSize ? room : kReadSize));
+  // Bytes not delivered yet must stay where their events point: with none,
+  // the slab may be renewed now; else the reader starves (see kReadSize).
+  if (slab_size_ - slab_used_ < kReadSize && slab_used_ == batch_start_) RenewSlab();
+  if (slab_ == nullptr || slab_size_ - slab_used_ < kReadSize) return uv_buf_init(nullptr, 0);
+  return uv_buf_init(slab_ + slab_used_, static_cast<unsigned int>(kReadSize));
 }
 
 void Loop::CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n) {
@@ -372,30 +383,50 @@ void Loop::CommitRead(Stream* s, const uv_buf_t* buf, ssize_t n) {
 
 void Loop::RenewSlab() {
   if (closed_) return;
-  size_t room = slab_size_ - slab_used_;
-  size_t want = std::max(kReadSize, 4 * last_batch_);
-  if (slab_ != nullptr && room >= want) return;
   size_t size = std::min(kMaxSlab, std::max(kMinSlab, 16 * last_batch_));
-  // Called from libuv callbacks too (a reader with no slab before the first
-  // delivery): a JS object needs a handle scope there.
-  Napi::HandleScope scope(env_);
-  void* data = nullptr;
-  napi_value buffer;
-  napi_ref ref;
-  if (napi_create_buffer(env_, size, &data, &buffer) != napi_ok ||
-      napi_create_reference(env_, buffer, 1, &ref) != napi_ok) {
+  size_t want = std::min(size / 4, std::max(kReadSize, 4 * last_batch_));
+  if (slab_ != nullptr && slab_size_ - slab_used_ >= want) return;
+  // Also called from libuv callbacks (a read before the first delivery),
+  // where no handle scope is open. Raw N-API: nothing here may throw a C++
+  // exception through libuv.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  auto* memory = new (std::nothrow) SlabMemory{{2}, static_cast<char*>(std::malloc(size))};
+  napi_value buffer = nullptr;
+  napi_ref ref = nullptr;
+  char* data = memory != nullptr ? memory->data : nullptr;
+  bool external = data != nullptr &&
+                  napi_create_external_buffer(env_, size, data, FinalizeSlab, memory, &buffer) == napi_ok;
+  if (!external) {
+    // No Buffer took the memory (out of memory, or a runtime that forbids
+    // external buffers): JS owns a plain Buffer's memory instead.
+    if (memory != nullptr) {
+      std::free(memory->data);
+      delete memory;
+      memory = nullptr;
+    }
+    void* js_data = nullptr;
+    if (napi_create_buffer(env_, size, &js_data, &buffer) != napi_ok) buffer = nullptr;
+    data = static_cast<char*>(js_data);
+  }
+  if (buffer != nullptr && data != nullptr && napi_create_reference(env_, buffer, 1, &ref) == napi_ok) {
+    if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
+    ReleaseSlabMemory(static_cast<SlabMemory*>(slab_memory_));
+    slab_ref_ = ref;
+    slab_memory_ = memory;
+    slab_ = data;
+    slab_size_ = size;
+    slab_used_ = batch_start_ = 0;
+  } else {
+    // Keep the old slab (or none): starved readers retry on the next wake.
+    if (memory != nullptr) memory->refs--;  // the Buffer's finalizer frees it
     bool pending = false;
     if (napi_is_exception_pending(env_, &pending) == napi_ok && pending) {
       napi_value ignored;
       napi_get_and_clear_last_exception(env_, &ignored);
     }
-    return;  // keep the old slab (or none): readers starve until a later try
   }
-  if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
-  slab_ref_ = ref;
-  slab_ = static_cast<char*>(data);
-  slab_size_ = size;
-  slab_used_ = batch_start_ = 0;
+  napi_close_handle_scope(env_, scope);
 }
 
 bool Loop::EventsOut(size_t count, napi_value* out) {
@@ -439,6 +470,7 @@ void Loop::Starve(Stream* s) {
   s->starved = true;
   s->UpdateReading();
   starved_.push_back(s->id);
+  UpdateIdle();  // the check handle must run soon to deliver and resume it
 }
 
 void Loop::Register(Stream* s) {
@@ -545,7 +577,8 @@ void Loop::Arm() {
 void Loop::UpdateIdle() {
   if (handles_ == nullptr) return;
   uv_idle_t* idle = &handles_->idle;
-  bool want = running_ && (ready_ || timer_due_ || !events_.empty());
+  // Starved readers wait for the check handle's delivery: poll must not block.
+  bool want = running_ && (ready_ || timer_due_ || !events_.empty() || !starved_.empty());
   bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(idle)) != 0;
   if (want && !active) {
     uv_idle_start(idle, OnIdle);

@@ -167,8 +167,6 @@ class Loop : public Napi::ObjectWrap<Loop> {
   bool EventsOut(size_t count, napi_value* out);
   // dns.cc: cancel pending requests and drop their callbacks (Release).
   void ReleaseDnsRequests();
-  // Delivers the batch now if JS can run (running, not already in onWake).
-  bool DeliverNow();
 
   napi_env env_;
   uv_loop_t* uv_loop_ = nullptr;
@@ -179,6 +177,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // low is replaced by a new one (RenewSlab), and the old one lives on as
   // long as JS holds slices of it.
   napi_ref slab_ref_ = nullptr;
+  void* slab_memory_ = nullptr;  // SlabMemory (loop.cc); null if JS owns it
   char* slab_ = nullptr;
   size_t slab_size_ = 0;
   size_t slab_used_ = 0;

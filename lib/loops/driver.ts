@@ -86,7 +86,11 @@ export abstract class DrivenLoop extends BaseEventLoop {
    * ```
    */
   _runIo<A>(fn: (arg: A) => void, arg: A): boolean {
-    if (!this._running || this._inIteration || this._stopping) return false;
+    // Callbacks already ready run first (asyncio queues I/O callbacks after
+    // them); debug mode times callbacks, which only iterations do.
+    if (!this._running || this._inIteration || this._stopping || this._tickScheduled || this._readyHead !== null || this._debug) {
+      return false;
+    }
     const previous = _setCurrentLoop(this);
     this._inIteration = true;
     try {
@@ -97,10 +101,11 @@ export abstract class DrivenLoop extends BaseEventLoop {
       this._inIteration = false;
       _setCurrentLoop(previous);
     }
-    // As at the end of a burst: run what fn made ready, or (fn may have
-    // scheduled a timer) wait for the earliest timer.
+    // As at the end of a burst: run what fn made ready (or finish, if fn
+    // called stop()), else (fn may have scheduled a timer) wait for the
+    // earliest timer.
     if (!this._tickScheduled) {
-      if (this._readyHead !== null) this._scheduleTick();
+      if (this._readyHead !== null || this._stopping) this._scheduleTick();
       else this._waitForTimers();
     }
     return true;

@@ -199,6 +199,63 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toBe('late ping');
     }));
 
+  it('stop() called from dataReceived stops the loop at once', () =>
+    withLoop(kind, async (loop) => {
+      const server = await loop.runUntilComplete(
+        loop.createServer(() => ({ dataReceived: () => loop.stop() }), HOST, 0),
+      );
+      const client = net.connect(portOf(server), HOST);
+      await new Promise<void>((resolve) => client.once('connect', resolve));
+      client.write('stop');
+      // Nothing else is pending: only the stop() inside dataReceived can end it.
+      await loop.runForever();
+      client.destroy();
+      server.close();
+      await loop.runUntilComplete(server.waitClosed());
+    }));
+
+  it('a protocol that aborts in the middle of a large upload loses only that connection', () =>
+    withLoop(kind, async (loop) => {
+      const upload = Buffer.alloc(8 << 20, 7); // far more than one read batch or slab
+      function* main(): Coroutine<[number, boolean]> {
+        let seen = 0;
+        const aborted = loop.createFuture<void>();
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            let transport: Transport;
+            return {
+              connectionMade: (t: Transport) => {
+                transport = t;
+              },
+              dataReceived: (d: Buffer) => {
+                seen += d.length;
+                if (seen >= 1 << 20 && !aborted.done()) {
+                  transport.abort(); // "body too large"
+                  aborted.setResult();
+                }
+              },
+            };
+          }, HOST, 0),
+        );
+        const client = net.connect(portOf(server), HOST);
+        client.on('error', () => {});
+        client.write(upload);
+        yield* aborted;
+        // The server still serves others.
+        const [t, c] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        t.write('x');
+        t.close();
+        yield* c.lost;
+        client.destroy();
+        server.close();
+        yield* server.waitClosed();
+        return [seen, c.lostError === null];
+      }
+      const [seen, cleanClose] = await run(loop, main);
+      expect(seen).toBeGreaterThanOrEqual(1 << 20);
+      expect(cleanClose).toBe(true);
+    }));
+
   it('supports half-close: the server writes after the client sent EOF', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<string> {

@@ -14,6 +14,7 @@
  * @module
  */
 import { getSystemErrorName } from 'node:util';
+import { markAsUntransferable } from 'node:worker_threads';
 import type { NativeLoopBinding } from './addon.js';
 
 /** Event kinds: native/stream.h `EventKind`. */
@@ -146,6 +147,8 @@ export interface IoHost {
 export class NativeIo {
   /** Owners by stream id (null once closed). */
   private readonly _owners: (StreamOwner | null)[] = [];
+  /** The inbound slab of the last batch. */
+  private _slab: Buffer | undefined = undefined;
   private readonly _out = Buffer.allocUnsafeSlow(OUT_BYTES);
   private readonly _ops = new Int32Array(OUT_OPS * 3);
   private _outUsed = 0;
@@ -177,6 +180,12 @@ export class NativeIo {
 
   /** Deliver one batch of events, in order. */
   dispatch(bytes: Buffer | undefined, events: Int32Array, count: number): void {
+    if (bytes !== undefined && bytes !== this._slab) {
+      // A new slab: C++ keeps reading into it, so it must never move to
+      // another thread (postMessage's transfer list throws instead).
+      this._slab = bytes;
+      markAsUntransferable(bytes.buffer);
+    }
     const owners = this._owners;
     const n = count;
     let i = 0;
