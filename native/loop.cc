@@ -53,6 +53,7 @@ constexpr size_t kInitialEventsOut = 4 * 1024;
 struct SlabMemory {
   std::atomic<int> refs;
   char* data;
+  size_t size;
 };
 
 void ReleaseSlabMemory(SlabMemory* m) {
@@ -62,7 +63,13 @@ void ReleaseSlabMemory(SlabMemory* m) {
   }
 }
 
-void FinalizeSlab(napi_env, void*, void* hint) { ReleaseSlabMemory(static_cast<SlabMemory*>(hint)); }
+void FinalizeSlab(napi_env env, void*, void* hint) {
+  auto* m = static_cast<SlabMemory*>(hint);
+  // The garbage collector counted the slab (see RenewSlab): uncount it.
+  int64_t ignored;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(m->size), &ignored);
+  ReleaseSlabMemory(m);
+}
 
 // Per-environment data (napi instance data): the class constructor. A static
 // FunctionReference would be shared by every worker thread's environment
@@ -170,6 +177,24 @@ Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(
   // reference here would make an unclosed, idle loop uncollectable.
   // SetRunning(true) makes it strong: a running loop must stay alive.
   on_wake_ = Napi::Weak(info[0].As<Napi::Function>());
+
+  // Where JS itself can detach an ArrayBuffer (ArrayBuffer.prototype.transfer,
+  // Node 21+), slab memory is the addon's own, refcounted, so a detached
+  // slab can never leave the loop writing into freed memory.
+  {
+    napi_value global, array_buffer, prototype;
+    bool has_transfer = false;
+    if (napi_get_global(env_, &global) == napi_ok &&
+        napi_get_named_property(env_, global, "ArrayBuffer", &array_buffer) == napi_ok &&
+        napi_get_named_property(env_, array_buffer, "prototype", &prototype) == napi_ok &&
+        napi_has_named_property(env_, prototype, "transfer", &has_transfer) == napi_ok) {
+      external_slabs_ = has_transfer;
+    }
+    // Tests force either kind (both must work wherever the addon runs).
+    const char* force = std::getenv("AIOLOOP_SLAB_MEMORY");
+    if (force != nullptr && std::strcmp(force, "addon") == 0) external_slabs_ = true;
+    if (force != nullptr && std::strcmp(force, "js") == 0) external_slabs_ = false;
+  }
 
   uv_loop_ = uv_loop;
   handles_ = new Handles();
@@ -391,15 +416,19 @@ void Loop::RenewSlab() {
   // exception through libuv.
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
-  auto* memory = new (std::nothrow) SlabMemory{{2}, static_cast<char*>(std::malloc(size))};
+  SlabMemory* memory =
+      external_slabs_ ? new (std::nothrow) SlabMemory{{2}, static_cast<char*>(std::malloc(size)), size} : nullptr;
   napi_value buffer = nullptr;
   napi_ref ref = nullptr;
   char* data = memory != nullptr ? memory->data : nullptr;
   bool external = data != nullptr &&
                   napi_create_external_buffer(env_, size, data, FinalizeSlab, memory, &buffer) == napi_ok;
   if (!external) {
-    // No Buffer took the memory (out of memory, or a runtime that forbids
-    // external buffers): JS owns a plain Buffer's memory instead.
+    // A plain Buffer, whose memory JS owns: where ArrayBuffers cannot be
+    // detached from JS but by a transfer to a worker, which the JS side
+    // forbids (markAsUntransferable), or when external memory failed. On
+    // Node 20 this is also faster: echo at 10 KiB costs 8.2–9.0 µs of CPU
+    // a request this way against 10.6–12.3 µs with malloc'd slab memory.
     if (memory != nullptr) {
       std::free(memory->data);
       delete memory;
@@ -408,6 +437,13 @@ void Loop::RenewSlab() {
     void* js_data = nullptr;
     if (napi_create_buffer(env_, size, &js_data, &buffer) != napi_ok) buffer = nullptr;
     data = static_cast<char*>(js_data);
+  }
+  if (external) {
+    // Memory the garbage collector cannot see: tell it, or it would collect
+    // old slabs rarely and the process would cycle through far more memory
+    // (measured: echo at 10 KiB went from 8.2 to 10.5 µs of CPU a request).
+    int64_t ignored;
+    napi_adjust_external_memory(env_, static_cast<int64_t>(size), &ignored);
   }
   if (buffer != nullptr && data != nullptr && napi_create_reference(env_, buffer, 1, &ref) == napi_ok) {
     if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);

@@ -178,6 +178,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // long as JS holds slices of it.
   napi_ref slab_ref_ = nullptr;
   void* slab_memory_ = nullptr;  // SlabMemory (loop.cc); null if JS owns it
+  bool external_slabs_ = true;   // slab memory is the addon's (see the constructor)
   char* slab_ = nullptr;
   size_t slab_size_ = 0;
   size_t slab_used_ = 0;
