@@ -13,9 +13,13 @@
  * garbage collector walks no big arrays. A bucket is sorted by exact deadline only when it comes due (stable
  * sort, so FIFO among equal deadlines); a bucket whose timers are all
  * cancelled is dropped at once, freeing its memory.
+ *
+ * New timers wait in a PendingTimers list (./pending_timers.ts) until the
+ * queue is next asked about deadlines.
  * @module
  */
 import type { Runnable, TimerHandle, TimerSlot } from './events.js';
+import { PendingTimers } from './pending_timers.js';
 
 /** Where due timers go: the loop's ready queue. */
 export interface ReadySink {
@@ -93,6 +97,9 @@ const byDeadline = (a: TimerHandle, b: TimerHandle) => a._when - b._when;
  * ```
  */
 export class TimerQueue {
+  /** Timers not in a bucket yet. */
+  private readonly pending = new PendingTimers(() => this.live--);
+  private readonly insertFn = (h: TimerHandle) => this.insert(h);
   private buckets = new Map<number, Bucket>();
   /** Min-heap of bucket keys; a key whose bucket is gone is skipped lazily. */
   private keys: number[] = [];
@@ -107,6 +114,16 @@ export class TimerQueue {
 
   /** Add a timer. */
   push(handle: TimerHandle): void {
+    this.pending.add(handle);
+    this.live++;
+  }
+
+  /** Move the pending timers that are still live into their buckets. */
+  private settle(): void {
+    if (!this.pending.empty) this.pending.drain(this.insertFn);
+  }
+
+  private insert(handle: TimerHandle): void {
     const key = Math.floor(handle._when);
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -115,7 +132,6 @@ export class TimerQueue {
       heapPush(this.keys, key);
     }
     bucket.append(handle);
-    this.live++;
     handle._slot = bucket;
   }
 
@@ -132,6 +148,7 @@ export class TimerQueue {
 
   /** The earliest deadline of a live timer, or Infinity when there is none. */
   nextDeadline(): number {
+    this.settle();
     const bucket = this.topBucket();
     if (bucket === null) return Infinity;
     if (!bucket.sorted) bucket.rechain(bucket.inOrder(), 0);
@@ -140,6 +157,7 @@ export class TimerQueue {
 
   /** Enqueue every timer due at `now` (deadline <= now) on `out`, in order. */
   popDue(now: number, out: ReadySink): void {
+    this.settle();
     for (;;) {
       const bucket = this.topBucket();
       if (bucket === null || bucket.key > now) return;
@@ -177,6 +195,7 @@ export class TimerQueue {
 
   /** Forget every timer (loop close). */
   clear(): void {
+    this.pending.clear();
     for (const bucket of this.buckets.values()) {
       for (let h = bucket.head; h !== null; h = h._next as TimerHandle | null) h._slot = null;
     }

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TimerQueue } from '../lib/timer_queue.js';
+import { PendingTimers } from '../lib/pending_timers.js';
 import { Handle, NO_ARGS, TimerHandle } from '../lib/events.js';
 
 function makeHandles(whens: number[]) {
@@ -92,5 +93,28 @@ describe('TimerQueue', () => {
     handles.forEach((h) => h.cancel());
     expect(q.size).toBe(0);
     expect(q.nextDeadline()).toBe(Infinity);
+  });
+});
+
+describe('PendingTimers (new timers before they reach a loop\'s store)', () => {
+  it('hands over the live ones in scheduling order, counts cancellations, and forgets them all once all are cancelled', () => {
+    let cancelled = 0;
+    const pending = new PendingTimers(() => cancelled++);
+    const hs = [3, 1, 2].map((w) => new TimerHandle(w, () => w, NO_ARGS));
+    for (const h of hs) pending.add(h);
+    hs[1]!.cancel();
+    expect(cancelled).toBe(1);
+    const out: number[] = [];
+    pending.drain((h) => out.push(h.when()));
+    expect(out).toEqual([3, 2]);
+    expect(pending.empty).toBe(true);
+
+    const more = [5, 6].map((w) => new TimerHandle(w, () => w, NO_ARGS));
+    for (const h of more) pending.add(h);
+    for (const h of more) h.cancel();
+    expect(cancelled).toBe(3);
+    expect(pending.empty).toBe(true); // nothing kept alive for the next drain
+    more[0]!.cancel(); // again: a no-op
+    expect(cancelled).toBe(3);
   });
 });

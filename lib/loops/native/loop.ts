@@ -13,6 +13,7 @@
  */
 import { DrivenLoop } from '../driver.js';
 import type { TimerHandle, TimerSlot } from '../../events.js';
+import { PendingTimers } from '../../pending_timers.js';
 import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
 import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } from '../../servers.js';
@@ -93,7 +94,11 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   private _slab: (TimerHandle | null)[] = [];
   /** Free ids in `_slab` (a stack: recently freed slots are reused first). */
   private _freeIds: number[] = [];
+  /** Live timers: pending ones and stored ones. */
   private _timerCount = 0;
+  /** New timers not in the slab yet. */
+  private readonly _pending = new PendingTimers(() => this._timerCount--);
+  private readonly _storeFn = (handle: TimerHandle) => this._store(handle);
   /**
    * A lower bound of the earliest stored deadline: collecting due timers is
    * skipped (no crossing) while `time()` is below it. Cancelling leaves it
@@ -258,17 +263,23 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   }
 
   protected _addTimer(handle: TimerHandle): void {
-    const id = this._freeIds.length > 0 ? this._freeIds.pop()! : this._slab.length;
-    const when = handle._when;
-    this._slab[id] = handle;
-    handle._slot = this;
-    (handle as unknown as { _prev: number })._prev = id;
+    // Pending first (../../pending_timers.ts): it reaches the slab and the
+    // C++ heap with the next flush, unless cancelled before.
+    this._pending.add(handle);
     this._timerCount++;
-    if (when < this._earliest) this._earliest = when;
-    this._logOp(when, id);
+    if (handle._when < this._earliest) this._earliest = handle._when;
     // Added while the loop waits in libuv (from a Node callback, not from a
     // burst): C++ must arm its timer now, nothing else would flush.
     if (this._running && !this._inIteration && !this._tickScheduled) this._flushOps();
+  }
+
+  /** A pending timer that is still live joins the slab and the C++ heap (through the op log). */
+  private _store(handle: TimerHandle): void {
+    const id = this._freeIds.length > 0 ? this._freeIds.pop()! : this._slab.length;
+    this._slab[id] = handle;
+    handle._slot = this;
+    (handle as unknown as { _prev: number })._prev = id;
+    this._logOp(handle._when, id);
   }
 
   /** @internal TimerSlot: a stored timer was cancelled. */
@@ -307,6 +318,7 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   }
 
   protected _clearTimers(): void {
+    this._pending.clear();
     for (const handle of this._slab) {
       if (handle !== null) {
         handle._slot = null;
@@ -347,8 +359,9 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     if (++this._logged === LOG_OPS) this._flushOps();
   }
 
-  /** @internal Apply the logged timer ops in C++. */
+  /** @internal Apply the logged timer ops in C++ (pending timers first join the log). */
   _flushOps(): void {
+    if (!this._pending.empty) this._pending.drain(this._storeFn);
     const n = this._logged;
     if (n === 0) return;
     this._logged = 0;
