@@ -97,7 +97,7 @@ describe('TimerQueue', () => {
 });
 
 describe('PendingTimers (new timers before they reach a loop\'s store)', () => {
-  it('hands over the live ones in scheduling order, counts cancellations, and forgets them all once all are cancelled', () => {
+  it('hands over the live ones in scheduling order, unlinks cancelled ones at once, and keeps no links after drain', () => {
     let cancelled = 0;
     const pending = new PendingTimers(() => cancelled++);
     const hs = [3, 1, 2].map((w) => new TimerHandle(w, () => w, NO_ARGS));
@@ -108,6 +108,7 @@ describe('PendingTimers (new timers before they reach a loop\'s store)', () => {
     pending.drain((h) => out.push(h.when()));
     expect(out).toEqual([3, 2]);
     expect(pending.empty).toBe(true);
+    expect(hs.every((h) => h._prev === null && h._next === null)).toBe(true); // nothing retained through links
 
     const more = [5, 6].map((w) => new TimerHandle(w, () => w, NO_ARGS));
     for (const h of more) pending.add(h);
