@@ -6,13 +6,11 @@
  * about 780 ns per schedule+cancel pair here, more than Node's own
  * setTimeout+clearTimeout (about 500 ns). With buckets the heap only sees one
  * key per millisecond: scheduling is a Map lookup and a link, cancelling a
- * unlink. Each bucket is a doubly linked list through the handles' own
- * `_prev`/`_next` fields (a stored timer is never in the ready queue, so
- * `_next` is free), as Node's own timer lists are: storing a timer allocates
- * nothing, cancelling unlinks it at once (no clean-up passes), and the
- * garbage collector walks no big arrays. A bucket is sorted by exact deadline only when it comes due (stable
- * sort, so FIFO among equal deadlines); a bucket whose timers are all
- * cancelled is dropped at once, freeing its memory.
+ * unlink. Each bucket is a TimerChain (./timer_chain.ts): storing a timer
+ * allocates nothing and cancelling unlinks it at once (no clean-up passes).
+ * A bucket is sorted by exact deadline only when it comes due (stable sort,
+ * so FIFO among equal deadlines); a bucket whose timers are all cancelled
+ * is dropped at once, freeing its memory.
  *
  * New timers wait in a PendingTimers list (./pending_timers.ts) until the
  * queue is next asked about deadlines.
@@ -20,15 +18,14 @@
  */
 import type { Runnable, TimerHandle, TimerSlot } from './events.js';
 import { PendingTimers } from './pending_timers.js';
+import { TimerChain } from './timer_chain.js';
 
 /** Where due timers go: the loop's ready queue. */
 export interface ReadySink {
   _enqueue(item: Runnable): void;
 }
 
-class Bucket implements TimerSlot {
-  head: TimerHandle | null = null;
-  tail: TimerHandle | null = null;
+class Bucket extends TimerChain implements TimerSlot {
   /** Handles in the chain (all live: a cancelled one is unlinked at once). */
   live = 0;
   /** True while the chain is in deadline order. */
@@ -36,34 +33,23 @@ class Bucket implements TimerSlot {
   constructor(
     readonly key: number,
     private readonly queue: TimerQueue,
-  ) {}
+  ) {
+    super();
+  }
 
   _cancelTimer(handle: TimerHandle): void {
     this.unlink(handle);
     this.queue._cancelled(this, handle);
   }
 
-  append(h: TimerHandle): void {
-    h._next = null;
-    const tail = this.tail;
-    h._prev = tail;
-    if (tail === null) this.head = h;
-    else {
-      tail._next = h;
-      if (tail._when > h._when) this.sorted = false;
-    }
-    this.tail = h;
+  override append(h: TimerHandle): void {
+    if (this.tail !== null && this.tail._when > h._when) this.sorted = false;
+    super.append(h);
     this.live++;
   }
 
-  unlink(h: TimerHandle): void {
-    const prev = h._prev;
-    const next = h._next as TimerHandle | null;
-    if (prev === null) this.head = next;
-    else prev._next = next;
-    if (next === null) this.tail = prev;
-    else next._prev = prev;
-    h._prev = h._next = null;
+  override unlink(h: TimerHandle): void {
+    super.unlink(h);
     this.live--;
   }
 
@@ -120,7 +106,7 @@ export class TimerQueue {
 
   /** Move the pending timers that are still live into their buckets. */
   private settle(): void {
-    if (!this.pending.empty) this.pending.drain(this.insertFn);
+    this.pending.drain(this.insertFn);
   }
 
   private insert(handle: TimerHandle): void {

@@ -12,6 +12,17 @@
 
 namespace aioloop {
 
+// A slab's memory, owned by C++ and shared with the JS Buffer over it: freed
+// when both the loop and the Buffer (its finalizer) have let go. JS could
+// detach the Buffer (transfer it to a worker): the loop would still write
+// into memory that is alive. Atomic: Node may finalize an external buffer
+// from another thread's free.
+struct SlabMemory {
+  std::atomic<int> refs;
+  char* data;
+  size_t size;
+};
+
 #ifdef AIOLOOP_DEBUG
 // Process-wide (not per environment) on purpose: libuv handles can outlive
 // both their Loop and, during worker teardown, the napi env, so these are
@@ -44,17 +55,6 @@ constexpr size_t kMinSlab = 512 * 1024;
 constexpr size_t kMaxSlab = 16 * 1024 * 1024;
 // Event records handed to JS per call at first (grown as needed).
 constexpr size_t kInitialEventsOut = 4 * 1024;
-
-// A slab's memory, owned by C++ and shared with the JS Buffer over it: freed
-// when both the loop and the Buffer (its finalizer) have let go. JS could
-// detach the Buffer (transfer it to a worker): the loop would still write
-// into memory that is alive. Atomic: Node may finalize an external buffer
-// from another thread's free.
-struct SlabMemory {
-  std::atomic<int> refs;
-  char* data;
-  size_t size;
-};
 
 void ReleaseSlabMemory(SlabMemory* m) {
   if (m != nullptr && --m->refs == 0) {
@@ -258,7 +258,7 @@ void Loop::Release(bool from_env_cleanup) {
   if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
   if (events_ref_ != nullptr) napi_delete_reference(env_, events_ref_);
   slab_ref_ = events_ref_ = nullptr;
-  ReleaseSlabMemory(static_cast<SlabMemory*>(slab_memory_));
+  ReleaseSlabMemory(slab_memory_);
   slab_memory_ = nullptr;
   slab_ = nullptr;
   events_out_ = nullptr;
@@ -447,7 +447,7 @@ void Loop::RenewSlab() {
   }
   if (buffer != nullptr && data != nullptr && napi_create_reference(env_, buffer, 1, &ref) == napi_ok) {
     if (slab_ref_ != nullptr) napi_delete_reference(env_, slab_ref_);
-    ReleaseSlabMemory(static_cast<SlabMemory*>(slab_memory_));
+    ReleaseSlabMemory(slab_memory_);
     slab_ref_ = ref;
     slab_memory_ = memory;
     slab_ = data;

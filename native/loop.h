@@ -48,6 +48,9 @@ namespace aioloop {
 extern std::atomic<int64_t> g_live_handles;
 #endif
 
+// A slab's memory when the addon owns it (loop.cc).
+struct SlabMemory;
+
 class Loop : public Napi::ObjectWrap<Loop> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
@@ -177,7 +180,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // low is replaced by a new one (RenewSlab), and the old one lives on as
   // long as JS holds slices of it.
   napi_ref slab_ref_ = nullptr;
-  void* slab_memory_ = nullptr;  // SlabMemory (loop.cc); null if JS owns it
+  SlabMemory* slab_memory_ = nullptr;  // null if JS owns the slab's memory
   bool external_slabs_ = true;   // slab memory is the addon's (see the constructor)
   char* slab_ = nullptr;
   size_t slab_size_ = 0;

@@ -34,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { median } from '../lib/stats.mjs';
 import { formatInt, formatRatio, renderTable } from '../lib/table.mjs';
 import { assertSection } from '../lib/report.mjs';
+import { constructibleLoops, have } from '../lib/common.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = path.join(HERE, 'build');
@@ -112,24 +113,8 @@ function parseOptions() {
 }
 
 /** The loops that can be constructed here (the native one needs the addon); a requested one that cannot is an error. */
-async function availableLoops(wanted) {
-  const aio = await import('../../dist/index.js');
-  const make = { default: () => new aio.DefaultLoop(), native: () => new aio.NativeLoop() };
-  const loops = [];
-  for (const name of wanted ?? LOOPS) {
-    try {
-      make[name]().close();
-      loops.push(name);
-    } catch (err) {
-      if (wanted) throw new Error(`the ${name} loop cannot run here: ${err.message}`);
-      log(`skipping the ${name} loop: ${err.message.split('\n')[0]}`);
-    }
-  }
-  return loops;
-}
-
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function availableLoops(wanted) {
+  return constructibleLoops(wanted ?? LOOPS, Boolean(wanted), log);
 }
 
 /** libuv's headers (Debian libuv1-dev), installed when missing and we are root; false if they cannot be had. */

@@ -24,7 +24,7 @@
  * rows that need them are left out and the run still exits 0. Missed targets
  * are reported (MISSED), not fatal; a server that fails is (exit code 1).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -32,6 +32,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { assertSection } from '../lib/report.mjs';
+import { constructibleLoops, have } from '../lib/common.mjs';
 import { formatInt, formatRatio, renderTable } from '../lib/table.mjs';
 import { ensurePackages } from '../../scripts/ensure-tools.mjs';
 
@@ -93,24 +94,9 @@ function rounds(text) {
 }
 
 /** The loops asked for (or all that can be constructed here). */
-async function availableLoops(wanted) {
-  const aio = await import('../../dist/index.js');
-  const loops = [];
-  for (const [name, make] of [['native', () => new aio.NativeLoop()], ['default', () => new aio.DefaultLoop()]]) {
-    if (wanted && !wanted.includes(name)) continue;
-    try {
-      make().close();
-      loops.push(name);
-    } catch (err) {
-      if (wanted) throw new Error(`the ${name} loop cannot run here: ${err.message}`);
-      log(`skipping the ${name} loop: ${err.message.split('\n')[0]}`);
-    }
-  }
-  return loops;
-}
-
-function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function availableLoops(wanted) {
+  const names = ['native', 'default'].filter((name) => !wanted || wanted.includes(name));
+  return constructibleLoops(names, Boolean(wanted), log);
 }
 
 /** The load generators and redis-server; installs missing ones when it can. Returns what is still missing. */

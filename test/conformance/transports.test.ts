@@ -187,7 +187,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         );
         const reply = loop.createFuture<string>();
         const [t] = yield* fromPromise(
-          loop.createConnection(() => ({ dataReceived: (d: Buffer) => reply.setResult(d.toString()) }), HOST, portOf(server)),
+          loop.createConnection((): Protocol => ({ dataReceived: (d: Buffer) => reply.setResult(d.toString()) }), HOST, portOf(server)),
         );
         t.write('ping');
         const got = yield* reply; // nothing polls meanwhile: only the server's timer can answer
@@ -202,7 +202,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
   it('stop() called from dataReceived stops the loop at once', () =>
     withLoop(kind, async (loop) => {
       const server = await loop.runUntilComplete(
-        loop.createServer(() => ({ dataReceived: () => loop.stop() }), HOST, 0),
+        loop.createServer((): Protocol => ({ dataReceived: () => loop.stop() }), HOST, 0),
       );
       const client = net.connect(portOf(server), HOST);
       await new Promise<void>((resolve) => client.once('connect', resolve));

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NativeLoop, fromPromise, sleep, type Coroutine, type Transport } from '../../lib/index.js';
+import { NativeLoop, fromPromise, sleep, type Coroutine, type Server, type Transport } from '../../lib/index.js';
 import { Worker } from 'node:worker_threads';
 import { addonPath, loadAddon, type NativeAddon } from '../../lib/loops/native/addon.js';
 import { DIST, runChild } from '../child.js';
@@ -231,6 +231,25 @@ describe.runIf(built)('native loop: BufferedProtocol', () => {
   });
 });
 
+/** `size` bytes whose every 4-byte word holds its own offset: a lost, doubled or reordered chunk shows. */
+function countingPayload(size: number): Buffer {
+  const payload = Buffer.alloc(size);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE(i, i);
+  return payload;
+}
+
+/** Run `loop` until `isLost()` says the connection is gone, then close `server` and the loop. */
+async function runUntilLostThenClose(loop: NativeLoop, server: Server, isLost: () => boolean): Promise<void> {
+  await loop.runUntilComplete(
+    loop.createTask(function* () {
+      while (!isLost()) yield* sleep(5);
+    }),
+  );
+  server.close();
+  await loop.runUntilComplete(server.waitClosed());
+  loop.close();
+}
+
 describe.runIf(built)('native loop: the inbound slab', () => {
   it('bytes that arrive while the loop is stopped wait (reading pauses when the slab is full) and all arrive in order once it runs', async () => {
     const loop = new NativeLoop();
@@ -238,8 +257,7 @@ describe.runIf(built)('native loop: the inbound slab', () => {
     let lost = false;
     // A plain Node client sends 4 MiB while the loop is stopped: more than
     // a slab holds, so the native reader must starve and resume later.
-    const payload = Buffer.alloc(4 << 20);
-    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE(i, i);
+    const payload = countingPayload(4 << 20);
     const server = await loop.runUntilComplete(
       loop.createServer(() => ({
         dataReceived: (d: Buffer) => received.push(d), // kept, not copied
@@ -256,14 +274,7 @@ describe.runIf(built)('native loop: the inbound slab', () => {
     client.end(payload);
     await new Promise((r) => setTimeout(r, 300)); // the loop is stopped meanwhile
     const whileStopped = received.length;
-    await loop.runUntilComplete(
-      loop.createTask(function* () {
-        while (!lost) yield* sleep(5);
-      }),
-    );
-    server.close();
-    await loop.runUntilComplete(server.waitClosed());
-    loop.close();
+    await runUntilLostThenClose(loop, server, () => lost);
     client.destroy();
     expect(whileStopped).toBe(0); // nothing ran while stopped
     const got = Buffer.concat(received);
@@ -333,17 +344,9 @@ describe.runIf(built)('native loop: the inbound slab cannot be transferred', () 
       }), HOST, 0),
     );
     const port = (server.addresses()[0] as { port: number }).port;
-    const payload = Buffer.alloc(1 << 20);
-    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE(i, i);
+    const payload = countingPayload(1 << 20);
     const client = net.connect(port, HOST, () => client.end(payload));
-    await loop.runUntilComplete(
-      loop.createTask(function* () {
-        while (!lost) yield* sleep(5);
-      }),
-    );
-    server.close();
-    await loop.runUntilComplete(server.waitClosed());
-    loop.close();
+    await runUntilLostThenClose(loop, server, () => lost);
     channel.port1.close();
     expect(detached).toBe(false);
     if (transferError !== null) expect((transferError as Error).name).toBe('DataCloneError');

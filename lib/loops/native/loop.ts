@@ -389,7 +389,7 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
 
   /** @internal Apply the logged timer ops in C++ (pending timers first join the log). */
   _flushOps(): void {
-    if (!this._pending.empty) this._pending.drain(this._storeFn);
+    this._pending.drain(this._storeFn);
     const n = this._logged;
     if (n === 0) return;
     this._logged = 0;
