@@ -6,7 +6,7 @@
  * while every C++→JS call costs 115–210 ns (see DESIGN.md).
  *
  * A concrete loop supplies the clock, the timer store and the driver: what
- * makes `_runOnce()` happen while the loop runs (`_startDriving`,
+ * makes `_runIterations()` happen while the loop runs (`_startDriving`,
  * `_readyBecameNonEmpty`, `_stopDriving`). Both loops take the driver from
  * `loops/driver.ts` and differ only in how they yield to I/O and wait for
  * timers.
@@ -75,8 +75,13 @@ export abstract class BaseEventLoop implements EventLoop {
   /** @internal */ _closed = false;
   /** @internal */ _stopping = false;
   /** @internal */ _running = false;
-  /** @internal True while `_runOnce()` runs callbacks. */
+  /** @internal True while `_runIterations()` runs (callbacks, due timers). */
   _inIteration = false;
+  /**
+   * @internal A Future of this loop resolved a promise (an `await fut`
+   * resumes): the driver lets promise reactions run after this iteration.
+   */
+  _promiseWoken = false;
   /** @internal */ _debug = envDebug();
   /** Callbacks slower than this (ms) are logged in debug mode. */
   slowCallbackDuration = 100;
@@ -102,9 +107,9 @@ export abstract class BaseEventLoop implements EventLoop {
   protected abstract _collectDueTimers(): void;
   /** @internal Forget every timer (close). */
   protected abstract _clearTimers(): void;
-  /** @internal Begin calling `_runOnce()` (runForever started). */
+  /** @internal Begin calling `_runIterations()` (runForever started). */
   protected abstract _startDriving(): void;
-  /** @internal Stop calling `_runOnce()` (runForever ends). */
+  /** @internal Stop calling `_runIterations()` (runForever ends). */
   protected abstract _stopDriving(): void;
   /** @internal The ready queue went from empty to non-empty (or stop() was called). */
   protected abstract _readyBecameNonEmpty(): void;
@@ -203,29 +208,36 @@ export abstract class BaseEventLoop implements EventLoop {
   // -- One iteration ---------------------------------------------------------
 
   /**
-   * @internal One iteration (asyncio's `_run_once`): move due timers to the
-   * ready queue, then run what is ready now. Callbacks they schedule land in
-   * the other array and run in the next iteration (the snapshot rule).
+   * @internal Up to `max` iterations back to back, each asyncio's
+   * `_run_once`: move due timers to the ready queue, then run what is ready
+   * now. Callbacks they schedule land in a fresh list and run in the next
+   * iteration (the snapshot rule). Ends early when nothing is ready, after
+   * `stop()`, or once a Future resolved a promise (its reaction should run
+   * soon). The loop is current, and "in an iteration", for the whole burst:
+   * nothing else runs between its iterations.
    */
-  _runOnce(): void {
-    this._collectDueTimers();
-    let item = this._readyHead;
-    if (item === null) return;
-    this._readyHead = this._readyTail = null; // new work goes to a fresh list
+  _runIterations(max: number): void {
     this._inIteration = true;
     const previous = _setCurrentLoop(this);
-    const debug = this._debug;
     try {
-      while (item !== null) {
-        const next: Runnable | null = item._next;
-        item._next = null;
-        try {
-          if (debug) this._runDebug(item);
-          else item._run();
-        } catch (exception) {
-          this._reportCallbackError(item, exception);
+      for (let i = 0; i < max; i++) {
+        this._collectDueTimers();
+        let item = this._readyHead;
+        if (item === null) return;
+        this._readyHead = this._readyTail = null; // new work goes to a fresh list
+        const debug = this._debug;
+        while (item !== null) {
+          const next: Runnable | null = item._next;
+          item._next = null;
+          try {
+            if (debug) this._runDebug(item);
+            else item._run();
+          } catch (exception) {
+            this._reportCallbackError(item, exception);
+          }
+          item = next;
         }
-        item = next;
+        if (this._readyHead === null || this._stopping || this._promiseWoken) return;
       }
     } finally {
       _setCurrentLoop(previous);

@@ -362,6 +362,9 @@ class PromiseWaiter implements FutureWaiter {
   ) {}
 
   _onFutureDone(fut: Future<any>): void {
+    // The promise's reaction (an `await fut` resuming) should not wait for
+    // the rest of the loop's burst of iterations (lib/loops/driver.ts).
+    (fut._loop as { _promiseWoken?: boolean })._promiseWoken = true;
     const state = fut._state;
     if (state === FINISHED) this._resolve(fut._result);
     else if (state === CANCELLED) this._reject(fut._makeCancelledError());

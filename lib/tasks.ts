@@ -280,16 +280,24 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /** @internal Run from the ready queue. */
   _run(): void {
+    const resume = this._flags & RESUME;
+    if (resume === WAKE) {
+      // Woken by the Future we wait on (asyncio's `Task.__wakeup`): it is
+      // `_futWaiter` (only `_waitOn` registers a Task), so no value is stored.
+      const fut = this._futWaiter!;
+      if (fut._state === FINISHED) this._step(false, undefined);
+      else this._step(true, wakeUpError(fut));
+      return;
+    }
     const value = this._resumeValue;
     this._resumeValue = undefined;
-    const resume = this._flags & RESUME;
-    if (resume === WAKE) this._wakeUpFrom(value as Future<any>);
-    else this._step(resume === THROW, value);
+    this._step(resume === THROW, value);
   }
 
-  /** @internal The Future this task waits on is done: wake up next iteration. */
-  _onFutureDone(fut: Future<any>): void {
-    this._schedule(WAKE, fut);
+  /** @internal The Future this task waits on (`_futWaiter`) is done: wake up next iteration. */
+  _onFutureDone(_fut: Future<any>): void {
+    this._flags = (this._flags & ~RESUME) | WAKE;
+    (this._loop as TaskLoop)._enqueue(this);
   }
 
   /** @internal One step (asyncio's `Task.__step`). */
@@ -372,24 +380,25 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /** Handle a value the coroutine yielded. */
   private _waitOn(yielded: unknown): void {
-    const loop = this._loop as TaskLoop;
     if (yielded instanceof Future) {
-      if (yielded._flags & RELINQUISH) {
+      const flags = yielded._flags;
+      if ((flags & (BLOCKING | RELINQUISH)) === BLOCKING && yielded._loop === this._loop && yielded !== this) {
+        // The common case, first: `yield* fut` on a pending Future of this loop.
+        yielded._flags = flags & ~BLOCKING;
+        yielded._addCallback(this);
+        this._futWaiter = yielded;
+        if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+      } else if (flags & RELINQUISH) {
         // sleep(0): give up exactly one iteration, like asyncio's bare yield.
         this._schedule(STEP, undefined);
       } else if (yielded._loop !== this._loop) {
         this._throwSoon(new Error(`${this} got ${yielded} attached to a different loop`));
-      } else if (!(yielded._flags & BLOCKING)) {
+      } else if (!(flags & BLOCKING)) {
         this._throwSoon(
           new TypeError(`yield was used instead of yield* in ${this} with ${yielded}: write \`yield* future\``),
         );
-      } else if (yielded === this) {
-        this._throwSoon(new Error(`Task cannot await on itself: ${this}`));
       } else {
-        yielded._flags &= ~BLOCKING;
-        yielded._addCallback(this);
-        this._futWaiter = yielded;
-        if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+        this._throwSoon(new Error(`Task cannot await on itself: ${this}`));
       }
     } else if (yielded === undefined) {
       // A bare `yield`: run again in the next iteration.
@@ -409,21 +418,6 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     this._schedule(THROW, error);
   }
 
-  /** The awaited Future is done (asyncio's `Task.__wakeup`). */
-  private _wakeUpFrom(fut: Future<any>): void {
-    if (fut._state === FINISHED) {
-      this._step(false, undefined);
-      return;
-    }
-    let error: unknown;
-    try {
-      fut.result();
-    } catch (exc) {
-      error = exc;
-    }
-    this._step(true, error);
-  }
-
   /** Finish when the promise settles (cancelled if cancel() was called meanwhile). */
   private _adoptPromise(promise: PromiseLike<T>): void {
     const settle = (failed: boolean, value: unknown) => {
@@ -438,6 +432,16 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       (err) => settle(true, err),
     );
   }
+}
+
+/** The error a Task resumes with from a Future that did not finish with a result. */
+function wakeUpError(fut: Future<any>): unknown {
+  try {
+    fut.result();
+  } catch (exc) {
+    return exc;
+  }
+  return undefined;
 }
 
 function* awaitFuture<T>(fut: Future<T>): Coroutine<T> {

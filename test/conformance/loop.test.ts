@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle, type TimerHandle } from '../../lib/index.js';
+import { ITERATIONS_PER_MICROTASK } from '../../lib/loops/driver.js';
 import { LOOPS, withLoop } from '../loops.js';
 
 afterEach(() => {
@@ -118,10 +119,34 @@ describe.each(LOOPS)('$name loop: scheduling', (kind) => {
       });
       setTimeout(() => loop.stop(), 50);
       await loop.runForever();
-      // The reaction ran long before the 1000-hop chain finished (the default
-      // loop runs up to 8 iterations per microtask).
+      // The reaction ran long before the 1000-hop chain finished: a burst
+      // runs at most ITERATIONS_PER_MICROTASK iterations before promise
+      // reactions get their turn.
       expect(order).toHaveLength(1);
-      expect(Number(order[0]!.match(/\d+/)![0])).toBeLessThanOrEqual(16);
+      expect(ITERATIONS_PER_MICROTASK).toBeLessThan(500);
+      expect(Number(order[0]!.match(/\d+/)![0])).toBeLessThanOrEqual(ITERATIONS_PER_MICROTASK + 1);
+    }));
+
+  it('resumes an `await fut` right after the iteration that completed fut', () =>
+    withLoop(kind, async (loop) => {
+      let n = 0;
+      let resumedAt = -1;
+      const fut = loop.createFuture<string>();
+      const hop = () => {
+        if (++n === 5) fut.setResult('done');
+        if (n < 1000) loop.callSoon(hop);
+      };
+      const waiter = (async () => {
+        expect(await fut).toBe('done');
+        resumedAt = n;
+      })();
+      loop.callSoon(hop);
+      setTimeout(() => loop.stop(), 50);
+      await loop.runForever();
+      await waiter;
+      // Not after the rest of the burst: the resolve ended it.
+      expect(resumedAt).toBeGreaterThanOrEqual(5);
+      expect(resumedAt).toBeLessThanOrEqual(6);
     }));
 });
 
