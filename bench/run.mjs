@@ -47,6 +47,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS = path.join(HERE, 'results');
 const FULL_N = 1e6;
 const FULL_ITERATIONS = 5;
+/** The re-warm run after each full GC is this many times smaller than a measured iteration. */
+const REWARM_DIVISOR = 10;
 const QUICK_ITERATIONS = 2;
 /** A child benchmark that runs longer than this is killed (with its whole process group). */
 const CHILD_TIMEOUT_S = { quick: 180, full: 900 };
@@ -186,9 +188,16 @@ async function runMicro(section, defs, loops, ctx) {
   for (const [index, def] of defs.entries()) {
     const bench = names.get(def);
     const kind = def.node.kind ?? 'node';
+    const small = def.small;
     const variants = [
-      { name: kind, label: def.node.label, loop: null, run: def.node.run },
-      ...loops.map((l) => ({ name: `aioloop ${l.name}`, label: def.aio.label, loop: l.name, run: () => def.aio.run(l.create) })),
+      { name: kind, label: def.node.label, loop: null, run: def.node.run, rewarm: small && small.node.run },
+      ...loops.map((l) => ({
+        name: `aioloop ${l.name}`,
+        label: def.aio.label,
+        loop: l.name,
+        run: () => def.aio.run(l.create),
+        rewarm: small && (() => small.aio.run(l.create)),
+      })),
     ];
     progress(ctx.tag, `[${index + 1}/${defs.length}] ${bench}: ${formatInt(def.ops)} ${def.unit}s per iteration, ${variants.map((v) => v.name).join(' vs ')} ...`);
     const t1 = performance.now();
@@ -368,7 +377,10 @@ async function main() {
         defs = defs.filter((b) => b.id.toLowerCase().includes(f) || b.title.toLowerCase().includes(f));
         if (defs.length === 0) continue;
       }
-      plan.push({ ...spec, benchmarks: defs });
+      // The same benchmarks at a tenth of the size: each variant runs one
+      // right after the full GC before each measured iteration (lib/harness.mjs).
+      const small = new Map(spec.defs(Math.max(1, Math.round(n / REWARM_DIVISOR))).map((d) => [d.id, d]));
+      plan.push({ ...spec, benchmarks: defs.map((d) => ({ ...d, small: small.get(d.id) })) });
     } else {
       if (opts.filter !== null && opts.sections === null) {
         skipped.push({ section: spec.name, reason: `--filter selects micro benchmarks only (add --section ${spec.name} to run it)` });
@@ -431,7 +443,7 @@ async function main() {
   if (opts.quick) out.push('--quick: short runs, for checking that every benchmark still runs; compare loops and targets with a full run.');
   if (sections.some((s) => ['loop', 'toolkit', 'io'].includes(s.section))) {
     out.push(
-      `Micro (loop, toolkit, io): median of ${iterations} interleaved iterations after 1 warm-up, full GC before each iteration` +
+      `Micro (loop, toolkit, io): median of ${iterations} interleaved iterations after 1 warm-up, full GC and a re-warm at a tenth of the size before each iteration` +
         `${gc === null ? ' (not available here)' : ''}; ${opts.quick ? 'N/10 (--quick); ' : ''}detail: ns per operation.`,
     );
   }
