@@ -122,7 +122,18 @@ export abstract class DrivenLoop extends BaseEventLoop {
   /** @internal */
   _scheduleTick(): void {
     this._tickScheduled = true;
-    void RESOLVED.then(this._tick);
+    this._chainTick();
+  }
+
+  /**
+   * Queue `_onTick` as a promise reaction, after the reactions of promises
+   * our Futures resolved since the last tick was queued (`_promiseWoken`,
+   * which this consumes: from a burst, an I/O callback, or a native wake).
+   */
+  private _chainTick(): void {
+    const afterReactions = this._promiseWoken;
+    this._promiseWoken = false;
+    void RESOLVED.then(afterReactions ? this._tickAfterReactions : this._tick);
   }
 
   /** @internal One burst: up to ITERATIONS_PER_MICROTASK iterations, then chain, yield or wait. */
@@ -130,7 +141,6 @@ export abstract class DrivenLoop extends BaseEventLoop {
     this._tickScheduled = false;
     if (!this._running) return;
     if (this._bursts++ === 0) this._burstStart = performance.now();
-    this._promiseWoken = false;
     try {
       this._runIterations(ITERATIONS_PER_MICROTASK);
     } catch (exception) {
@@ -144,12 +154,14 @@ export abstract class DrivenLoop extends BaseEventLoop {
       this._tickScheduled = true;
       if (performance.now() - this._burstStart > BURST_BUDGET_MS) {
         this._bursts = 0; // let Node poll I/O, then start a new burst
+        this._promiseWoken = false; // every reaction runs before setImmediate
         this._yieldToIo();
       } else {
-        void RESOLVED.then(this._promiseWoken ? this._tickAfterReactions : this._tick);
+        this._chainTick();
       }
     } else {
       this._bursts = 0;
+      this._promiseWoken = false; // reactions are queued already; no tick to order them against
       this._waitForTimers();
     }
   }

@@ -109,6 +109,41 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toBe('ok');
     }));
 
+  it('resumes an `await fut` right after a protocol callback completed fut, while the loop is busy', () =>
+    withLoop(kind, async (loop) => {
+      const main = async (): Promise<number> => {
+        let hops = 0;
+        let busy = true;
+        const hop = () => {
+          hops++;
+          if (busy) loop.callSoon(hop);
+        };
+        const got = loop.createFuture<number>();
+        const server = await loop.createServer(
+          () => ({ dataReceived: () => got.done() || got.setResult(hops) }) as unknown as Protocol,
+          HOST,
+          0,
+        );
+        const client = net.connect(portOf(server), HOST);
+        try {
+          loop.callSoon(hop); // a callback chain keeps every burst full
+          await new Promise((resolve) => client.once('connect', resolve));
+          client.write('x');
+          const deliveredAt = await got;
+          const resumedAt = hops;
+          busy = false;
+          expect(hops).toBeGreaterThan(100);
+          return resumedAt - deliveredAt;
+        } finally {
+          busy = false;
+          client.destroy();
+          server.close();
+        }
+      };
+      // Not after the rest of a 64-iteration burst: the delivery's resolve ended it.
+      expect(await loop.runUntilComplete(main())).toBeLessThanOrEqual(2);
+    }));
+
   it('moves 16 MiB each way intact (sha256 of the chunks dataReceived got, all kept to the end)', () =>
     withLoop(kind, async (loop) => {
       const payload = randomBytes(16 * 1024 * 1024);
