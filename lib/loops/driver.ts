@@ -1,10 +1,11 @@
 /**
- * The driver both loops share: what makes `_runIterations()` happen while a loop
- * runs. Iterations run back to back while callbacks are ready, a few per
- * microtask (a promise reaction), so promise reactions queued by an iteration
- * (an `await fut` resuming) run within a few iterations, and an iteration
- * costs 50-100 ns instead of a setImmediate (~1,000-1,450 ns). After a small
- * time budget the loop yields so Node polls I/O.
+ * The driver both loops share: what makes `_runIterations()` happen while a
+ * loop runs. Iterations run back to back while callbacks are ready, a burst
+ * of up to ITERATIONS_PER_MICROTASK per microtask (a promise reaction), so an
+ * iteration costs 50-100 ns instead of a setImmediate (~1,000-1,450 ns).
+ * Promise reactions queued by an iteration run between bursts; one of our
+ * Futures resolving a promise (an `await fut`) ends its burst early. After a
+ * small time budget the loop yields so Node polls I/O.
  *
  * A concrete loop says how to yield and how to wait:
  * - `_yieldToIo()`: run `_onTick()` again after Node has polled I/O
