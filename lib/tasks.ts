@@ -31,6 +31,7 @@ import {
   type FutureWaiter,
 } from './futures.js';
 import {
+  _generatorNext,
   isCoroutine,
   isPromiseLike,
   type Awaitable,
@@ -59,6 +60,8 @@ const WAKE = FIRST_KIND_BIT;
 const THROW = FIRST_KIND_BIT << 1;
 const RESUME = WAKE | THROW;
 const MUST_CANCEL = FIRST_KIND_BIT << 2;
+/** `_coro` is a generator object resumed by the builtin `next` (see `_generatorNext`). */
+const GENERATOR = FIRST_KIND_BIT << 3;
 
 let taskCounter = 0;
 
@@ -168,9 +171,9 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     if (target instanceof Future) {
       // Await the Future from a coroutine (not as a promise), so cancelling
       // this task cancels the Future too (it may be a lock grant to hand on).
-      this._coro = awaitFuture(target as Future<T>);
+      this._setCoroutine(awaitFuture(target as Future<T>));
     } else if (isCoroutine(target)) {
-      this._coro = target as Coroutine<T>;
+      this._setCoroutine(target as Coroutine<T>);
     } else if (typeof target === 'function') {
       this._coro = target as () => unknown;
     } else if (isPromiseLike(target)) {
@@ -332,7 +335,11 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     }
     let result: IteratorResult<unknown, T>;
     try {
-      result = hasError ? coro!.throw(error) : coro!.next();
+      result = hasError
+        ? coro!.throw(error)
+        : this._flags & GENERATOR
+          ? (_generatorNext.call(coro!) as IteratorResult<unknown, T>)
+          : coro!.next();
     } catch (exc) {
       if (exc instanceof CancelledError) this._cancelFuture(exc);
       else this.setException(exc);
@@ -356,6 +363,13 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     this._waitOn(result.value);
   }
 
+  /** Step `coro` from now on; a plain generator is resumed by the builtin directly. */
+  private _setCoroutine(coro: Coroutine<T>): Coroutine<T> {
+    this._coro = coro;
+    if (coro.next === _generatorNext) this._flags |= GENERATOR;
+    return coro;
+  }
+
   /** Call the starter function (first step). Returns the coroutine to step, or null when done. */
   private _start(starter: () => unknown, hasError: boolean, error: unknown): Coroutine<T> | null {
     this._coro = null;
@@ -372,7 +386,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       this.setException(exc);
       return null;
     }
-    if (isCoroutine(started)) return (this._coro = started as Coroutine<T>);
+    if (isCoroutine(started)) return this._setCoroutine(started as Coroutine<T>);
     if (isPromiseLike(started)) this._adoptPromise(started as PromiseLike<T>);
     else this.setResult(started as T);
     return null;
