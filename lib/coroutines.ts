@@ -50,7 +50,7 @@ const GeneratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((function
  * and the property load at the one call site that steps every Task went
  * megamorphic (a stub-cache probe on each step, ~4% of a Future ping-pong).
  */
-export const _generatorNext = (GeneratorPrototype as Generator).next as (this: Generator) => IteratorResult<unknown>;
+export const _generatorNext = (GeneratorPrototype as Generator).next as (this: Generator, value?: unknown) => IteratorResult<unknown>;
 
 /**
  * True for a generator object, the coroutine of this library

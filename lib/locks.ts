@@ -30,7 +30,7 @@
  * @module
  */
 import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './abort.js';
-import { isCoroutine, isPromiseLike, type Coroutine } from './coroutines.js';
+import { _generatorNext, isCoroutine, isPromiseLike, type Coroutine } from './coroutines.js';
 import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { FAILED, FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
@@ -159,6 +159,10 @@ const ACQUIRING = 1; // at `yield* acquire()`
 const IN_BODY = 2; // inside `try`, at `yield*` of the body's awaitable
 const CLOSED = 3;
 
+/** UseCoroutine `_bits`. */
+const RUNNING = 1;
+const INNER_GENERATOR = 2;
+
 /** How a use() coroutine is resumed: the generator methods. */
 const NEXT = 0;
 const THROW_IN = 1;
@@ -195,8 +199,13 @@ const RETURN = 2;
  */
 class UseCoroutine<R> {
   private _state = NOT_STARTED;
-  /** Re-entered from its own body: a generator throws TypeError then. */
-  private _running = false;
+  /**
+   * RUNNING: re-entered from its own body (a generator throws TypeError
+   * then); INNER_GENERATOR: `_inner` is a plain generator, resumed through
+   * the builtin `next` (see `_generatorNext`: reading `inner.next` goes
+   * megamorphic across the bodies' generator functions).
+   */
+  private _bits = 0;
   /** What `yield*` delegates to now: the grant, then the body's coroutine or Future. */
   private _inner: Iterator<unknown, R, unknown> | null = null;
 
@@ -219,8 +228,8 @@ class UseCoroutine<R> {
   }
 
   private _resume(how: number, value: unknown): IteratorResult<unknown, R> {
-    if (this._running) throw new TypeError('Generator is already running');
-    this._running = true;
+    if (this._bits & RUNNING) throw new TypeError('Generator is already running');
+    this._bits |= RUNNING;
     try {
       switch (this._state) {
         case NOT_STARTED:
@@ -236,7 +245,7 @@ class UseCoroutine<R> {
       this._finally(); // the coroutine ends with the error
       throw error;
     } finally {
-      this._running = false;
+      this._bits &= ~RUNNING;
     }
   }
 
@@ -260,9 +269,17 @@ class UseCoroutine<R> {
   /** One step of `yield* this._inner`; when it is done, go on from there. */
   private _delegate(how: number, value: unknown): IteratorResult<unknown, R> {
     const inner = this._inner!;
-    const result = how === NEXT ? inner.next(value) : how === THROW_IN ? inner.throw!(value) : inner.return!(value as R);
+    const result =
+      how !== NEXT
+        ? how === THROW_IN
+          ? inner.throw!(value)
+          : inner.return!(value as R)
+        : this._bits & INNER_GENERATOR
+          ? (_generatorNext.call(inner as Generator, value) as IteratorResult<unknown, R>)
+          : inner.next(value);
     if (!result.done) return result;
     this._inner = null;
+    this._bits &= ~INNER_GENERATOR;
     if (how === RETURN || this._state === IN_BODY) return this._finish(result.value);
     return this._enterBody(); // acquired: the permit is ours
   }
@@ -273,7 +290,9 @@ class UseCoroutine<R> {
     const body = this._body;
     const result = body();
     if (result instanceof Future || isCoroutine(result)) {
-      this._inner = (result as Coroutine<R>)[Symbol.iterator]();
+      const inner = (result as Coroutine<R>)[Symbol.iterator]();
+      this._inner = inner;
+      if (inner.next === _generatorNext) this._bits |= INNER_GENERATOR;
     } else if (isPromiseLike(result)) {
       this._inner = untilSettled(result as PromiseLike<R>);
     } else {
@@ -293,6 +312,7 @@ class UseCoroutine<R> {
     const inBody = this._state === IN_BODY;
     this._state = CLOSED;
     this._inner = null;
+    this._bits &= ~INNER_GENERATOR;
     if (inBody) this._prim.release();
   }
 }
