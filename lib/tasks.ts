@@ -143,17 +143,34 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   _coro: Coroutine<T> | (() => unknown) | null = null;
   /** @internal The name, or the task number until a name is asked for (no string per task). */
   _name: string | number;
-  /** @internal The Future this task waits on. */
-  _futWaiter: Future<any> | null = null;
   /** @internal Cancellation bookkeeping, from the first cancel() or `signal` on (most tasks never need it). */
   private _cancelState: CancelState | null = null;
   /** @internal The ready-queue link: a Task queues itself, no Handle needed. */
   _next: Runnable | null = null;
-  /** @internal The Future that woke us (WAKE) or the error to throw in (THROW). */
-  private _resumeValue: unknown = undefined;
   /** @internal Links in the loop's list of pending tasks (TaskList). */
   _prevPending: Task<any> | null = null;
   /** @internal */ _nextPending: Task<any> | null = null;
+
+  // A Task has no hooks, so the Future slots a kind of Future keeps its own
+  // state in (`_owner`, `_data`) are the Task's: two fields fewer on every
+  // Task (136 bytes instead of 152), which matters where many wait at once
+  // (`gather` of 1e5 `createTask(sem.use(job))`).
+
+  /** @internal The Future this task waits on (the `_owner` slot). */
+  get _futWaiter(): Future<any> | null {
+    return this._owner as Future<any> | null;
+  }
+  set _futWaiter(fut: Future<any> | null) {
+    this._owner = fut;
+  }
+
+  /** @internal The error to throw in on a THROW step, else undefined (the `_data` slot). */
+  private get _resumeValue(): unknown {
+    return this._data;
+  }
+  private set _resumeValue(value: unknown) {
+    this._data = value;
+  }
 
   /**
    * Prefer `createTask()` / `loop.createTask()`.
