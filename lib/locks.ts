@@ -153,15 +153,20 @@ function* untilSettled<R>(promise: PromiseLike<R>): Coroutine<R> {
   }
 }
 
-/** Where a use() coroutine is. */
+/** Where a use() coroutine is: the low bits of its `_state`. */
 const NOT_STARTED = 0;
 const ACQUIRING = 1; // at `yield* acquire()`
 const IN_BODY = 2; // inside `try`, at `yield*` of the body's awaitable
 const CLOSED = 3;
-
-/** UseCoroutine `_bits`. */
-const RUNNING = 1;
-const INNER_GENERATOR = 2;
+const WHERE = 3;
+/** `_state` flags: re-entered from its own body (a generator throws TypeError then). */
+const RUNNING = 4;
+/**
+ * `_state` flags: `_inner` is a plain generator, resumed through the builtin
+ * `next` (see `_generatorNext`: reading `inner.next` goes megamorphic across
+ * the bodies' generator functions).
+ */
+const INNER_GENERATOR = 8;
 
 /** How a use() coroutine is resumed: the generator methods. */
 const NEXT = 0;
@@ -198,14 +203,8 @@ const RETURN = 2;
  * %GeneratorPrototype%.
  */
 class UseCoroutine<R> {
+  /** Where it is (WHERE bits), plus RUNNING and INNER_GENERATOR: one field keeps it at 64 bytes. */
   private _state = NOT_STARTED;
-  /**
-   * RUNNING: re-entered from its own body (a generator throws TypeError
-   * then); INNER_GENERATOR: `_inner` is a plain generator, resumed through
-   * the builtin `next` (see `_generatorNext`: reading `inner.next` goes
-   * megamorphic across the bodies' generator functions).
-   */
-  private _bits = 0;
   /** What `yield*` delegates to now: the grant, then the body's coroutine or Future. */
   private _inner: Iterator<unknown, R, unknown> | null = null;
 
@@ -228,10 +227,10 @@ class UseCoroutine<R> {
   }
 
   private _resume(how: number, value: unknown): IteratorResult<unknown, R> {
-    if (this._bits & RUNNING) throw new TypeError('Generator is already running');
-    this._bits |= RUNNING;
+    if (this._state & RUNNING) throw new TypeError('Generator is already running');
+    this._state |= RUNNING;
     try {
-      switch (this._state) {
+      switch (this._state & WHERE) {
         case NOT_STARTED:
           if (how !== NEXT) return this._close(how, value);
           return this._acquire();
@@ -245,20 +244,20 @@ class UseCoroutine<R> {
       this._finally(); // the coroutine ends with the error
       throw error;
     } finally {
-      this._bits &= ~RUNNING;
+      this._state &= ~RUNNING;
     }
   }
 
   /** Closed (or never started): throw() re-throws, next() and return() are done. */
   private _close(how: number, value: unknown): IteratorResult<unknown, R> {
-    this._state = CLOSED;
+    this._state = (this._state & RUNNING) | CLOSED;
     if (how === THROW_IN) throw value;
     return { value: (how === RETURN ? value : undefined) as R, done: true };
   }
 
   /** `yield* acquire()`: a free permit is taken without a Future (no allocation). */
   private _acquire(): IteratorResult<unknown, R> {
-    this._state = ACQUIRING;
+    this._state = (this._state & RUNNING) | ACQUIRING;
     const signal = this._signal;
     const grant = signal === undefined ? this._prim._acquire() : this._prim.acquire({ signal });
     if (grant === null) return this._enterBody();
@@ -274,25 +273,25 @@ class UseCoroutine<R> {
         ? how === THROW_IN
           ? inner.throw!(value)
           : inner.return!(value as R)
-        : this._bits & INNER_GENERATOR
+        : this._state & INNER_GENERATOR
           ? (_generatorNext.call(inner as Generator, value) as IteratorResult<unknown, R>)
           : inner.next(value);
     if (!result.done) return result;
     this._inner = null;
-    this._bits &= ~INNER_GENERATOR;
-    if (how === RETURN || this._state === IN_BODY) return this._finish(result.value);
+    this._state &= ~INNER_GENERATOR;
+    if (how === RETURN || (this._state & WHERE) === IN_BODY) return this._finish(result.value);
     return this._enterBody(); // acquired: the permit is ours
   }
 
   /** Inside `try`: run the body and `yield*` what it returns. */
   private _enterBody(): IteratorResult<unknown, R> {
-    this._state = IN_BODY;
+    this._state = (this._state & RUNNING) | IN_BODY;
     const body = this._body;
     const result = body();
     if (result instanceof Future || isCoroutine(result)) {
       const inner = (result as Coroutine<R>)[Symbol.iterator]();
       this._inner = inner;
-      if (inner.next === _generatorNext) this._bits |= INNER_GENERATOR;
+      if (inner.next === _generatorNext) this._state |= INNER_GENERATOR;
     } else if (isPromiseLike(result)) {
       this._inner = untilSettled(result as PromiseLike<R>);
     } else {
@@ -309,10 +308,9 @@ class UseCoroutine<R> {
 
   /** The `finally` block, at most once: release if the permit was taken. */
   private _finally(): void {
-    const inBody = this._state === IN_BODY;
-    this._state = CLOSED;
+    const inBody = (this._state & WHERE) === IN_BODY;
+    this._state = (this._state & RUNNING) | CLOSED;
     this._inner = null;
-    this._bits &= ~INNER_GENERATOR;
     if (inBody) this._prim.release();
   }
 }
