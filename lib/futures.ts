@@ -23,6 +23,12 @@ export const RELINQUISH = 2;
 /** @internal `_flags`: in a line of waiters (a WaiterQueue). */
 export const QUEUED = 4;
 /**
+ * @internal `_flags`: the Future's work starts when something waits on it
+ * (sleep(0), like asyncio's `sleep(0)` coroutine): the first waiter
+ * registered calls `_hooks.start`. A Task that yields it completes it itself.
+ */
+export const DORMANT = 16;
+/**
  * @internal `_flags`: a mark for a pass that must see each Future once (gather
  * and wait drop repeated awaitables), cleared before the pass returns: a
  * flag costs nothing where a Set would hash every Future.
@@ -33,7 +39,7 @@ export const MARKED = 8;
  * hooks: a lock grant, a queue getter... each kind numbers its own bits from
  * here (one Future has one kind, so the kinds may reuse the same bits).
  */
-export const FIRST_KIND_BIT = 16;
+export const FIRST_KIND_BIT = 32;
 
 type DoneCallback<T> = (future: Future<T>) => void;
 
@@ -86,6 +92,8 @@ export class FutureHooks {
   readonly cancel: ((fut: Future<any>, reason: string | CancelledError | undefined) => boolean) | null;
   /** The Future leaves the pending state (result, exception or cancel), before its callbacks are scheduled. */
   readonly settle: ((fut: Future<any>) => void) | null;
+  /** A DORMANT Future got its first waiter (a callback, a promise, a gather...): start its work. */
+  readonly start: ((fut: Future<any>) => void) | null;
 
   constructor(hooks: Partial<FutureHooks>) {
     this.next = hooks.next ?? null;
@@ -94,6 +102,7 @@ export class FutureHooks {
     this.then = hooks.then ?? null;
     this.cancel = hooks.cancel ?? null;
     this.settle = hooks.settle ?? null;
+    this.start = hooks.start ?? null;
   }
 }
 
@@ -237,6 +246,10 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal Register a callback or waiter on a pending Future. */
   _addCallback(cb: Callback<any>): void {
+    if (this._flags & DORMANT) {
+      this._flags &= ~DORMANT;
+      this._hooks!.start!(this);
+    }
     const cbs = this._callbacks;
     if (cbs === null) this._callbacks = cb;
     else if (Array.isArray(cbs)) cbs.push(cb);

@@ -21,6 +21,7 @@ import {
 } from './events.js';
 import {
   BLOCKING,
+  DORMANT,
   FINISHED,
   FIRST_KIND_BIT,
   Future,
@@ -58,7 +59,9 @@ export interface TaskLoop extends EventLoop {
 const STEP = 0;
 const WAKE = FIRST_KIND_BIT;
 const THROW = FIRST_KIND_BIT << 1;
-const RESUME = WAKE | THROW;
+/** Resume after a sleep(0) this Task completes itself (`_resumeValue` is its Future). */
+const SLEPT = FIRST_KIND_BIT << 4;
+const RESUME = WAKE | THROW | SLEPT;
 const MUST_CANCEL = FIRST_KIND_BIT << 2;
 /** `_coro` is a generator object resumed by the builtin `next` (see `_generatorNext`). */
 const GENERATOR = FIRST_KIND_BIT << 3;
@@ -311,6 +314,11 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     }
     const value = this._resumeValue;
     this._resumeValue = undefined;
+    if (resume === SLEPT) {
+      wakeSleeper(value as Future<unknown>);
+      this._step(false, undefined);
+      return;
+    }
     this._step(resume === THROW, value);
   }
 
@@ -421,7 +429,14 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
         if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
       } else if (flags & RELINQUISH) {
         // sleep(0): give up exactly one iteration, like asyncio's bare yield.
-        this._schedule(STEP, undefined);
+        // A sleep nothing else waits on yet is ours to complete when we
+        // resume (no Handle); one already started completes by itself.
+        if (flags & DORMANT) {
+          yielded._flags = flags & ~DORMANT;
+          this._schedule(SLEPT, yielded);
+        } else {
+          this._schedule(STEP, undefined);
+        }
       } else if (yielded._loop !== this._loop) {
         this._throwSoon(new Error(`${this} got ${yielded} attached to a different loop`));
       } else if (!(flags & BLOCKING)) {
@@ -487,6 +502,8 @@ const SLEEP = new FutureHooks({
     fut._owner = null;
     return true;
   },
+  // A sleep(0) something other than a yielding Task waits on: done next iteration.
+  start: (fut) => fut._loop.callSoon(wakeSleeper, fut as Future<unknown>),
 });
 
 /** The sleep is over (one callback argument: callSoon then needs no argument list). */
@@ -585,8 +602,10 @@ export function sleep<T = undefined>(ms: number, value?: T, opts?: SignalOptions
   fut._hooks = SLEEP;
   fut._data = value;
   if (ms <= 0) {
-    fut._flags |= RELINQUISH;
-    loop.callSoon(wakeSleeper, fut as Future<unknown>);
+    // Like asyncio's sleep(0) coroutine, it starts when awaited: a Task that
+    // yields it completes it when it resumes, one iteration later; a waiter
+    // of any other kind (then, a done callback, gather) starts it (SLEEP.start).
+    fut._flags |= RELINQUISH | DORMANT;
   } else {
     fut._owner = loop.callLater(ms, wakeSleeper, fut as Future<unknown>);
   }

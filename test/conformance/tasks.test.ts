@@ -8,6 +8,7 @@ import {
   currentTask,
   ensureFuture,
   fromPromise,
+  gather,
   sleep,
   type Coroutine,
   type EventLoop,
@@ -124,6 +125,51 @@ describe.each(LOOPS)('$name loop: Task basics', (kind) => {
         'D: queued before the bare yield',
         'E: after the bare yield',
       ]);
+    }));
+
+  it('completes sleep(0) one iteration after whatever waits on it, like asyncio starting the coroutine', () =>
+    withLoop(kind, async (loop) => {
+      const order: string[] = [];
+      function* main(): Coroutine<unknown[]> {
+        // Two tasks yield the same sleep(0): both resume one iteration later with its value.
+        const shared = sleep(0, 'shared');
+        const both = [1, 2].map((n) =>
+          createTask(
+            (function* () {
+              const v = yield* shared;
+              order.push(`task ${n}: ${v}`);
+              return v;
+            })(),
+          ),
+        );
+        // A done callback, gather and an await each start one.
+        const withCallback = sleep(0, 'cb');
+        withCallback.addDoneCallback((f) => order.push(`callback: ${f.result()}`));
+        const gathered = gather([sleep(0, 'g1'), sleep(0, 'g2')]);
+        const awaited = fromPromise((async () => await sleep(0, 'awaited'))());
+        // One nothing waits on stays pending, as an asyncio coroutine nobody awaits never runs.
+        const forgotten = sleep(0, 'forgotten');
+        // Cancelled while it gives up its iteration: CancelledError at the yield.
+        const cancelled = createTask(
+          (function* () {
+            yield* sleep(0);
+            return 'not cancelled';
+          })(),
+        );
+        yield* sleep(0); // the tasks start
+        cancelled.cancel();
+        const results = yield* gather([...both, gathered, awaited, withCallback]);
+        let cancelledWith = '';
+        try {
+          yield* cancelled;
+        } catch (e) {
+          cancelledWith = (e as Error).name;
+        }
+        for (let i = 0; i < 3; i++) yield* sleep(0);
+        return [...results, cancelledWith, forgotten.done()];
+      }
+      expect(await run(loop, main)).toEqual(['shared', 'shared', ['g1', 'g2'], 'awaited', 'cb', 'CancelledError', false]);
+      expect(order).toEqual(expect.arrayContaining(['task 1: shared', 'task 2: shared', 'callback: cb']));
     }));
 
   it('sleeps for the delay and returns the value', () =>
