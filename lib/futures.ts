@@ -274,8 +274,23 @@ export class Future<T = unknown> implements PromiseLike<T> {
    * PromiseLike: `await fut` works in async functions. A pending Future
    * settles the promise directly when it completes (promise reactions are
    * asynchronous anyway), saving a loop round trip per `await`.
+   *
+   * A getter: `await fut` reads `then` at once but calls it one promise
+   * reaction later, and while the loop runs a burst of iterations no
+   * reaction runs. Reading it ends the burst after the current iteration
+   * (`_promiseWoken`, lib/loops/driver.ts), so the `await` is set up, and
+   * later resumes, within a few iterations of a busy loop.
    */
-  then<R1 = T, R2 = never>(
+  get then(): <R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+  ) => Promise<R1 | R2> {
+    (this._loop as { _promiseWoken?: boolean })._promiseWoken = true;
+    return this._then;
+  }
+
+  /** @internal The `then` method itself. */
+  _then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {

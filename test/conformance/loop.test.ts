@@ -127,6 +127,43 @@ describe.each(LOOPS)('$name loop: scheduling', (kind) => {
       expect(Number(order[0]!.match(/\d+/)![0])).toBeLessThanOrEqual(ITERATIONS_PER_MICROTASK + 1);
     }));
 
+  it('resumes an `await fut` that starts inside a busy loop soon after fut completes, or at once if it was done', () =>
+    withLoop(kind, async (loop) => {
+      let n = 0;
+      const pending = loop.createFuture<string>();
+      const done = loop.createFuture<string>();
+      done.setResult('ready');
+      const resumed: Record<string, number> = {};
+      const waiters: Promise<void>[] = [];
+      const hop = () => {
+        n++;
+        if (n === 10) {
+          // An async function that starts awaiting inside an iteration (every
+          // await after its first): its `then` call comes a reaction later.
+          waiters.push(
+            (async () => {
+              const at = n;
+              expect(await done).toBe('ready');
+              resumed.done = n - at;
+              const before = n;
+              expect(await pending).toBe('later');
+              resumed.pending = n - before;
+            })(),
+          );
+        }
+        if (n === 20) pending.setResult('later');
+        if (n < 1000) loop.callSoon(hop);
+      };
+      loop.callSoon(hop);
+      setTimeout(() => loop.stop(), 50);
+      await loop.runForever();
+      await Promise.all(waiters);
+      expect(n).toBe(1000);
+      // Not after whole bursts of the callback chain.
+      expect(resumed.done).toBeLessThanOrEqual(3);
+      expect(resumed.pending).toBeLessThanOrEqual(13); // 10 hops until pending is set, then at once
+    }));
+
   it('resumes an `await fut` right after the iteration that completed fut', () =>
     withLoop(kind, async (loop) => {
       let n = 0;
