@@ -127,7 +127,7 @@ describe.each(LOOPS)('$name loop: Task basics', (kind) => {
       ]);
     }));
 
-  it('completes sleep(0) one iteration after whatever waits on it, like asyncio starting the coroutine', () =>
+  it('completes sleep(0) one iteration after something starts waiting on it, and never when nothing does', () =>
     withLoop(kind, async (loop) => {
       const order: string[] = [];
       function* main(): Coroutine<unknown[]> {
