@@ -285,7 +285,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ) => Promise<R1 | R2> {
-    (this._loop as { _promiseWoken?: boolean })._promiseWoken = true;
+    endBurst(this._loop);
     return this._then;
   }
 
@@ -382,6 +382,15 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 }
 
+/**
+ * A promise reaction of this loop's Future is coming (an `await` is set up or
+ * resumes): the loop ends its burst of iterations after the current one and
+ * lets reactions run first (`_promiseWoken`, lib/loops/driver.ts).
+ */
+function endBurst(loop: EventLoop): void {
+  (loop as { _promiseWoken?: boolean })._promiseWoken = true;
+}
+
 /** A promise waiting on a Future through `then()`. */
 class PromiseWaiter implements FutureWaiter {
   constructor(
@@ -391,8 +400,8 @@ class PromiseWaiter implements FutureWaiter {
 
   _onFutureDone(fut: Future<any>): void {
     // The promise's reaction (an `await fut` resuming) should not wait for
-    // the rest of the loop's burst of iterations (lib/loops/driver.ts).
-    (fut._loop as { _promiseWoken?: boolean })._promiseWoken = true;
+    // the rest of the loop's burst of iterations.
+    endBurst(fut._loop);
     const state = fut._state;
     if (state === FINISHED) this._resolve(fut._result);
     else if (state === CANCELLED) this._reject(fut._makeCancelledError());

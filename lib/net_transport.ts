@@ -64,7 +64,7 @@ function copyForWrite(data: Uint8Array): Buffer {
   return copy;
 }
 
-/** A loop that can run I/O callbacks from Node's callbacks (BaseEventLoop._runIo). */
+/** A loop that can run I/O callbacks from Node's callbacks (DrivenLoop._runIo, lib/loops/driver.ts). */
 interface IoLoop {
   _runIo<A>(fn: (arg: A) => void, arg: A): boolean;
 }

@@ -140,7 +140,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           server.close();
         }
       };
-      // Not after the rest of a 64-iteration burst: the delivery's resolve ended it.
+      // Not after the rest of a burst of iterations: the delivery's resolve ended it.
       expect(await loop.runUntilComplete(main())).toBeLessThanOrEqual(2);
     }));
 
