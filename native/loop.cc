@@ -38,7 +38,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kMaxTimeoutMs = 9007199254740992.0;
 
 #ifdef AIOLOOP_DEBUG
-std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not destroyed
+std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not released (closed or collected)
 #endif
 
 // Reads land in the inbound slab one after another, 64 KiB each at most
@@ -223,14 +223,16 @@ Loop::~Loop() {
   // Reached from the wrapper's finalizer: a loop dropped without close().
   // No JS may run here; Release only closes handles and deletes references.
   Release(false);
-#ifdef AIOLOOP_DEBUG
-  g_live_loops--;
-#endif
 }
 
 void Loop::Release(bool from_env_cleanup) {
   if (closed_) return;
   closed_ = true;
+#ifdef AIOLOOP_DEBUG
+  // Counted while it holds libuv handles and references: a closed loop whose
+  // JS object lives on (the hidden-class anchor, lib/hidden_classes.ts) holds none.
+  g_live_loops--;
+#endif
   running_ = ready_ = timer_due_ = false;
   if (!from_env_cleanup) napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
   Handles* h = handles_;

@@ -47,7 +47,14 @@ export abstract class DrivenLoop extends BaseEventLoop {
   _tickScheduled = false;
   /** Microtask bursts run back to back since Node last polled I/O (0: none yet). */
   private _bursts = 0;
-  private _burstStart = 0;
+  /**
+   * performance.now() when the first of those bursts began. Starts as a
+   * non-integer: a field that holds a Smi and later a double changes the
+   * loop's hidden class on first use, so code optimized for a fresh loop
+   * deoptimizes there (measured: a deopt of the loop's hot methods at every
+   * fresh loop after a full GC).
+   */
+  private _burstStart = 0.5;
   /** @internal `_onTick` bound once (handed to promise reactions and hooks). */
   protected readonly _tick = () => this._onTick();
   /**

@@ -9,6 +9,7 @@
  * @module
  */
 import { DrivenLoop } from '../driver.js';
+import { anchorHiddenClasses } from '../../hidden_classes.js';
 import { TimerQueue } from '../../timer_queue.js';
 import type { TimerHandle } from '../../events.js';
 
@@ -40,6 +41,11 @@ export class DefaultLoop extends DrivenLoop {
     this._armedFor = Infinity;
     if (!this._tickScheduled) this._onTick();
   };
+
+  constructor() {
+    super();
+    anchorHiddenClasses(DefaultLoop, () => new DefaultLoop());
+  }
 
   /** Monotonic milliseconds with sub-millisecond resolution (performance.now). */
   time(): number {

@@ -12,6 +12,7 @@
  * @module
  */
 import { DrivenLoop } from '../driver.js';
+import { anchorHiddenClasses } from '../../hidden_classes.js';
 import type { TimerHandle, TimerSlot } from '../../events.js';
 import { PendingTimers } from '../../pending_timers.js';
 import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
@@ -177,6 +178,7 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     this._signals = nativeSignals(this._native, this._io, () => this._nativeClosed);
     this._spawn = nativeSpawner(this, this._io, this._native);
     this._dns = nativeResolver(this._native);
+    anchorHiddenClasses(NativeLoop, () => new NativeLoop());
   }
 
   /** @internal Signals through uv_signal_t watchers (./signals.ts). */
