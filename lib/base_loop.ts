@@ -42,6 +42,7 @@ import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagram
 import { nodeSpawner, subprocessExec, subprocessShell, type Spawner, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
 import { addSignalHandler, processSignals, removeAllSignalHandlers, removeSignalHandler, type SignalSource } from './signals.js';
 import { getaddrinfo, getnameinfo, nodeResolver, type AddrInfo, type GetaddrinfoOptions, type Resolver } from './dns.js';
+import { monotonicMs } from './clock.js';
 
 /** Something with a `shutdown(wait)`: the default executor, once set. */
 export interface Executor {
@@ -259,12 +260,12 @@ export abstract class BaseEventLoop implements EventLoop {
 
   /** Debug mode: time each callback and catch coroutines nobody runs. */
   private _runDebug(item: Runnable): void {
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     let returned: unknown;
     try {
       returned = item._run();
     } finally {
-      const took = performance.now() - t0;
+      const took = monotonicMs() - t0;
       if (took >= this.slowCallbackDuration) this._debugWarn(`Executing ${item} took ${took.toFixed(3)} ms`);
     }
     if (isCoroutine(returned)) {

@@ -18,6 +18,7 @@
  */
 import { BaseEventLoop } from '../base_loop.js';
 import { _setCurrentLoop } from '../events.js';
+import { monotonicMs } from '../clock.js';
 
 /** How long (ms) iterations may run back to back before Node polls I/O. */
 export const BURST_BUDGET_MS = 2;
@@ -152,7 +153,7 @@ export abstract class DrivenLoop extends BaseEventLoop {
   _onTick(): void {
     this._tickScheduled = false;
     if (!this._running) return;
-    if (this._bursts++ === 0) this._burstStart = performance.now();
+    if (this._bursts++ === 0) this._burstStart = monotonicMs();
     try {
       this._runIterations(ITERATIONS_PER_MICROTASK);
     } catch (exception) {
@@ -164,7 +165,7 @@ export abstract class DrivenLoop extends BaseEventLoop {
       this._finishRunning();
     } else if (this._readyHead !== null) {
       this._tickScheduled = true;
-      if (performance.now() - this._burstStart > BURST_BUDGET_MS) {
+      if (monotonicMs() - this._burstStart > BURST_BUDGET_MS) {
         this._bursts = 0; // let Node poll I/O, then start a new burst
         this._promiseWoken = false; // every reaction runs before setImmediate
         this._yieldToIo();

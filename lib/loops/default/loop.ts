@@ -9,6 +9,7 @@
  * @module
  */
 import { DrivenLoop } from '../driver.js';
+import { monotonicMs } from '../../clock.js';
 import { anchorHiddenClasses } from '../../hidden_classes.js';
 import { TimerQueue } from '../../timer_queue.js';
 import type { TimerHandle } from '../../events.js';
@@ -49,7 +50,7 @@ export class DefaultLoop extends DrivenLoop {
 
   /** Monotonic milliseconds with sub-millisecond resolution (performance.now). */
   time(): number {
-    return performance.now();
+    return monotonicMs();
   }
 
   protected _addTimer(handle: TimerHandle): void {

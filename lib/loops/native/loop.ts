@@ -12,6 +12,7 @@
  * @module
  */
 import { DrivenLoop } from '../driver.js';
+import { monotonicMs } from '../../clock.js';
 import { anchorHiddenClasses } from '../../hidden_classes.js';
 import type { TimerHandle, TimerSlot } from '../../events.js';
 import { PendingTimers } from '../../pending_timers.js';
@@ -84,7 +85,7 @@ export function assertNativeLoopAvailable(): NativeAddon {
 function clockOffset(addon: NativeAddon): number {
   let best = Infinity;
   for (let i = 0; i < 8; i++) {
-    const before = performance.now();
+    const before = monotonicMs();
     const offset = addon.now() - before;
     if (offset < best) best = offset;
   }
@@ -274,7 +275,7 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
    * against 75 ns for a call into the addon, on every callLater.
    */
   time(): number {
-    return performance.now() + this._clockOffset;
+    return monotonicMs() + this._clockOffset;
   }
 
   /** Close the loop and release its libuv handles. */
