@@ -18,6 +18,8 @@ import { describe, type EventLoop } from './events.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr, Transport } from './transports.js';
 import { BaseStreamTransport, EOF, type ConnectionOwner } from './stream_transport.js';
+// The global Buffer is an accessor property (read through an IC call in optimized code); the import is a constant.
+import { Buffer } from 'node:buffer';
 
 export type { ConnectionOwner } from './stream_transport.js';
 

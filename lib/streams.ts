@@ -19,6 +19,8 @@ import { checkOptions, checkPort, checkString } from './net_transport.js';
 import type { Protocol } from './protocols.js';
 import type { Server, ServerOptions } from './servers.js';
 import type { Transport } from './transports.js';
+// The global Buffer is an accessor property (read through an IC call in optimized code); the import is a constant.
+import { Buffer } from 'node:buffer';
 
 /**
  * Default buffer limit of a StreamReader: 64 KiB (asyncio's `_DEFAULT_LIMIT`).
@@ -155,16 +157,18 @@ export class StreamReader {
     // read(-1) moves what arrives out of the buffer as it comes (asyncio
     // reads `limit`-sized blocks), so the buffer never fills up and pauses
     // the transport while this very read waits for EOF.
-    const blocks: Buffer[] = [];
-    return this._start('read', () => {
-      if (n === 0) return EMPTY;
-      if (n < 0) {
+    if (n < 0) {
+      const blocks: Buffer[] = [];
+      return this._start('read', () => {
         if (this._size > 0) blocks.push(this._take(this._size));
         return this._eof ? (blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks)) : NOT_YET;
-      }
+      }, true);
+    }
+    if (n === 0) return this._start('read', () => EMPTY, false);
+    return this._start('read', () => {
       if (this._size > 0) return this._take(Math.min(n, this._size));
       return this._eof ? EMPTY : NOT_YET;
-    }, n !== 0);
+    }, true);
   }
 
   /**

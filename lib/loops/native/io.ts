@@ -16,6 +16,8 @@
 import { getSystemErrorName } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
 import type { NativeLoopBinding } from './addon.js';
+// The global Buffer is an accessor property (read through an IC call in optimized code); the import is a constant.
+import { Buffer } from 'node:buffer';
 
 /** Event kinds: native/stream.h `EventKind`. */
 export const enum IoEvent {

@@ -12,6 +12,8 @@ import { BaseStreamTransport, EOF } from '../../stream_transport.js';
 import type { SockAddr } from '../../transports.js';
 import type { NativeLoopBinding } from './addon.js';
 import type { BatchWriter, NativeIo, StreamOwner } from './io.js';
+// The global Buffer is an accessor property (read through an IC call in optimized code); the import is a constant.
+import { Buffer } from 'node:buffer';
 
 /**
  * A Transport over a native stream id. Made by the native loop's
