@@ -18,9 +18,9 @@
 // the median (min) run, one process per line:
 //   without the anchors, gc:  0.59 (0.58), 0.57 (0.63), 0.60 (0.60);
 //                             DEOPTS=1: gc 394 deopts, nogc 16
-//   with the anchors,    gc:  0.76 (0.97), 0.87 (1.00), 0.79 (0.90);
-//                        nogc: 0.89 (1.07), 0.77 (0.87), 0.83 (0.75);
-//                             DEOPTS=1: gc 15 deopts, nogc 18
+//   with the anchors,    gc:  0.81 (0.88), 0.83 (0.86), 0.82 (0.91);
+//                        nogc: 0.99 (0.99), 0.90 (0.88), 0.88 (0.86);
+//                             DEOPTS=1: gc 10 deopts, nogc 12
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
