@@ -316,10 +316,13 @@ export class StreamReader {
     const chunks = this._chunks;
     const first = chunks[0]!;
     let out: Buffer;
-    if (first.length >= n) {
+    if (first.length === n) {
+      // The usual read: the whole chunk, as the transport delivered it (no new view).
+      out = first;
+      chunks.shift();
+    } else if (first.length > n) {
       out = first.subarray(0, n);
-      if (first.length === n) chunks.shift();
-      else chunks[0] = first.subarray(n);
+      chunks[0] = first.subarray(n);
     } else {
       const buf = this._flatten();
       out = buf.subarray(0, n);
