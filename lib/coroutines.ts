@@ -53,6 +53,19 @@ const GeneratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((function
 export const _generatorNext = (GeneratorPrototype as Generator).next as (this: Generator, value?: unknown) => IteratorResult<unknown>;
 
 /**
+ * @internal True when `it` resumes with the builtin generator `next` (a plain
+ * generator object, not one whose `next` was replaced), so it can be stepped
+ * through `_generatorNext.call(it, value)`.
+ * @example
+ * ```ts
+ * resumesWithBuiltinNext((function* () {})()); // true
+ * ```
+ */
+export function resumesWithBuiltinNext(it: Iterator<unknown, unknown, unknown>): boolean {
+  return it.next === _generatorNext;
+}
+
+/**
  * True for a generator object, the coroutine of this library
  * (asyncio's `iscoroutine`).
  *

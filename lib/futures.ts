@@ -318,11 +318,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /**
    * @internal Iterator protocol for `yield*`: yield self while pending, then
    * the result. The done result object is shared and reused for primitive
-   * results: `yield*` reads it at once. The pending one is fresh: a shared one, long-lived and so in
-   * V8's old generation, would take the young Future through the write
-   * barrier's slow path on every suspension, which costs more than the
-   * allocation (2,642 -> 2,602 instructions per ping-pong round trip,
-   * bench/evidence/instructions.mjs).
+   * results: `yield*` reads it at once. The pending one is fresh: a shared
+   * one, long-lived and so in V8's old generation, would take the young
+   * Future through the write barrier's slow path on every suspension, which
+   * costs more than the allocation (2,642 -> 2,602 instructions per
+   * ping-pong round trip, bench/evidence/instructions.mjs).
    */
   next(): IteratorResult<unknown, T> {
     const hooks = this._hooks;

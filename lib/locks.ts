@@ -30,7 +30,7 @@
  * @module
  */
 import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './abort.js';
-import { _generatorNext, isCoroutine, isPromiseLike, type Coroutine } from './coroutines.js';
+import { _generatorNext, isCoroutine, isPromiseLike, resumesWithBuiltinNext, type Coroutine } from './coroutines.js';
 import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { FAILED, FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
@@ -291,7 +291,7 @@ class UseCoroutine<R> {
     if (result instanceof Future || isCoroutine(result)) {
       const inner = (result as Coroutine<R>)[Symbol.iterator]();
       this._inner = inner;
-      if (inner.next === _generatorNext) this._state |= INNER_GENERATOR;
+      if (resumesWithBuiltinNext(inner)) this._state |= INNER_GENERATOR;
     } else if (isPromiseLike(result)) {
       this._inner = untilSettled(result as PromiseLike<R>);
     } else {

@@ -34,6 +34,7 @@ import {
 import {
   _generatorNext,
   isCoroutine,
+  resumesWithBuiltinNext,
   isPromiseLike,
   type Awaitable,
   type Coroutine,
@@ -391,7 +392,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   /** Step `coro` from now on; a plain generator is resumed by the builtin directly. */
   private _setCoroutine(coro: Coroutine<T>): Coroutine<T> {
     this._coro = coro;
-    if (coro.next === _generatorNext) this._flags |= GENERATOR;
+    if (resumesWithBuiltinNext(coro)) this._flags |= GENERATOR;
     return coro;
   }
 
