@@ -234,6 +234,7 @@ export abstract class BaseEventLoop implements EventLoop {
             if (debug) this._runDebug(item);
             else item._run();
           } catch (exception) {
+            this._currentTask = null; // a Task step that threw past its coroutine (Task._step)
             this._reportCallbackError(item, exception);
           }
           item = next;

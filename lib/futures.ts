@@ -47,11 +47,26 @@ type DoneCallback<T> = (future: Future<T>) => void;
 const DONE: IteratorReturnResult<unknown> = { value: undefined, done: true };
 
 /**
+ * @internal What a pending Future's `next()` yields inside a step of a task
+ * of its loop, after it made itself that task's `_futWaiter` (see `next()`).
+ * The yielded value says so to anyone who steps a coroutine by hand.
+ */
+export const WAITING: IteratorYieldResult<unknown> = Object.freeze({
+  value: Object.freeze({ toString: () => '<aioloop: the running task waits on a Future>' }),
+  done: false,
+});
+
+/**
  * @internal Something woken directly (not through callSoon) when a Future is
  * done: a Task (it enqueues itself), or a promise from `then()`.
  */
 export interface FutureWaiter {
   _onFutureDone(fut: Future<any>): void;
+}
+
+/** @internal The part of a Task that `next()` sets (tasks.ts; no import cycle). */
+interface FutureWaiterTask {
+  _futWaiter: Future<any> | null;
 }
 
 type Callback<T> = DoneCallback<T> | FutureWaiter;
@@ -316,19 +331,33 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * @internal Iterator protocol for `yield*`: yield self while pending, then
-   * the result. The done result object is shared and reused for primitive
-   * results: `yield*` reads it at once. The pending one is fresh: a shared
-   * one, long-lived and so in V8's old generation, would take the young
-   * Future through the write barrier's slow path on every suspension, which
-   * costs more than the allocation (2,642 -> 2,602 instructions per
-   * ping-pong round trip, bench/evidence/instructions.mjs).
+   * @internal Iterator protocol for `yield*`: suspend while pending, then
+   * evaluate to the result.
+   *
+   * Pending, inside a step of a task of this loop, the Future makes itself
+   * the task's `_futWaiter` and yields the shared WAITING result; the task
+   * registers on it when WAITING reaches it (`_waitOn`), and drops it if the
+   * step ends otherwise (a coroutine stepped by hand inside the task). A
+   * yielded `{ value: this }` would be a fresh young object stored into the
+   * generator's (old) register file, through the write barrier's slow path:
+   * WAITING is old and constant (2,538 -> 2,440 instructions per ping-pong
+   * round trip, bench/evidence/instructions.mjs). Anywhere else (no task
+   * running, a sleep(0), a task awaiting itself) it yields itself, as
+   * asyncio's `Future.__iter__` does, and the task sorts it out.
+   *
+   * Done, the shared DONE result is reused for primitive results (`yield*`
+   * reads it at once).
    */
   next(): IteratorResult<unknown, T> {
     const hooks = this._hooks;
     if (hooks !== null && hooks.next !== null) hooks.next(this);
     const state = this._state;
     if (state === PENDING) {
+      const task = (this._loop as { _currentTask?: FutureWaiterTask | null })._currentTask;
+      if (task != null && task !== (this as unknown) && (this._flags & RELINQUISH) === 0) {
+        task._futWaiter = this;
+        return WAITING;
+      }
       this._flags |= BLOCKING;
       return { value: this, done: false }; // the Task waits on this Future
     }

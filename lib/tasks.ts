@@ -28,6 +28,7 @@ import {
   FutureHooks,
   PENDING,
   RELINQUISH,
+  WAITING,
   fromPromise,
   type FutureWaiter,
 } from './futures.js';
@@ -276,7 +277,10 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     if (c.abort !== null && !c.abort.signal.aborted) {
       c.abort.abort(new CancelledError(msg ?? ''));
     }
-    if (this._futWaiter !== null && this._futWaiter.cancel(msg)) {
+    // While the task's own step runs, `_futWaiter` is not what it waits on
+    // (asyncio's `_fut_waiter` is None then; see _stepCoroutine).
+    const waiter = (this._loop as TaskLoop)._currentTask === this ? null : this._futWaiter;
+    if (waiter !== null && waiter.cancel(msg)) {
       // The waiter's done callback wakes us with its CancelledError.
       return true;
     }
@@ -342,14 +346,16 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       this._flags &= ~MUST_CANCEL;
     }
     this._futWaiter = null;
+    // A step runs only from the loop's ready queue, one at a time, so no
+    // other task is current. No try/finally: the coroutine's own errors are
+    // caught in _stepCoroutine, and should anything else throw, the loop
+    // clears its current task where it catches it (_runIterations). The
+    // try/finally cost 66 instructions a ping-pong round trip (2,608 ->
+    // 2,542, bench/evidence/instructions.mjs); a try/catch as much.
     const loop = this._loop as TaskLoop;
-    const previous = loop._currentTask;
     loop._currentTask = this;
-    try {
-      this._stepCoroutine(hasError, error);
-    } finally {
-      loop._currentTask = previous;
-    }
+    this._stepCoroutine(hasError, error);
+    loop._currentTask = null;
   }
 
   private _stepCoroutine(hasError: boolean, error: unknown): void {
@@ -367,11 +373,21 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
           ? (_generatorNext.call(coro!) as IteratorResult<unknown, T>)
           : coro!.next();
     } catch (exc) {
+      this._futWaiter = null; // a Future's next() may have set it (see below)
       if (exc instanceof CancelledError) this._cancelFuture(exc);
       else this.setException(exc);
       return;
     }
+    if (result === WAITING) {
+      // The common case: `yield* fut` on a pending Future of this loop,
+      // which made itself our `_futWaiter` (Future.next()).
+      this._waitOnFutWaiter();
+      return;
+    }
+    // Not waiting on `_futWaiter`, though a coroutine stepped by hand in
+    // this step may have set it.
     if (result.done) {
+      this._futWaiter = null;
       if (this._flags & MUST_CANCEL) {
         // Cancelled right before the coroutine returned.
         this._flags &= ~MUST_CANCEL;
@@ -418,17 +434,50 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     return null;
   }
 
-  /** Handle a value the coroutine yielded. */
+  /**
+   * Handle a value the coroutine yielded. Only the common case, `yield* fut`
+   * on a pending Future of this loop, is here: small enough for V8 to inline
+   * into the step (with every case in one function it was over TurboFan's
+   * inlining limit: ping-pong 2,656 -> 2,605 instructions a round trip,
+   * bench/evidence/instructions.mjs).
+   */
   private _waitOn(yielded: unknown): void {
+    if (yielded === WAITING.value && this._futWaiter !== null) {
+      // WAITING's value, passed on by code that steps a coroutine by hand.
+      this._waitOnFutWaiter();
+      return;
+    }
+    this._futWaiter = null;
+    if (
+      yielded instanceof Future &&
+      (yielded._flags & (BLOCKING | RELINQUISH)) === BLOCKING &&
+      yielded._loop === this._loop &&
+      yielded !== this
+    ) {
+      yielded._flags &= ~BLOCKING;
+      yielded._addCallback(this);
+      this._futWaiter = yielded;
+      if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+    } else {
+      this._waitOnOther(yielded);
+    }
+  }
+
+  /** Wait on the Future a `yield*` made our `_futWaiter` (Future.next()). */
+  private _waitOnFutWaiter(): void {
+    const fut = this._futWaiter!;
+    // Done already: only when code stepping a coroutine by hand completed it
+    // before passing WAITING on. Its callbacks have run: wake up ourselves.
+    if (fut._state !== PENDING) this._onFutureDone(fut);
+    else fut._addCallback(this);
+    if (this._flags & MUST_CANCEL && fut.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+  }
+
+  /** Every other yielded value: sleep(0), a bare yield, and the mistakes. */
+  private _waitOnOther(yielded: unknown): void {
     if (yielded instanceof Future) {
       const flags = yielded._flags;
-      if ((flags & (BLOCKING | RELINQUISH)) === BLOCKING && yielded._loop === this._loop && yielded !== this) {
-        // The common case, first: `yield* fut` on a pending Future of this loop.
-        yielded._flags = flags & ~BLOCKING;
-        yielded._addCallback(this);
-        this._futWaiter = yielded;
-        if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
-      } else if (flags & RELINQUISH) {
+      if (flags & RELINQUISH) {
         // sleep(0): give up exactly one iteration, like asyncio's bare yield.
         // A sleep nothing else waits on yet is ours to complete when we
         // resume (no Handle); one already started completes by itself.

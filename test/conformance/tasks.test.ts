@@ -323,6 +323,91 @@ describe.each(LOOPS)('$name loop: bad yields', (kind) => {
     }));
 });
 
+describe.each(LOOPS)('$name loop: coroutines stepped by hand inside a task', (kind) => {
+  // A pending Future's next() inside a task's step makes itself the task's
+  // awaited Future (lib/futures.ts, next()). A coroutine driven by hand there
+  // must not leave the task waiting on, woken by, or cancelling that Future.
+  it('does not wake, or cancel, the task through a Future it only stepped', () =>
+    withLoop(kind, async (loop) => {
+      const log: string[] = [];
+      const fut = loop.createFuture<string>();
+      const other = loop.createFuture<string>();
+      function* peek(): Coroutine<string> {
+        return yield* fut;
+      }
+      function* main(): Coroutine<string> {
+        const stepped = peek();
+        expect(stepped.next().done).toBe(false); // suspended in yield* fut
+        loop.callSoon(() => fut.setResult('for the hand-stepped coroutine'));
+        loop.callSoon(() => loop.callSoon(() => other.setResult('mine')));
+        const got = yield* other; // must not be woken by fut
+        log.push(`woke with ${got}`);
+        expect(stepped.next()).toEqual({ value: 'for the hand-stepped coroutine', done: true });
+        // cancel() inside the task's own step: asyncio's _fut_waiter is None
+        // then; the task, not the Future it stepped last, gets cancelled.
+        const third = loop.createFuture<string>();
+        const stepping = (function* () {
+          return yield* third;
+        })();
+        stepping.next();
+        currentTask()!.cancel('self');
+        expect(third.cancelled()).toBe(false);
+        try {
+          yield* sleep(0);
+        } catch (e) {
+          log.push(`caught ${(e as Error).message}`);
+        }
+        expect(third.cancelled()).toBe(false);
+        return got;
+      }
+      expect(await run(loop, main)).toBe('mine');
+      expect(log).toEqual(['woke with mine', 'caught self']);
+    }));
+
+  it('waits on the Future when the hand-stepped result is passed on with yield', () =>
+    withLoop(kind, async (loop) => {
+      const fut = loop.createFuture<number>();
+      const done = loop.createFuture<number>();
+      function* inner(f: typeof fut): Coroutine<number> {
+        return (yield* f) + 1;
+      }
+      // yield* written out by hand: pass each yielded value up, send results down.
+      function* delegate<T>(it: Coroutine<T>): Coroutine<T> {
+        let r = it.next();
+        while (!r.done) r = it.next(yield r.value);
+        return r.value;
+      }
+      function* main(): Coroutine<number[]> {
+        loop.callLater(5, () => fut.setResult(41));
+        const a = yield* delegate(inner(fut));
+        // Completed by hand between the step and the yield: the task still resumes.
+        const b = yield* delegate(
+          (function* () {
+            const it = inner(done);
+            const r = it.next();
+            done.setResult(1);
+            const sent = yield r.value;
+            return it.next(sent).value as number;
+          })(),
+        );
+        return [a, b];
+      }
+      expect(await run(loop, main)).toEqual([42, 2]);
+    }));
+
+  it('yields the Future itself outside a task, as asyncio does', () =>
+    withLoop(kind, async (loop) => {
+      const fut = loop.createFuture<number>();
+      const it = fut[Symbol.iterator]();
+      const r = it.next();
+      // toBe: a Future is iterable, so a deep equality would iterate it.
+      expect(r.value).toBe(fut);
+      expect(r.done).toBe(false);
+      fut.setResult(7);
+      expect(it.next()).toEqual({ value: 7, done: true });
+    }));
+});
+
 describe.each(LOOPS)('$name loop: cancellation', (kind) => {
   it('throws CancelledError at the suspension point and runs finally blocks', () =>
     withLoop(kind, async (loop) => {
