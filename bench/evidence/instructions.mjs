@@ -14,7 +14,10 @@
 //   node bench/evidence/instructions.mjs ROW [node|default|native] [N] [lo] [hi]
 //   node bench/evidence/instructions.mjs future-ping-pong default 100000
 // Measured 2026-11-22 with this script, future-ping-pong at N 1e5: Node's
-// Promise version 2,102 instructions per round trip, aioloop default 2,728.
+// Promise version 2,102 instructions per round trip, aioloop default 2,728;
+// in session 6, 2,656 -> 2,440-2,462 after the WAITING protocol, the
+// smaller _waitOn and the step without try/finally (native 2,382; Node
+// 2,026-2,095 in the same hour: repeat runs differ by up to ~3%).
 // (Over that session, with an equivalent standalone harness: 3,439 at its
 // start, 2,977 after the 64-iteration bursts, 2,772 after the builtin
 // generator resume.)
