@@ -435,11 +435,11 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   }
 
   /**
-   * Handle a value the coroutine yielded. Only the common case, `yield* fut`
-   * on a pending Future of this loop, is here: small enough for V8 to inline
-   * into the step (with every case in one function it was over TurboFan's
-   * inlining limit: ping-pong 2,656 -> 2,605 instructions a round trip,
-   * bench/evidence/instructions.mjs).
+   * Handle a value the coroutine yielded (WAITING itself is handled in
+   * _stepCoroutine). Only the common cases are here, a pending Future of
+   * this loop: small enough for V8 to inline into the step (with every case
+   * in one function it was over TurboFan's inlining limit: ping-pong 2,656
+   * -> 2,605 instructions a round trip, bench/evidence/instructions.mjs).
    */
   private _waitOn(yielded: unknown): void {
     if (yielded === WAITING.value && this._futWaiter !== null) {
