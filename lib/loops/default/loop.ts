@@ -9,7 +9,6 @@
  * @module
  */
 import { DrivenLoop } from '../driver.js';
-import { monotonicMs } from '../../clock.js';
 import { anchorHiddenClasses } from '../../hidden_classes.js';
 import { TimerQueue } from '../../timer_queue.js';
 import type { TimerHandle } from '../../events.js';
@@ -46,11 +45,6 @@ export class DefaultLoop extends DrivenLoop {
   constructor() {
     super();
     anchorHiddenClasses(DefaultLoop, () => new DefaultLoop());
-  }
-
-  /** Monotonic milliseconds with sub-millisecond resolution (performance.now). */
-  time(): number {
-    return monotonicMs();
   }
 
   protected _addTimer(handle: TimerHandle): void {
