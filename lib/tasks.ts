@@ -436,10 +436,10 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /**
    * Handle a value the coroutine yielded (WAITING itself is handled in
-   * _stepCoroutine). Only the common cases are here, a pending Future of
-   * this loop: small enough for V8 to inline into the step (with every case
-   * in one function it was over TurboFan's inlining limit: ping-pong 2,656
-   * -> 2,605 instructions a round trip, bench/evidence/instructions.mjs).
+   * _stepCoroutine): a pending Future of this loop here, sleep(0), bare
+   * yields and mistakes in _waitOnOther. Split so the step stays within
+   * TurboFan's inlining limit (with every case in one function: ping-pong
+   * 2,656 -> 2,605 instructions a round trip, bench/evidence/instructions.mjs).
    */
   private _waitOn(yielded: unknown): void {
     if (yielded === WAITING.value && this._futWaiter !== null) {
@@ -454,20 +454,21 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       yielded._loop === this._loop &&
       yielded !== this
     ) {
+      // Yielded by hand, or from outside a task (Future.next() yields
+      // WAITING inside one): wait on it as on WAITING.
       yielded._flags &= ~BLOCKING;
-      yielded._addCallback(this);
       this._futWaiter = yielded;
-      if (this._flags & MUST_CANCEL && yielded.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+      this._waitOnFutWaiter();
     } else {
       this._waitOnOther(yielded);
     }
   }
 
-  /** Wait on the Future a `yield*` made our `_futWaiter` (Future.next()). */
+  /** Wait on `_futWaiter` (set by a `yield*` through Future.next(), or by _waitOn). */
   private _waitOnFutWaiter(): void {
     const fut = this._futWaiter!;
     // Done already: only when code stepping a coroutine by hand completed it
-    // before passing WAITING on. Its callbacks have run: wake up ourselves.
+    // before passing it on. Its callbacks have run: wake up ourselves.
     if (fut._state !== PENDING) this._onFutureDone(fut);
     else fut._addCallback(this);
     if (this._flags & MUST_CANCEL && fut.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
