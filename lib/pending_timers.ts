@@ -12,39 +12,21 @@
  * 1.65x on the native one (same process, interleaved A/B).
  * @module
  */
-import type { TimerHandle, TimerSlot } from './events.js';
+import type { TimerHandle } from './events.js';
 import { TimerChain } from './timer_chain.js';
 
 /**
  * @internal A loop's timers not yet in its store, in scheduling order.
  * @example
  * ```ts
- * const pending = new PendingTimers(() => live--);
- * pending.add(handle);             // handle.cancel() now lands in onCancel
+ * const pending = new PendingTimers();
+ * pending.add(handle);             // handle.cancel() now unlinks it from here
  * pending.drain((h) => store(h));  // the live ones, in order
  * ```
  */
-export class PendingTimers extends TimerChain implements TimerSlot {
-  /** @param onCancel told of each pending timer cancelled (the owner's live count). */
-  constructor(private readonly onCancel: () => void) {
-    super();
-  }
-
-  /** True when no timer waits here. */
-  get empty(): boolean {
-    return this.head === null;
-  }
-
+export class PendingTimers extends TimerChain {
   add(handle: TimerHandle): void {
     this.append(handle);
-    handle._slot = this;
-  }
-
-  /** TimerSlot: a pending timer was cancelled. */
-  _cancelTimer(handle: TimerHandle): void {
-    this.unlink(handle);
-    handle._slot = null;
-    this.onCancel();
   }
 
   /** Hand each pending timer to `store`, in scheduling order, and forget them all. */
@@ -58,6 +40,4 @@ export class PendingTimers extends TimerChain implements TimerSlot {
   }
 }
 
-function forget(h: TimerHandle): void {
-  h._slot = null;
-}
+function forget(): void {}

@@ -16,7 +16,7 @@
  * queue is next asked about deadlines.
  * @module
  */
-import type { Runnable, TimerHandle, TimerSlot } from './events.js';
+import type { Runnable, TimerHandle } from './events.js';
 import { PendingTimers } from './pending_timers.js';
 import { TimerChain } from './timer_chain.js';
 
@@ -25,9 +25,7 @@ export interface ReadySink {
   _enqueue(item: Runnable): void;
 }
 
-class Bucket extends TimerChain implements TimerSlot {
-  /** Handles in the chain (all live: a cancelled one is unlinked at once). */
-  live = 0;
+class Bucket extends TimerChain {
   /** True while the chain is in deadline order. */
   sorted = true;
   constructor(
@@ -37,34 +35,28 @@ class Bucket extends TimerChain implements TimerSlot {
     super();
   }
 
-  _cancelTimer(handle: TimerHandle): void {
-    this.unlink(handle);
-    this.queue._cancelled(this, handle);
+  /** Its last timer was cancelled. */
+  override _emptied(): void {
+    this.queue._bucketEmptied(this);
   }
 
   override append(h: TimerHandle): void {
-    if (this.tail !== null && this.tail._when > h._when) this.sorted = false;
+    const tail = this.tail;
+    if (tail !== null && tail._when > h._when) this.sorted = false;
     super.append(h);
-    this.live++;
-  }
-
-  override unlink(h: TimerHandle): void {
-    super.unlink(h);
-    this.live--;
   }
 
   /** The handles in deadline order (FIFO among equal deadlines). */
   inOrder(): TimerHandle[] {
-    const list: TimerHandle[] = [];
-    for (let h = this.head; h !== null; h = h._next as TimerHandle | null) list.push(h);
+    const list = this.toArray();
     if (!this.sorted) list.sort(byDeadline); // Array.prototype.sort is stable
     return list;
   }
 
   /** Replace the chain with list[from..] (in order). */
   rechain(list: TimerHandle[], from: number): void {
-    this.head = this.tail = null;
-    this.live = 0;
+    const s = this.sentinel;
+    s._prev = s._next = s;
     for (let i = from; i < list.length; i++) this.append(list[i]!);
     this.sorted = true;
   }
@@ -84,24 +76,30 @@ const byDeadline = (a: TimerHandle, b: TimerHandle) => a._when - b._when;
  */
 export class TimerQueue {
   /** Timers not in a bucket yet. */
-  private readonly pending = new PendingTimers(() => this.live--);
+  private readonly pending = new PendingTimers();
   private readonly insertFn = (h: TimerHandle) => this.insert(h);
+  /** Buckets with at least one live timer (an emptied one is dropped at once). */
   private buckets = new Map<number, Bucket>();
   /** Min-heap of bucket keys; a key whose bucket is gone is skipped lazily. */
   private keys: number[] = [];
   /** Keys in the heap whose bucket was dropped. */
   private deadKeys = 0;
-  private live = 0;
 
-  /** Number of live timers. */
-  get size(): number {
-    return this.live;
+  /** True while a live timer is stored or pending. */
+  get hasTimers(): boolean {
+    return this.buckets.size > 0 || !this.pending.empty;
+  }
+
+  /** Number of live timers: walks every timer (for tests and diagnostics). */
+  countLive(): number {
+    let n = this.pending.toArray().length;
+    for (const bucket of this.buckets.values()) n += bucket.toArray().length;
+    return n;
   }
 
   /** Add a timer. */
   push(handle: TimerHandle): void {
     this.pending.add(handle);
-    this.live++;
   }
 
   /** Move the pending timers that are still live into their buckets. */
@@ -118,18 +116,12 @@ export class TimerQueue {
       heapPush(this.keys, key);
     }
     bucket.append(handle);
-    handle._slot = bucket;
   }
 
-  /** @internal A stored timer was cancelled and unlinked from `bucket`. */
-  _cancelled(bucket: Bucket, handle: TimerHandle): void {
-    handle._slot = null;
-    this.live--;
-    if (bucket.live === 0) {
-      // Drop the empty bucket now; its key leaves the heap lazily.
-      this.buckets.delete(bucket.key);
-      if (++this.deadKeys > 64 && this.deadKeys > this.buckets.size) this.rebuildKeys();
-    }
+  /** @internal The last timer of `bucket` was cancelled: drop the bucket now; its key leaves the heap lazily. */
+  _bucketEmptied(bucket: Bucket): void {
+    this.buckets.delete(bucket.key);
+    if (++this.deadKeys > 64 && this.deadKeys > this.buckets.size) this.rebuildKeys();
   }
 
   /** The earliest deadline of a live timer, or Infinity when there is none. */
@@ -149,15 +141,15 @@ export class TimerQueue {
       if (bucket === null || bucket.key > now) return;
       if (bucket.sorted && bucket.key + 1 <= now) {
         // Fast path: the whole bucket is due and in order.
-        let h = bucket.head;
-        while (h !== null) {
-          const next = h._next as TimerHandle | null;
-          h._slot = null;
+        const s = bucket.sentinel;
+        let h = s._next as TimerHandle;
+        s._prev = s._next = s;
+        while (h !== s) {
+          const next = h._next as TimerHandle;
           h._prev = null;
-          out._enqueue(h);
+          out._enqueue(h); // sets h._next
           h = next;
         }
-        this.live -= bucket.live;
         this.dropTop(bucket);
         continue;
       }
@@ -165,11 +157,9 @@ export class TimerQueue {
       let i = 0;
       for (; i < list.length && list[i]!._when <= now; i++) {
         const h = list[i]!;
-        h._slot = null;
         h._prev = null;
         out._enqueue(h);
       }
-      this.live -= i;
       if (i === list.length) {
         this.dropTop(bucket);
         continue;
@@ -182,12 +172,10 @@ export class TimerQueue {
   /** Forget every timer (loop close). */
   clear(): void {
     this.pending.clear();
-    for (const bucket of this.buckets.values()) {
-      for (let h = bucket.head; h !== null; h = h._next as TimerHandle | null) h._slot = null;
-    }
+    for (const bucket of this.buckets.values()) bucket.takeAll(forget);
     this.buckets.clear();
     this.keys = [];
-    this.deadKeys = this.live = 0;
+    this.deadKeys = 0;
   }
 
   /** The bucket at the top of the heap, skipping dropped ones. */
@@ -213,6 +201,8 @@ export class TimerQueue {
     this.deadKeys = 0;
   }
 }
+
+function forget(): void {}
 
 function heapPush(heap: number[], key: number): void {
   let i = heap.length;

@@ -42,7 +42,8 @@ describe('TimerQueue', () => {
             for (const h of want) taken.add(h);
           }
           const live = handles.filter((h) => !h.cancelled() && !taken.has(h));
-          expect(q.size).toBe(live.length);
+          expect(q.countLive()).toBe(live.length);
+          expect(q.hasTimers).toBe(live.length > 0);
           const next = live.length ? Math.min(...live.map((h) => h.when())) : Infinity;
           expect(q.nextDeadline()).toBe(next);
         },
@@ -72,7 +73,8 @@ describe('TimerQueue', () => {
           q.popDue(Infinity, sink);
           // Everything came out exactly once, and never before its deadline was reached.
           expect(new Set(out).size).toBe(all.length);
-          expect(q.size).toBe(0);
+          expect(q.countLive()).toBe(0);
+          expect(q.hasTimers).toBe(false);
           expect(q.nextDeadline()).toBe(Infinity);
         },
       ),
@@ -85,37 +87,57 @@ describe('TimerQueue', () => {
     const { q, handles } = makeHandles(whens);
     for (const h of handles) q.push(h);
     handles.forEach((h, i) => i % 10 !== 0 && h.cancel());
-    expect(q.size).toBe(5_000);
+    expect(q.countLive()).toBe(5_000);
     const out: Handle[] = []; const sink = { _enqueue: (h: unknown) => out.push(h as Handle) };
     q.popDue(2000, sink);
     expect(out).toEqual(expected(handles, 2000));
     expect(out).toHaveLength(5_000);
     handles.forEach((h) => h.cancel());
-    expect(q.size).toBe(0);
+    expect(q.countLive()).toBe(0);
+    expect(q.hasTimers).toBe(false);
     expect(q.nextDeadline()).toBe(Infinity);
   });
 });
 
 describe('PendingTimers (new timers before they reach a loop\'s store)', () => {
   it('hands over the live ones in scheduling order, unlinks cancelled ones at once, and keeps no links after drain', () => {
-    let cancelled = 0;
-    const pending = new PendingTimers(() => cancelled++);
+    const pending = new PendingTimers();
     const hs = [3, 1, 2].map((w) => new TimerHandle(w, () => w, NO_ARGS));
     for (const h of hs) pending.add(h);
     hs[1]!.cancel();
-    expect(cancelled).toBe(1);
+    expect(hs[1]!._prev).toBe(null);
+    expect(pending.toArray().map((h) => h.when())).toEqual([3, 2]);
     const out: number[] = [];
     pending.drain((h) => out.push(h.when()));
     expect(out).toEqual([3, 2]);
     expect(pending.empty).toBe(true);
     expect(hs.every((h) => h._prev === null && h._next === null)).toBe(true); // nothing retained through links
 
-    const more = [5, 6].map((w) => new TimerHandle(w, () => w, NO_ARGS));
+    const more = [5, 6, 7].map((w) => new TimerHandle(w, () => w, NO_ARGS));
     for (const h of more) pending.add(h);
-    for (const h of more) h.cancel();
-    expect(cancelled).toBe(3);
+    more[2]!.cancel(); // the tail
+    more[0]!.cancel(); // the head
+    expect(pending.toArray().map((h) => h.when())).toEqual([6]);
+    more[1]!.cancel(); // the last one
     expect(pending.empty).toBe(true); // nothing kept alive for the next drain
+    expect(pending.head).toBe(null);
+    expect(pending.tail).toBe(null);
     more[0]!.cancel(); // again: a no-op
-    expect(cancelled).toBe(3);
+    expect(pending.empty).toBe(true);
+    const late = new TimerHandle(8, () => 8, NO_ARGS);
+    pending.add(late); // the emptied chain takes new timers
+    expect(pending.toArray().map((h) => h.when())).toEqual([8]);
+  });
+
+  it('a timer cancelled after it left the chain (ready, or run) touches no chain', () => {
+    const pending = new PendingTimers();
+    const [a, b] = [1, 2].map((w) => new TimerHandle(w, () => w, NO_ARGS));
+    pending.add(a!);
+    const taken: TimerHandle[] = [];
+    pending.drain((h) => taken.push(h));
+    pending.add(b!);
+    a!.cancel();
+    expect(a!.cancelled()).toBe(true);
+    expect(pending.toArray().map((h) => h.when())).toEqual([2]);
   });
 });

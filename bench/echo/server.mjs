@@ -3,6 +3,7 @@
  * The Node-side echo servers of the echo benchmark, one per process:
  *
  *   node bench/echo/server.mjs aio-protocol [default|native]   (default: $AIOLOOP_LOOP, else default)
+ *   node bench/echo/server.mjs aio-buffered [default|native]
  *   node bench/echo/server.mjs aio-streams  [default|native]
  *   node bench/echo/server.mjs node-net
  *
@@ -27,6 +28,23 @@ class EchoProtocol {
   }
   dataReceived(data) {
     this.transport.write(data);
+  }
+}
+
+/**
+ * asyncio's BufferedProtocol echo: the transport reads into one buffer the
+ * protocol owns (zero copy on the native loop), and it goes straight back.
+ */
+class BufferedEchoProtocol {
+  buffer = Buffer.allocUnsafe(65536);
+  connectionMade(transport) {
+    this.transport = transport;
+  }
+  getBuffer() {
+    return this.buffer;
+  }
+  bufferUpdated(nbytes) {
+    this.transport.write(this.buffer.subarray(0, nbytes));
   }
 }
 
@@ -71,10 +89,15 @@ switch (kind) {
     await aio.run(() => serve(() => aio.fromPromise(loop.createServer(() => new EchoProtocol(), HOST, 0))), { loop: () => loop });
     break;
   }
+  case 'aio-buffered': {
+    const loop = makeLoop(loopName);
+    await aio.run(() => serve(() => aio.fromPromise(loop.createServer(() => new BufferedEchoProtocol(), HOST, 0))), { loop: () => loop });
+    break;
+  }
   case 'aio-streams':
     await aio.run(() => serve(() => aio.startServer(echoClient, HOST, 0)), { loop: () => makeLoop(loopName) });
     break;
   default:
-    console.error('usage: server.mjs aio-protocol|aio-streams default|native | server.mjs node-net');
+    console.error('usage: server.mjs aio-protocol|aio-buffered|aio-streams default|native | server.mjs node-net');
     process.exit(2);
 }

@@ -25,6 +25,7 @@ const SERVERS = {
     ['C libuv (reference)', [path.join(ECHO, 'build/echo_server')]],
     ['node:net', [process.execPath, path.join(ECHO, 'server.mjs'), 'node-net']],
     ['aioloop native protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'native']],
+    ['aioloop native buffered protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-buffered', 'native']],
     ['aioloop default protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'default']],
   ],
   resp: [

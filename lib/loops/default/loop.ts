@@ -56,7 +56,7 @@ export class DefaultLoop extends DrivenLoop {
   }
 
   protected _collectDueTimers(): void {
-    if (this._timers.size > 0) this._timers.popDue(this.time(), this);
+    if (this._timers.hasTimers) this._timers.popDue(this.time(), this);
   }
 
   protected _clearTimers(): void {

@@ -14,7 +14,7 @@
 import { DrivenLoop } from '../driver.js';
 import { monotonicMs } from '../../clock.js';
 import { anchorHiddenClasses } from '../../hidden_classes.js';
-import type { TimerHandle, TimerSlot } from '../../events.js';
+import type { NumberedTimerStore, TimerHandle } from '../../events.js';
 import { PendingTimers } from '../../pending_timers.js';
 import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
@@ -97,11 +97,11 @@ function clockOffset(addon: NativeAddon): number {
  * driven from C++. Obtain one with `new NativeLoop()`, `install()`, or
  * `run(main, { loop: 'native' })`.
  *
- * How a stored TimerHandle finds its C++ heap entry: its `_slot` is this
- * loop (so `cancel()` calls `_cancelTimer`), and its id (an index into
- * `_slab`, reused through a free list) is kept in `_prev`, the default
- * loop's list link, which the native loop does not need. Keeping the id in an
- * existing field keeps TimerHandle at six fields for both loops.
+ * How a stored TimerHandle finds its C++ heap entry: its id (an index into
+ * `_slab`, reused through a free list) is in `_prev` and this loop in
+ * `_next`, the chain links a stored timer does not need (so `cancel()` calls
+ * `_cancelStored`). No field of its own keeps TimerHandle at five fields
+ * for both loops (see TimerHandle in ../../events.ts).
  *
  * @example
  * ```ts
@@ -109,17 +109,17 @@ function clockOffset(addon: NativeAddon): number {
  * try { console.log(await loop.runUntilComplete(main())); } finally { loop.close(); }
  * ```
  */
-export class NativeLoop extends DrivenLoop implements TimerSlot {
+export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
   private readonly _addon: NativeAddon;
   private readonly _native: NativeLoopBinding;
   /** Stored timers by id; null in free slots. */
   private _slab: (TimerHandle | null)[] = [];
   /** Free ids in `_slab` (a stack: recently freed slots are reused first). */
   private _freeIds: number[] = [];
-  /** Live timers: pending ones and stored ones. */
-  private _timerCount = 0;
+  /** Live timers in the slab (and the C++ heap). */
+  private _storedCount = 0;
   /** New timers not in the slab yet. */
-  private readonly _pending = new PendingTimers(() => this._timerCount--);
+  private readonly _pending = new PendingTimers();
   private readonly _storeFn = (handle: TimerHandle) => this._store(handle);
   /**
    * A lower bound of the earliest stored deadline: collecting due timers is
@@ -288,7 +288,6 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
     // Pending first (../../pending_timers.ts): it reaches the slab and the
     // C++ heap with the next flush, unless cancelled before.
     this._pending.add(handle);
-    this._timerCount++;
     if (handle._when < this._earliest) this._earliest = handle._when;
     // Added while the loop waits in libuv (from a Node callback, not from a
     // burst): C++ must arm its timer now, nothing else would flush.
@@ -299,24 +298,23 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
   private _store(handle: TimerHandle): void {
     const id = this._freeIds.length > 0 ? this._freeIds.pop()! : this._slab.length;
     this._slab[id] = handle;
-    handle._slot = this;
-    (handle as unknown as { _prev: number })._prev = id;
+    handle._prev = id;
+    handle._next = this as unknown as TimerHandle;
+    this._storedCount++;
     this._logOp(handle._when, id);
   }
 
-  /** @internal TimerSlot: a stored timer was cancelled. */
-  _cancelTimer(handle: TimerHandle): void {
-    const id = handle._prev as unknown as number;
+  /** @internal NumberedTimerStore: the stored timer `id` was cancelled. */
+  _cancelStored(handle: TimerHandle, id: number): void {
     this._logOp(NaN, id); // id may be reused at once: C++ applies ops in order
     this._slab[id] = null;
     this._freeIds.push(id);
-    handle._slot = null;
-    handle._prev = null;
-    this._timerCount--;
+    handle._prev = handle._next = null;
+    this._storedCount--;
   }
 
   protected _collectDueTimers(): void {
-    if (this._timerCount === 0) return;
+    // _earliest is Infinity without timers, pending or stored.
     const now = this.time();
     if (now < this._earliest) return;
     this._flushOps();
@@ -330,27 +328,24 @@ export class NativeLoop extends DrivenLoop implements TimerSlot {
         const handle = slab[id]!;
         slab[id] = null;
         this._freeIds.push(id);
-        handle._slot = null;
         handle._prev = null;
-        this._enqueue(handle);
+        this._enqueue(handle); // sets handle._next
       }
-      this._timerCount -= n;
+      this._storedCount -= n;
     } while (n === out.length);
-    this._earliest = this._timerCount === 0 ? Infinity : this._native.nextDeadline();
+    // _flushOps() above drained the pending timers into the slab.
+    this._earliest = this._storedCount === 0 ? Infinity : this._native.nextDeadline();
   }
 
   protected _clearTimers(): void {
     this._pending.clear();
     for (const handle of this._slab) {
-      if (handle !== null) {
-        handle._slot = null;
-        handle._prev = null;
-      }
+      if (handle !== null) handle._prev = handle._next = null;
     }
     this._slab = [];
     this._freeIds = [];
     this._logged = 0; // the C++ heap goes with close()
-    this._timerCount = 0;
+    this._storedCount = 0;
     this._earliest = Infinity;
   }
 
