@@ -206,6 +206,40 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(hash).toBe(sha(want));
     }));
 
+  it('small writes from one refilled buffer arrive intact, whether the kernel takes them at once or they queue', () =>
+    withLoop(kind, async (loop) => {
+      // Bursts of small writes with pauses between: the first writes of a
+      // burst go to the kernel before write() returns (the default loop then
+      // cuts the next copy from the same memory), later ones queue.
+      const scratch = Buffer.alloc(8192);
+      const expected: Buffer[] = [];
+      let seed = 7;
+      const rnd = () => (seed = (seed * 16807) % 2147483647);
+      function* main(): Coroutine<[string, number]> {
+        const server = yield* fromPromise(loop.createServer(() => new Recorder({ echo: true, keepOpenOnEof: true }), HOST, 0));
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        for (let burst = 0; burst < 30; burst++) {
+          for (let i = 0; i < 120; i++) {
+            const size = 1 + (rnd() % 6000);
+            for (let k = 0; k < size; k += 4) scratch.writeUInt32LE(rnd(), k);
+            expected.push(Buffer.from(scratch.subarray(0, size)));
+            t.write(scratch.subarray(0, size));
+          }
+          yield* sleep(burst % 3 === 0 ? 5 : 0);
+        }
+        t.writeEof();
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        const got = client.received();
+        return [sha(got), got.length];
+      }
+      const [hash, length] = await run(loop, main);
+      const want = Buffer.concat(expected);
+      expect(length).toBe(want.length);
+      expect(hash).toBe(sha(want));
+    }));
+
   it('a timer or callback scheduled from dataReceived runs with nothing else going on', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<string> {
