@@ -314,9 +314,11 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
   }
 
   protected _collectDueTimers(): void {
-    // _earliest is Infinity without timers, pending or stored.
+    // No clock read without timers (pending or stored): _earliest is Infinity then.
+    const earliest = this._earliest;
+    if (earliest === Infinity) return;
     const now = this.time();
-    if (now < this._earliest) return;
+    if (now < earliest) return;
     this._flushOps();
     const out = this._due;
     const slab = this._slab;
