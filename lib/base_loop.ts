@@ -106,6 +106,13 @@ export abstract class BaseEventLoop implements EventLoop {
    * representation (and the loop's hidden class).
    */
   protected _clockOffset = -0;
+  /**
+   * @internal A lower bound of the earliest live timer's deadline; Infinity
+   * when there is no timer. An iteration reads the clock and asks the timer
+   * store only when a timer may be due (`_collectDueTimers`). A cancel leaves
+   * it low, which costs one store query that finds nothing due.
+   */
+  protected _earliest = Infinity;
 
   /**
    * The loop's monotonic clock, in milliseconds with sub-millisecond
@@ -127,10 +134,13 @@ export abstract class BaseEventLoop implements EventLoop {
 
   // -- What a concrete loop provides ----------------------------------------
 
-  /** @internal Store a timer. */
+  /** @internal Store a new timer (`_earliest` already accounts for it). */
   protected abstract _addTimer(handle: TimerHandle): void;
-  /** @internal Enqueue the timers due now (`_enqueue`). */
-  protected abstract _collectDueTimers(): void;
+  /**
+   * @internal Enqueue (`_enqueue`) the timers due at `now`, in deadline
+   * order; return the earliest deadline left (Infinity: no timer left).
+   */
+  protected abstract _popDueTimers(now: number): number;
   /** @internal Forget every timer (close). */
   protected abstract _clearTimers(): void;
   /** @internal Begin calling `_runIterations()` (runForever started). */
@@ -227,8 +237,18 @@ export abstract class BaseEventLoop implements EventLoop {
   private _callAt(when: number, cb: (...a: any[]) => unknown, arg: unknown): TimerHandle {
     if (this._closed) throw new Error('Event loop is closed');
     const handle = new TimerHandle(when, cb, arg);
+    if (when < this._earliest) this._earliest = when;
     this._addTimer(handle);
     return handle;
+  }
+
+  /** Move the timers due now to the ready queue (the first half of asyncio's `_run_once`). */
+  private _collectDueTimers(): void {
+    const earliest = this._earliest;
+    if (earliest === Infinity) return; // no timer: no clock read
+    const now = this.time();
+    if (now < earliest) return;
+    this._earliest = this._popDueTimers(now);
   }
 
   // -- One iteration ---------------------------------------------------------
@@ -406,6 +426,7 @@ export abstract class BaseEventLoop implements EventLoop {
     removeAllSignalHandlers(this);
     this._readyHead = this._readyTail = null;
     this._clearTimers();
+    this._earliest = Infinity;
     const executor = this._defaultExecutor;
     this._defaultExecutor = null;
     if (executor !== null) void executor.shutdown(false);

@@ -55,8 +55,9 @@ export class DefaultLoop extends DrivenLoop {
     }
   }
 
-  protected _collectDueTimers(): void {
-    if (this._timers.hasTimers) this._timers.popDue(this.time(), this);
+  protected _popDueTimers(now: number): number {
+    this._timers.popDue(now, this);
+    return this._timers.nextDeadline();
   }
 
   protected _clearTimers(): void {

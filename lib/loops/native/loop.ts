@@ -121,12 +121,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
   /** New timers not in the slab yet. */
   private readonly _pending = new PendingTimers();
   private readonly _storeFn = (handle: TimerHandle) => this._store(handle);
-  /**
-   * A lower bound of the earliest stored deadline: collecting due timers is
-   * skipped (no crossing) while `time()` is below it. Cancelling leaves it
-   * low, which only costs one popDue() that finds nothing.
-   */
-  private _earliest = Infinity;
   /** Mirror of the native idle state, so the drain only crosses on a change. */
   private _nativeReady = false;
   private readonly _due = new Int32Array(DUE_BATCH);
@@ -288,7 +282,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     // Pending first (../../pending_timers.ts): it reaches the slab and the
     // C++ heap with the next flush, unless cancelled before.
     this._pending.add(handle);
-    if (handle._when < this._earliest) this._earliest = handle._when;
     // Added while the loop waits in libuv (from a Node callback, not from a
     // burst): C++ must arm its timer now, nothing else would flush.
     if (this._running && !this._inIteration && !this._tickScheduled) this._flushOps();
@@ -313,12 +306,7 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     this._storedCount--;
   }
 
-  protected _collectDueTimers(): void {
-    // No clock read without timers (pending or stored): _earliest is Infinity then.
-    const earliest = this._earliest;
-    if (earliest === Infinity) return;
-    const now = this.time();
-    if (now < earliest) return;
+  protected _popDueTimers(now: number): number {
     this._flushOps();
     const out = this._due;
     const slab = this._slab;
@@ -336,7 +324,7 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
       this._storedCount -= n;
     } while (n === out.length);
     // _flushOps() above drained the pending timers into the slab.
-    this._earliest = this._storedCount === 0 ? Infinity : this._native.nextDeadline();
+    return this._storedCount === 0 ? Infinity : this._native.nextDeadline();
   }
 
   protected _clearTimers(): void {
@@ -348,7 +336,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     this._freeIds = [];
     this._logged = 0; // the C++ heap goes with close()
     this._storedCount = 0;
-    this._earliest = Infinity;
   }
 
   protected _keepAlive(on: boolean): void {
