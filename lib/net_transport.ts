@@ -45,8 +45,9 @@ const COPY_SLAB = 256 * 1024;
 const COPY_SLAB_MAX = 64 * 1024;
 let copySlab = Buffer.allocUnsafeSlow(COPY_SLAB);
 let copySlabUsed = 0;
-/** Where the last copy cut from `copySlab` starts (-1: none to take back). */
-let lastCopyStart = -1;
+/** The last copy cut from `copySlab`, and where it starts. */
+let lastCopy: Buffer | null = null;
+let lastCopyStart = 0;
 
 /**
  * A copy of `data` that Node may hold until the kernel takes it. Cut from a
@@ -71,6 +72,7 @@ function copyForWrite(data: Uint8Array): Buffer {
   }
   const copy = copySlab.subarray(copySlabUsed, copySlabUsed + n);
   copy.set(data);
+  lastCopy = copy;
   lastCopyStart = copySlabUsed;
   copySlabUsed = (copySlabUsed + n + 7) & ~7; // 8-byte aligned pieces
   return copy;
@@ -83,10 +85,9 @@ function copyForWrite(data: Uint8Array): Buffer {
  * same few cache-warm KiB instead of walking through fresh slab memory.
  */
 function takeBackCopy(copy: Buffer): void {
-  if (lastCopyStart >= 0 && copy.buffer === copySlab.buffer && copy.byteOffset === copySlab.byteOffset + lastCopyStart) {
-    copySlabUsed = lastCopyStart;
-  }
-  lastCopyStart = -1;
+  // Only the last piece cut can be cut again.
+  if (copy === lastCopy) copySlabUsed = lastCopyStart;
+  lastCopy = null;
 }
 
 /** A loop that can run I/O callbacks from Node's callbacks (DrivenLoop._runIo, lib/loops/driver.ts). */
