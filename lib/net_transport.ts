@@ -43,9 +43,23 @@ export interface SocketInfo {
 const COPY_SLAB = 256 * 1024;
 /** ...unless bigger than this: those get a Buffer of their own. */
 const COPY_SLAB_MAX = 64 * 1024;
-let copySlab = Buffer.allocUnsafeSlow(COPY_SLAB);
-let copySlabUsed = 0;
-/** The last copy cut from `copySlab`, and where it starts. */
+/**
+ * The current slab's memory (uninitialized: allocUnsafeSlow), where copies
+ * are cut as `Buffer.from(memory, offset, n)`, which costs less than
+ * `slab.subarray()` (see lib/loops/native/io.ts), and how much is cut.
+ */
+let copySlabMemory: ArrayBuffer;
+let copySlabBase: number;
+let copySlabUsed: number;
+newCopySlab();
+
+function newCopySlab(): void {
+  const slab = Buffer.allocUnsafeSlow(COPY_SLAB);
+  copySlabMemory = slab.buffer as ArrayBuffer;
+  copySlabBase = slab.byteOffset;
+  copySlabUsed = 0;
+}
+/** The last copy cut from the slab, and where it starts. */
 let lastCopy: Buffer | null = null;
 let lastCopyStart = 0;
 
@@ -66,11 +80,8 @@ let lastCopyStart = 0;
 function copyForWrite(data: Uint8Array): Buffer {
   const n = data.length;
   if (n > COPY_SLAB_MAX) return Buffer.from(data);
-  if (COPY_SLAB - copySlabUsed < n) {
-    copySlab = Buffer.allocUnsafeSlow(COPY_SLAB);
-    copySlabUsed = 0;
-  }
-  const copy = copySlab.subarray(copySlabUsed, copySlabUsed + n);
+  if (COPY_SLAB - copySlabUsed < n) newCopySlab();
+  const copy = Buffer.from(copySlabMemory, copySlabBase + copySlabUsed, n);
   copy.set(data);
   lastCopy = copy;
   lastCopyStart = copySlabUsed;

@@ -188,6 +188,19 @@ export class NativeIo {
     return this._outOps !== 0;
   }
 
+  /**
+   * A Buffer of `length` bytes at `start` in the current inbound slab, for a
+   * protocol to keep (C++ never rewrites a slab).
+   *
+   * @example
+   * ```ts
+   * protocol.datagramReceived(io.slabSlice(start, length), addr);
+   * ```
+   */
+  slabSlice(start: number, length: number): Buffer {
+    return Buffer.from(this._slabMemory, this._slabBase + start, length);
+  }
+
   /** Deliver one batch of events, in order. */
   dispatch(bytes: Buffer | undefined, events: Int32Array, count: number): void {
     if (bytes !== undefined && bytes !== this._slab) {
@@ -210,7 +223,7 @@ export class NativeIo {
           const a = events[i + 2]!;
           switch (events[i]) {
             case IoEvent.Data:
-              owner._onData!(Buffer.from(this._slabMemory, this._slabBase + a, events[i + 3]!));
+              owner._onData!(this.slabSlice(a, events[i + 3]!));
               break;
             case IoEvent.Eof:
               owner._onEof!();

@@ -93,7 +93,7 @@ export class NativeUdpTransport extends BaseDatagramTransport implements StreamO
       host = formatIp(bytes, offset + 4, 6);
     }
     const start = offset + ADDR_RECORD;
-    this._deliverDatagram(bytes.subarray(start, start + length), [host, port]);
+    this._deliverDatagram(this._io.slabSlice(start, length), [host, port]);
   }
 
   /** @internal */
