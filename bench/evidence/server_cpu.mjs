@@ -9,7 +9,8 @@
 //   node bench/evidence/server_cpu.mjs echo [SIZE ...]     (default 1024 10240)
 //   node bench/evidence/server_cpu.mjs resp [PIPELINE ...] (default 1 16)
 // Each server runs ROUNDS times (env, default 3), interleaved; the table shows
-// the median µs of server CPU per request and req/s.
+// the median µs of server CPU per request, of it the user time (the rest is
+// the kernel's), and req/s.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +27,7 @@ const SERVERS = {
     ['node:net', [process.execPath, path.join(ECHO, 'server.mjs'), 'node-net']],
     ['aioloop native protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'native']],
     ['aioloop native buffered protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-buffered', 'native']],
+    ['aioloop native streams', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-streams', 'native']],
     ['aioloop default protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'default']],
   ],
   resp: [
@@ -35,10 +37,10 @@ const SERVERS = {
   ],
 };
 
-/** utime + stime of `pid`, in µs. */
+/** utime and stime of `pid`, in µs. */
 function cpuUs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US; // fields 14 and 15 of stat(5)
+  return { user: Number(fields[11]) * TICK_US, sys: Number(fields[12]) * TICK_US }; // fields 14 and 15 of stat(5)
 }
 
 let nextPort = 16390;
@@ -100,7 +102,8 @@ async function measure(kind, argv, param) {
     const t0 = cpuUs(child.pid);
     load();
     const t1 = cpuUs(child.pid);
-    return { rps, cpuPerReq: (t1 - t0) / requests };
+    const user = t1.user - t0.user;
+    return { rps, cpuPerReq: (user + t1.sys - t0.sys) / requests, userPerReq: user / requests };
   } finally {
     child.kill('SIGKILL');
   }
@@ -116,12 +119,13 @@ if (!SERVERS[kind]) {
 const params = process.argv.slice(3).map(Number);
 if (params.length === 0) params.push(...(kind === 'echo' ? [1024, 10240] : [1, 16]));
 for (const param of params) {
-  const results = SERVERS[kind].map(() => ({ rps: [], cpu: [] }));
+  const results = SERVERS[kind].map(() => ({ rps: [], cpu: [], user: [] }));
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, [, argv]] of SERVERS[kind].entries()) {
-      const { rps, cpuPerReq } = await measure(kind, argv, param);
+      const { rps, cpuPerReq, userPerReq } = await measure(kind, argv, param);
       results[i].rps.push(rps);
       results[i].cpu.push(cpuPerReq);
+      results[i].user.push(userPerReq);
     }
   }
   console.log(`\n${kind} ${kind === 'echo' ? `${param} B, 10 connections` : `redis-benchmark -t set -c 50 -P ${param}`}; median of ${ROUNDS} interleaved rounds`);
@@ -129,7 +133,7 @@ for (const param of params) {
   for (const [i, [name]] of SERVERS[kind].entries()) {
     const cpu = median(results[i].cpu);
     console.log(
-      `  ${name.padEnd(26)} ${cpu.toFixed(2).padStart(6)} µs CPU/request  ${Math.round(median(results[i].rps)).toLocaleString('en-US').padStart(10)} req/s  node:net CPU / this: ${(base / cpu).toFixed(2)}x`,
+      `  ${name.padEnd(32)} ${cpu.toFixed(2).padStart(6)} µs CPU/request (user ${median(results[i].user).toFixed(2).padStart(5)})  ${Math.round(median(results[i].rps)).toLocaleString('en-US').padStart(10)} req/s  node:net CPU / this: ${(base / cpu).toFixed(2)}x`,
     );
   }
 }
