@@ -26,6 +26,14 @@ import { LOOPS, withLoop } from '../loops.js';
 const HOST = '127.0.0.1';
 const run = <T>(loop: EventLoop, main: () => Coroutine<T>) => loop.runUntilComplete(main());
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/** What a test hands back about the bytes a peer received: their sha256 and length. */
+const digest = (b: Uint8Array): [string, number] => [sha(b), b.length];
+/** The received bytes are exactly `sent`, in order. */
+function expectReceived([hash, length]: [string, number], sent: Buffer[]): void {
+  const want = Buffer.concat(sent);
+  expect(length).toBe(want.length);
+  expect(hash).toBe(sha(want));
+}
 const portOf = (server: Server) => (server.addresses()[0] as SockAddr).port;
 let unixCounter = 0;
 const unixPath = () => path.join(os.tmpdir(), `aioloop-t-${process.pid}-${++unixCounter}.sock`);
@@ -156,10 +164,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         yield* client.lost;
         server.close();
         yield* server.waitClosed();
-        const got = client.received();
-        return [sha(got), got.length];
+        return digest(client.received());
       }
-      expect(await run(loop, main)).toEqual([sha(payload), payload.length]);
+      expectReceived(await run(loop, main), [payload]);
     }));
 
   it('write() takes the bytes at once: the caller may refill its buffer right after, even while writes queue', () =>
@@ -197,13 +204,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         yield* serverProtos[0]!.lost;
         server.close();
         yield* server.waitClosed();
-        const got = serverProtos[0]!.received();
-        return [sha(got), got.length];
+        return digest(serverProtos[0]!.received());
       }
-      const [hash, length] = await run(loop, main);
-      const want = Buffer.concat(expected);
-      expect(length).toBe(want.length);
-      expect(hash).toBe(sha(want));
+      expectReceived(await run(loop, main), expected);
     }));
 
   it('small writes from one refilled buffer arrive intact, whether the kernel takes them at once or they queue', () =>
@@ -231,13 +234,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         yield* client.lost;
         server.close();
         yield* server.waitClosed();
-        const got = client.received();
-        return [sha(got), got.length];
+        return digest(client.received());
       }
-      const [hash, length] = await run(loop, main);
-      const want = Buffer.concat(expected);
-      expect(length).toBe(want.length);
-      expect(hash).toBe(sha(want));
+      expectReceived(await run(loop, main), expected);
     }));
 
   it('a timer or callback scheduled from dataReceived runs with nothing else going on', () =>
@@ -434,7 +433,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
   it('BufferedProtocol receives exactly the bytes sent, through its own small buffer', () =>
     withLoop(kind, async (loop) => {
       const payload = randomBytes(300 * 1024 + 17);
-      function* main(): Coroutine<unknown> {
+      function* main(): Coroutine<[string, number]> {
         const parts: Buffer[] = [];
         const hints: number[] = [];
         const done = loop.createFuture<void>();
@@ -454,19 +453,18 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         yield* done;
         server.close();
         yield* server.waitClosed();
-        const got = Buffer.concat(parts);
         // A size hint, or -1 (unknown) as asyncio passes before a zero-copy read.
         expect(hints.every((h) => h > 0 || h === -1)).toBe(true);
         expect(parts.every((p) => p.length <= 1000)).toBe(true);
-        return [got.length, sha(got)];
+        return digest(Buffer.concat(parts));
       }
-      expect(await run(loop, main)).toEqual([payload.length, sha(payload)]);
+      expectReceived(await run(loop, main), [payload]);
     }));
 
   it('switching from a BufferedProtocol to a Protocol mid-stream loses no byte', () =>
     withLoop(kind, async (loop) => {
       const payload = randomBytes(200 * 1024 + 3);
-      function* main(): Coroutine<unknown> {
+      function* main(): Coroutine<[string, number]> {
         const parts: Buffer[] = [];
         const done = loop.createFuture<void>();
         const plain: Protocol = {
@@ -493,10 +491,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         yield* done;
         server.close();
         yield* server.waitClosed();
-        const got = Buffer.concat(parts);
-        return [got.length, sha(got)];
+        return digest(Buffer.concat(parts));
       }
-      expect(await run(loop, main)).toEqual([payload.length, sha(payload)]);
+      expectReceived(await run(loop, main), [payload]);
     }));
 
   it('a throwing protocol callback goes to the exception handler and aborts only its transport', () =>
