@@ -51,6 +51,9 @@ const COPY_SLAB_MAX = 64 * 1024;
 let copySlabMemory: ArrayBuffer;
 let copySlabBase: number;
 let copySlabUsed: number;
+/** The last copy cut from the slab, and where it starts. */
+let lastCopy: Buffer | null = null;
+let lastCopyStart = 0;
 newCopySlab();
 
 function newCopySlab(): void {
@@ -59,9 +62,6 @@ function newCopySlab(): void {
   copySlabBase = slab.byteOffset;
   copySlabUsed = 0;
 }
-/** The last copy cut from the slab, and where it starts. */
-let lastCopy: Buffer | null = null;
-let lastCopyStart = 0;
 
 /**
  * A copy of `data` that Node may hold until the kernel takes it. Cut from a

@@ -33,11 +33,4 @@ export class PendingTimers extends TimerChain {
   drain(store: (handle: TimerHandle) => void): void {
     this.takeAll(store);
   }
-
-  /** Forget every pending timer (loop close). */
-  clear(): void {
-    this.takeAll(forget);
-  }
 }
-
-function forget(): void {}

@@ -75,6 +75,11 @@ export class TimerChain {
     return list;
   }
 
+  /** Unlink every timer (a loop closing): none keeps a link into the chain. */
+  clear(): void {
+    this.takeAll(noop);
+  }
+
   /** Empty the chain, handing each timer (its links already cleared) to `each`, in order. */
   takeAll(each: (h: TimerHandle) => void): void {
     const s = this.sentinel;

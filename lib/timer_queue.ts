@@ -172,7 +172,7 @@ export class TimerQueue {
   /** Forget every timer (loop close). */
   clear(): void {
     this.pending.clear();
-    for (const bucket of this.buckets.values()) bucket.takeAll(forget);
+    for (const bucket of this.buckets.values()) bucket.clear();
     this.buckets.clear();
     this.keys = [];
     this.deadKeys = 0;
@@ -201,8 +201,6 @@ export class TimerQueue {
     this.deadKeys = 0;
   }
 }
-
-function forget(): void {}
 
 function heapPush(heap: number[], key: number): void {
   let i = heap.length;

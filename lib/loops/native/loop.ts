@@ -116,8 +116,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
   private _slab: (TimerHandle | null)[] = [];
   /** Free ids in `_slab` (a stack: recently freed slots are reused first). */
   private _freeIds: number[] = [];
-  /** Live timers in the slab (and the C++ heap). */
-  private _storedCount = 0;
   /** New timers not in the slab yet. */
   private readonly _pending = new PendingTimers();
   private readonly _storeFn = (handle: TimerHandle) => this._store(handle);
@@ -293,7 +291,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     this._slab[id] = handle;
     handle._prev = id;
     handle._next = this as unknown as TimerHandle;
-    this._storedCount++;
     this._logOp(handle._when, id);
   }
 
@@ -303,7 +300,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     this._slab[id] = null;
     this._freeIds.push(id);
     handle._prev = handle._next = null;
-    this._storedCount--;
   }
 
   protected _popDueTimers(now: number): number {
@@ -321,10 +317,10 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
         handle._prev = null;
         this._enqueue(handle); // sets handle._next
       }
-      this._storedCount -= n;
     } while (n === out.length);
-    // _flushOps() above drained the pending timers into the slab.
-    return this._storedCount === 0 ? Infinity : this._native.nextDeadline();
+    // _flushOps() above drained the pending timers into the slab; every
+    // slot is free when no timer is stored.
+    return this._slab.length === this._freeIds.length ? Infinity : this._native.nextDeadline();
   }
 
   protected _clearTimers(): void {
@@ -335,7 +331,6 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     this._slab = [];
     this._freeIds = [];
     this._logged = 0; // the C++ heap goes with close()
-    this._storedCount = 0;
   }
 
   protected _keepAlive(on: boolean): void {
