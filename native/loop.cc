@@ -12,17 +12,6 @@
 
 namespace aioloop {
 
-// A slab's memory, owned by C++ and shared with the JS Buffer over it: freed
-// when both the loop and the Buffer (its finalizer) have let go. JS could
-// detach the Buffer (transfer it to a worker): the loop would still write
-// into memory that is alive. Atomic: Node may finalize an external buffer
-// from another thread's free.
-struct SlabMemory {
-  std::atomic<int> refs;
-  char* data;
-  size_t size;
-};
-
 #ifdef AIOLOOP_DEBUG
 // Process-wide (not per environment) on purpose: libuv handles can outlive
 // both their Loop and, during worker teardown, the napi env, so these are
@@ -53,6 +42,10 @@ std::atomic<int64_t> g_live_loops{0};  // C++ Loop objects not released (closed 
 constexpr size_t kReadSize = 64 * 1024;
 constexpr size_t kMinSlab = 512 * 1024;
 constexpr size_t kMaxSlab = 16 * 1024 * 1024;
+// The outbound batch (Loop::Outbound): bytes, and records of three int32
+// (id, offset, length) each; JS writes bigger chunks directly (Loop::Write).
+constexpr size_t kOutBytes = 256 * 1024;
+constexpr size_t kOutOps = 4096;
 // Event records handed to JS per call at first (grown as needed).
 constexpr size_t kInitialEventsOut = 4 * 1024;
 
@@ -62,6 +55,16 @@ void ReleaseSlabMemory(SlabMemory* m) {
     delete m;
   }
 }
+
+void ReleaseLoopRef(LoopRef* ref) {
+  if (--ref->refs == 0) delete ref;
+}
+
+void FinalizeLoopRef(napi_env, void* data, void*) { ReleaseLoopRef(static_cast<LoopRef*>(data)); }
+
+// The finalizer of a JS view of memory the addon also uses (not counted as
+// external memory: the outbound batch is allocated once per loop).
+void FinalizeShared(napi_env, void*, void* hint) { ReleaseSlabMemory(static_cast<SlabMemory*>(hint)); }
 
 void FinalizeSlab(napi_env env, void*, void* hint) {
   auto* m = static_cast<SlabMemory*>(hint);
@@ -126,16 +129,11 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&Loop::Now>("now"),
           InstanceMethod<&Loop::SetRunning>("setRunning"),
-          InstanceMethod<&Loop::SetReady>("setReady"),
           InstanceMethod<&Loop::AddTimer>("addTimer"),
           InstanceMethod<&Loop::CancelTimer>("cancelTimer"),
-          InstanceMethod<&Loop::ApplyOps>("applyOps"),
-          InstanceMethod<&Loop::PopDue>("popDue"),
-          InstanceMethod<&Loop::NextDeadline>("nextDeadline"),
           InstanceMethod<&Loop::Close>("close"),
           InstanceMethod<&Loop::Stats>("stats"),
-          InstanceMethod<&Loop::Flush>("flush"),
-          InstanceMethod<&Loop::Write>("write"),
+          InstanceMethod<&Loop::Outbound>("outbound"),
           InstanceMethod<&Loop::ReadStart>("readStart"),
           InstanceMethod<&Loop::ReadStop>("readStop"),
           InstanceMethod<&Loop::Shutdown>("shutdown"),
@@ -177,6 +175,26 @@ Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(
   // reference here would make an unclosed, idle loop uncollectable.
   // SetRunning(true) makes it strong: a running loop must stay alive.
   on_wake_ = Napi::Weak(info[0].As<Napi::Function>());
+
+  // The methods called once or more per loop iteration are own properties
+  // bound to this loop (see LoopRef); the rest stay on the prototype.
+  // Before any libuv handle exists: a failure here leaves nothing behind.
+  loop_ref_ = new LoopRef{this, 1};
+  try {
+    Napi::Object self = info.This().As<Napi::Object>();
+    BindMethod<&Loop::SetReady>(self, "setReady");
+    BindMethod<&Loop::ApplyOps>(self, "applyOps");
+    BindMethod<&Loop::PopDue>(self, "popDue");
+    BindMethod<&Loop::NextDeadline>(self, "nextDeadline");
+    BindMethod<&Loop::Flush>(self, "flush");
+    BindMethod<&Loop::Write>(self, "write");
+  } catch (...) {
+    loop_ref_->loop = nullptr;
+    ReleaseLoopRef(loop_ref_);
+    loop_ref_ = nullptr;
+    napi_async_destroy(env_, async_context_);
+    throw;
+  }
 
   // Where JS itself can detach an ArrayBuffer (ArrayBuffer.prototype.transfer,
   // Node 21+), slab memory is the addon's own, refcounted, so a detached
@@ -223,6 +241,29 @@ Loop::~Loop() {
   // Reached from the wrapper's finalizer: a loop dropped without close().
   // No JS may run here; Release only closes handles and deletes references.
   Release(false);
+  // A bound method JS still holds now throws instead of reaching freed memory.
+  if (loop_ref_ != nullptr) {
+    loop_ref_->loop = nullptr;
+    ReleaseLoopRef(loop_ref_);
+  }
+}
+
+template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
+Napi::Value Loop::CallBound(const Napi::CallbackInfo& info) {
+  Loop* loop = static_cast<LoopRef*>(info.Data())->loop;
+  if (loop == nullptr) throw Napi::Error::New(info.Env(), "this native loop was garbage-collected");
+  return (loop->*Method)(info);
+}
+
+template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
+void Loop::BindMethod(Napi::Object self, const char* name) {
+  Napi::Function fn = Napi::Function::New<CallBound<Method>>(env_, name, loop_ref_);
+  loop_ref_->refs++;
+  if (napi_add_finalizer(env_, fn, loop_ref_, FinalizeLoopRef, nullptr, nullptr) != napi_ok) {
+    loop_ref_->refs--;
+    throw Napi::Error::New(env_, "aioloop: napi_add_finalizer failed");
+  }
+  self.DefineProperty(Napi::PropertyDescriptor::Value(name, fn, napi_default));
 }
 
 void Loop::Release(bool from_env_cleanup) {
@@ -262,6 +303,9 @@ void Loop::Release(bool from_env_cleanup) {
   slab_ref_ = events_ref_ = nullptr;
   ReleaseSlabMemory(slab_memory_);
   slab_memory_ = nullptr;
+  ReleaseSlabMemory(out_bytes_);
+  ReleaseSlabMemory(out_ops_);
+  out_bytes_ = out_ops_ = nullptr;
   slab_ = nullptr;
   events_out_ = nullptr;
   slab_size_ = slab_used_ = batch_start_ = last_batch_ = events_cap_ = 0;
@@ -488,6 +532,41 @@ bool Loop::EventsOut(size_t count, napi_value* out) {
     return true;
   }
   return napi_get_reference_value(env_, events_ref_, out) == napi_ok;
+}
+
+// outbound() -> [bytes: ArrayBuffer, ops: ArrayBuffer]: views of the
+// outbound batch (see out_bytes_ in loop.h) for JS to fill; Flush reads them
+// in place. Each call gives new views of the same memory.
+Napi::Value Loop::Outbound(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "outbound");
+  CheckOpen(info, "outbound");
+  Napi::Env env = info.Env();
+  if (out_bytes_ == nullptr) {
+    auto* bytes = new (std::nothrow) SlabMemory{{1}, static_cast<char*>(std::malloc(kOutBytes)), kOutBytes};
+    auto* ops = new (std::nothrow)
+        SlabMemory{{1}, static_cast<char*>(std::malloc(kOutOps * kOutOpInts * sizeof(int32_t))),
+                   kOutOps * kOutOpInts * sizeof(int32_t)};
+    if (bytes == nullptr || bytes->data == nullptr || ops == nullptr || ops->data == nullptr) {
+      ReleaseSlabMemory(bytes);
+      ReleaseSlabMemory(ops);
+      throw Napi::Error::New(env, "outbound(): out of memory");
+    }
+    out_bytes_ = bytes;
+    out_ops_ = ops;
+  }
+  Napi::Array views = Napi::Array::New(env, 2);
+  SlabMemory* parts[2] = {out_bytes_, out_ops_};
+  for (uint32_t i = 0; i < 2; i++) {
+    napi_value view;
+    // The view's reference first: its finalizer releases it.
+    parts[i]->refs++;
+    if (napi_create_external_arraybuffer(env, parts[i]->data, parts[i]->size, FinalizeShared, parts[i], &view) != napi_ok) {
+      parts[i]->refs--;
+      throw Napi::Error::New(env, "outbound(): cannot create an external ArrayBuffer");
+    }
+    views.Set(i, Napi::Value(env, view));
+  }
+  return views;
 }
 
 void Loop::ResumeStarved() {

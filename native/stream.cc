@@ -28,11 +28,8 @@ struct ShutdownReq {
   uv_shutdown_t req;
 };
 
-// Records of one flush: (id, offset, length) int32 triples.
-constexpr size_t kOpInts = 3;
 // uv_try_write gathers at most this many buffers per call (IOV_MAX is 1024).
 constexpr unsigned int kMaxBufs = 64;
-
 
 }  // namespace
 
@@ -303,38 +300,33 @@ void Stream::OnClose(uv_handle_t* handle) {
 
 // -- JS methods ----------------------------------------------------------------
 
-// flush(bytes: Uint8Array, ops: Int32Array, count) -> k
-// Writes `count` (id, offset, length) records of `bytes`, in order; runs of
-// records for the same stream go to the kernel in one writev. Records for a
-// stream that is closing are dropped (JS stops writing to it first; this
+// flush(count) -> k
+// Writes the first `count` (id, offset, length) records of the outbound
+// batch (outbound(): the ops view holds the records, the bytes view their
+// bytes), in order; runs of records for the same stream go to the kernel in
+// one writev. Records for a stream that is closing are dropped (JS stops writing to it first; this
 // only covers races with close callbacks). Afterwards ops[0..2k) holds
 // (id, queued bytes) for each stream left with queued bytes.
 Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
-  ExpectArgCount(info, 3, "flush");
+  ExpectArgCount(info, 1, "flush");
   Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw Napi::TypeError::New(env, "flush() bytes must be a Uint8Array");
-  }
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw Napi::TypeError::New(env, "flush() ops must be an Int32Array");
-  }
-  if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "flush() count must be a number");
-  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
-  Napi::Int32Array ops = info[1].As<Napi::Int32Array>();
-  double count_value = info[2].As<Napi::Number>().DoubleValue();
-  if (!(count_value >= 0) || std::floor(count_value) != count_value ||
-      count_value * kOpInts > static_cast<double>(ops.ElementLength())) {
-    throw Napi::RangeError::New(env, "flush() count must be an integer in [0, ops.length / 3]");
-  }
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "flush() count must be a number");
+  double count_value = info[0].As<Napi::Number>().DoubleValue();
   CheckOpen(info, "flush");
+  size_t max_count = out_ops_ == nullptr ? 0 : out_ops_->size / (kOutOpInts * sizeof(int32_t));
+  if (!(count_value >= 0) || std::floor(count_value) != count_value || count_value > static_cast<double>(max_count)) {
+    throw Napi::RangeError::New(env, "flush() count must be an integer in [0, " + std::to_string(max_count) +
+                                         "] (the records of outbound())");
+  }
   size_t count = static_cast<size_t>(count_value);
-  char* base = reinterpret_cast<char*>(bytes.Data());
-  size_t limit = bytes.ElementLength();
-  int32_t* op = ops.Data();
+  if (count == 0) return Napi::Number::New(env, 0);
+  char* base = out_bytes_->data;
+  size_t limit = out_bytes_->size;
+  int32_t* op = reinterpret_cast<int32_t*>(out_ops_->data);
   // Validate every record before writing any: a bad batch is a bug in the
   // JS half, and half-applied batches would lose bytes silently.
   for (size_t i = 0; i < count; i++) {
-    int32_t id = op[i * kOpInts], off = op[i * kOpInts + 1], len = op[i * kOpInts + 2];
+    int32_t id = op[i * kOutOpInts], off = op[i * kOutOpInts + 1], len = op[i * kOutOpInts + 2];
     if (id < 0 || off < 0 || len < 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > limit) {
       throw Napi::RangeError::New(env, "flush(): record " + std::to_string(i) + " is out of range");
     }
@@ -343,11 +335,11 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
   uv_buf_t bufs[kMaxBufs];
   size_t i = 0;
   while (i < count) {
-    int32_t id = op[i * kOpInts];
+    int32_t id = op[i * kOutOpInts];
     unsigned int n = 0;
     size_t j = i;
-    while (j < count && op[j * kOpInts] == id && n < kMaxBufs) {
-      bufs[n++] = uv_buf_init(base + op[j * kOpInts + 1], static_cast<unsigned int>(op[j * kOpInts + 2]));
+    while (j < count && op[j * kOutOpInts] == id && n < kMaxBufs) {
+      bufs[n++] = uv_buf_init(base + op[j * kOutOpInts + 1], static_cast<unsigned int>(op[j * kOutOpInts + 2]));
       j++;
     }
     i = j;
@@ -382,15 +374,19 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
 Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "write");
   Stream* s = StreamArg(info, 0, "write");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+  // One query for the type, the bytes and the length (node-addon-api's
+  // checked accessors ask three times: ~400 instructions a write).
+  napi_typedarray_type type;
+  size_t len = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(info.Env(), info[1], &type, &len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
     throw Napi::TypeError::New(info.Env(), "write() data must be a Uint8Array");
   }
   if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "write(): not a connected stream");
-  Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
-  if (!s->closing && !s->close_after_writes && data.ElementLength() > 0) {
-    size_t len = data.ElementLength();
+  if (!s->closing && !s->close_after_writes && len > 0) {
     if (len > 0xffffffffu) throw Napi::RangeError::New(info.Env(), "write(): data larger than 4 GiB");
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(data.Data()), static_cast<unsigned int>(len));
+    uv_buf_t buf = uv_buf_init(static_cast<char*>(data), static_cast<unsigned int>(len));
     int err = s->Write(&buf, 1);
     if (err != 0) {
       PushEvent(kEventError, s->id, err, 1);

@@ -372,6 +372,24 @@ describe.runIf(built)('native loop', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a hot method kept after its loop object was collected throws instead of reaching freed memory', async () => {
+    const r = await runChild(
+      `const { createRequire } = await import('node:module');
+       const native = createRequire(import.meta.url)(process.env.AIOLOOP_NATIVE_BINARY);
+       let flush, write, collected = false;
+       const registry = new FinalizationRegistry(() => { collected = true; });
+       (() => { const l = new native.Loop(() => {}); flush = l.flush; write = l.write; registry.register(l, 0); })();
+       for (let i = 0; i < 10 && !collected; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+       for (const call of [() => flush(0), () => write(0, new Uint8Array(1))]) {
+         try { call(); console.log('no error'); } catch (e) { console.log(collected, e.message); }
+       }`,
+      { nodeArgs: ['--expose-gc'], env: binaryEnv },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('true this native loop was garbage-collected\n'.repeat(2));
+    expect(r.code).toBe(0);
+  });
+
   it.runIf(debug)('frees the handles of a collected, unclosed loop (debug build)', async () => {
     const r = await runChild(
       `const { createRequire } = await import('node:module');

@@ -7,6 +7,8 @@
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { NativeLoop, fromPromise, sleep, type Coroutine, type Server, type Transport } from '../../lib/index.js';
 import { Worker } from 'node:worker_threads';
@@ -27,6 +29,8 @@ describe.runIf(built)('native addon: stream boundary', () => {
     const any = l as any;
     try {
       const id = l.tcpListen(HOST, 0, 16, false, false);
+      const [bytes, ops] = l.outbound();
+      const records = new Int32Array(ops);
       const cases: [() => unknown, ErrorConstructor][] = [
         [() => any.tcpListen(), TypeError],
         [() => any.tcpListen(1, 0, 16, false, false), TypeError],
@@ -48,11 +52,16 @@ describe.runIf(built)('native addon: stream boundary', () => {
         [() => any.write(id, 'text'), TypeError],
         [() => any.write(id, new Uint8Array(1)), TypeError], // a listener
         [() => any.shutdown(id), TypeError], // a listener
-        [() => any.flush(new Uint16Array(4), new Int32Array(3), 1), TypeError],
-        [() => any.flush(new Uint8Array(4), new Float64Array(3), 1), TypeError],
-        [() => any.flush(new Uint8Array(4), new Int32Array(3), 2), RangeError],
-        [() => any.flush(new Uint8Array(4), new Int32Array([id, 2, 8]), 1), RangeError], // past the bytes
-        [() => any.flush(new Uint8Array(4), new Int32Array([id, -1, 1]), 1), RangeError],
+        [() => any.outbound(1), TypeError],
+        [() => any.flush(), TypeError],
+        [() => any.flush('1'), TypeError],
+        [() => any.flush(-1), RangeError],
+        [() => any.flush(0.5), RangeError],
+        [() => any.flush(NaN), RangeError],
+        [() => any.flush(records.length / 3 + 1), RangeError], // more records than the batch holds
+        [() => (records.set([id, bytes.byteLength - 2, 8]), any.flush(1)), RangeError], // past the bytes
+        [() => (records.set([id, -1, 1]), any.flush(1)), RangeError],
+        [() => (records.set([id, 0, 1, id, 0, -1]), any.flush(2)), RangeError], // a bad second record
         [() => any.pipeListen('', 16), TypeError],
         [() => any.pipeListen('a\0b', 16), TypeError],
         [() => any.pipeConnect(5), TypeError],
@@ -130,10 +139,33 @@ describe.runIf(built)('native addon: stream boundary', () => {
       () => l.pipeConnect('/tmp/x.sock'),
       () => l.pipeOpen(0, false),
       () => l.readStart(0),
-      () => l.flush(new Uint8Array(1), new Int32Array(3), 0),
+      () => l.flush(0),
+      () => l.outbound(),
     ]) {
       expect(call).toThrow(/closed/);
     }
+  });
+
+  it('keeps the outbound batch alive for views that outlive their loop, and for a loop whose views are gone', async () => {
+    const l = new addon.Loop(noop);
+    const [bytes, ops] = l.outbound();
+    const again = l.outbound(); // new views of the same memory
+    new Uint8Array(bytes).fill(7);
+    expect(new Uint8Array(again[0])[12345]).toBe(7);
+    expect(new Int32Array(ops).length).toBe(new Int32Array(again[1]).length);
+    l.close();
+    // The loop let go; the views still own the memory (ASan would see a use after free).
+    new Uint8Array(bytes).fill(9);
+    expect(new Uint8Array(again[0])[bytes.byteLength - 1]).toBe(9);
+    // And the other way round: views collected first, the loop keeps flushing.
+    const l2 = new addon.Loop(noop);
+    l2.outbound();
+    await new Promise((resolve) => setImmediate(resolve));
+    v8.setFlagsFromString('--expose-gc');
+    (vm.runInNewContext('gc') as () => void)(); // the views' finalizers run
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(l2.flush(0)).toBe(0);
+    l2.close();
   });
 });
 

@@ -40,8 +40,10 @@ export interface NativeLoopBinding {
   stats(): NativeLoopStats;
 
   // Streams (native/stream.h): ids name them; events arrive through onWake.
-  /** Writes `count` (id, offset, length) records of `bytes`; leaves (id, queued) pairs in `ops`, returns how many. */
-  flush(bytes: Uint8Array, ops: Int32Array, count: number): number;
+  /** New views of the outbound batch: its bytes, and its (id, offset, length) int32 records. */
+  outbound(): [ArrayBuffer, ArrayBuffer];
+  /** Writes the first `count` records of the outbound batch; leaves (id, queued) pairs in its records, returns how many. */
+  flush(count: number): number;
   /** Writes `data` now (too big for the batch); returns the bytes still queued. */
   write(id: number, data: Uint8Array): number;
   readStart(id: number): void;

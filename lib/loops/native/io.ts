@@ -36,10 +36,6 @@ export const enum IoEvent {
   Buffered = 13,
 }
 
-/** Outbound batch size: bigger writes bypass the batch (one direct call). */
-const OUT_BYTES = 256 * 1024;
-/** Outbound records per batch (three int32 each). */
-const OUT_OPS = 4096;
 /**
  * Writes of at least this many bytes skip the outbound batch (see write()):
  * above a few KiB the copy into the batch costs more than the call.
@@ -159,17 +155,32 @@ export class NativeIo {
    */
   private _slabMemory = new ArrayBuffer(0);
   private _slabBase = 0;
-  private readonly _out = Buffer.allocUnsafeSlow(OUT_BYTES);
-  private readonly _ops = new Int32Array(OUT_OPS * 3);
+  /**
+   * The outbound batch, memory C++ flushes in place (`outbound()`): the
+   * bytes, and (id, offset, length) records. Bigger writes bypass it.
+   */
+  private readonly _out: Buffer;
+  private readonly _ops: Int32Array;
+  private readonly _outBytes: number;
+  private readonly _maxRecords: number;
   private _outUsed = 0;
-  private _outOps = 0;
+  private _outCount = 0;
   /** Writers with records in the batch. */
   private _dirty: BatchWriter[] = [];
 
   constructor(
     private readonly _native: NativeLoopBinding,
     private readonly _host: IoHost,
-  ) {}
+  ) {
+    const [bytes, ops] = _native.outbound();
+    // Our own views stay usable: a transfer to a worker throws instead.
+    markAsUntransferable(bytes);
+    markAsUntransferable(ops);
+    this._out = Buffer.from(bytes);
+    this._ops = new Int32Array(ops);
+    this._outBytes = this._out.length;
+    this._maxRecords = this._ops.length / 3;
+  }
 
   /** Route events of `id` to `owner`. */
   register(id: number, owner: StreamOwner): void {
@@ -185,7 +196,7 @@ export class NativeIo {
 
   /** True while records wait for flush(). */
   hasPendingWrites(): boolean {
-    return this._outOps !== 0;
+    return this._outCount !== 0;
   }
 
   /**
@@ -279,7 +290,7 @@ export class NativeIo {
    */
   write(writer: BatchWriter, data: Uint8Array | string): void {
     let len: number;
-    const room = OUT_BYTES - this._outUsed;
+    const room = this._outBytes - this._outUsed;
     if (typeof data === 'string') {
       // UTF-8 needs at most 3 bytes per UTF-16 unit: skip byteLength when it surely fits.
       len = data.length * 3 <= room ? -1 : Buffer.byteLength(data, 'utf8');
@@ -316,8 +327,8 @@ export class NativeIo {
   writeDatagram(writer: BatchWriter, data: Uint8Array | string, family: number, port: number, addr: Uint8Array | null): void {
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     const len = ADDR_RECORD + payload.length;
-    if (len > OUT_BYTES) throw new RangeError(`sendto(): a datagram of ${payload.length} bytes is too large`);
-    if (len > OUT_BYTES - this._outUsed) this.flush();
+    if (len > this._outBytes) throw new RangeError(`sendto(): a datagram of ${payload.length} bytes is too large`);
+    if (len > this._outBytes - this._outUsed) this.flush();
     const out = this._out;
     const at = this._outUsed;
     out[at] = family;
@@ -334,7 +345,7 @@ export class NativeIo {
   /** A write that does not fit: flush the batch, then log it or write it directly. */
   private _big(writer: BatchWriter, data: Uint8Array): void {
     this.flush();
-    if (data.length <= OUT_BYTES) {
+    if (data.length <= this._outBytes) {
       this._out.set(data, 0);
       this._outUsed = data.length;
       this._log(writer, 0, data.length);
@@ -357,7 +368,7 @@ export class NativeIo {
    * flush, so the batch goes at once.
    */
   private _log(writer: BatchWriter, offset: number, len: number, counted = len): void {
-    const k = this._outOps * 3;
+    const k = this._outCount * 3;
     this._ops[k] = writer._id;
     this._ops[k + 1] = offset;
     this._ops[k + 2] = len;
@@ -366,14 +377,14 @@ export class NativeIo {
       writer._dirty = true;
       this._dirty.push(writer);
     }
-    if (++this._outOps === OUT_OPS || !this._host._inIteration) this.flush();
+    if (++this._outCount === this._maxRecords || !this._host._inIteration) this.flush();
   }
 
   /** Hand every logged write to C++ (one call), then update the writers' counts. */
   flush(): void {
-    const count = this._outOps;
+    const count = this._outCount;
     if (count === 0) return;
-    this._outOps = 0;
+    this._outCount = 0;
     this._outUsed = 0;
     const dirty = this._dirty;
     this._dirty = [];
@@ -383,7 +394,7 @@ export class NativeIo {
     }
     if (this._host.isClosed()) return; // the streams went with the loop
     const ops = this._ops;
-    const k = this._native.flush(this._out, ops, count);
+    const k = this._native.flush(count);
     for (let i = 0; i < k; i++) {
       const owner = this._owners[ops[2 * i]!] as unknown as BatchWriter | null | undefined;
       if (owner) owner._queued = ops[2 * i + 1]!;
