@@ -79,6 +79,18 @@ export class StreamReader {
   _op: ReadOp | null = null;
   /** @internal Its Future. */
   _waiter: Future<any> | null = null;
+  /** @internal The `n` of the read(n) that `_readSome` serves. */
+  _readMax = 0;
+  /**
+   * @internal read(n)'s operation, made once per reader rather than a
+   * closure per read: `read()` is the streams echo's call per request, and
+   * a closure stored into the (old) reader is an allocation plus a
+   * write-barrier slow path.
+   */
+  private readonly _readSome: ReadOp = () => {
+    if (this._size > 0) return this._take(Math.min(this._readMax, this._size));
+    return this._eof ? EMPTY : NOT_YET;
+  };
   /** @internal */ readonly _limit: number;
   /** @internal */ readonly _loop: EventLoop;
 
@@ -165,10 +177,7 @@ export class StreamReader {
       }, true);
     }
     if (n === 0) return this._start('read', () => EMPTY, false);
-    return this._start('read', () => {
-      if (this._size > 0) return this._take(Math.min(n, this._size));
-      return this._eof ? EMPTY : NOT_YET;
-    }, true);
+    return this._start('read', this._readSome, true, n);
   }
 
   /**
@@ -242,11 +251,13 @@ export class StreamReader {
     }
   }
 
-  /** Run `op` now, or keep it as the pending read. */
-  private _start(method: string, op: ReadOp, mayWait: boolean): Future<Buffer> {
+  /** Run `op` now, or keep it as the pending read (`readMax`: `_readSome`'s n). */
+  private _start(method: string, op: ReadOp, mayWait: boolean, readMax = 0): Future<Buffer> {
     if (this._waiter !== null && !this._waiter.done()) {
       throw new Error(`${method}() called while another coroutine is already waiting for incoming data`);
     }
+    // Only now: a read refused above must not change the waiting one's n.
+    this._readMax = readMax;
     // Inside the loop (the usual case) the Future finds it itself: no options object.
     const fut = _getRunningLoop() !== null ? new Future<Buffer>() : new Future<Buffer>({ loop: this._loop });
     if (this._exception !== null && mayWait) {

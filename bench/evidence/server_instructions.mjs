@@ -56,8 +56,10 @@ const serverArgv =
     ? [path.join(ECHO, 'build', 'echo_server'), '0']
     : // --perf-basic-prof: V8 writes /tmp/perf-PID.map, which names the JIT code below.
       [process.execPath, '--single-threaded', '--perf-basic-prof', path.join(ECHO, 'server.mjs'), opts.kind, opts.loop];
+// In the temporary directory: --perf-basic-prof also writes V8's log file to the working directory.
 const server = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, ...serverArgv], {
   stdio: ['ignore', 'pipe', 'ignore'],
+  cwd: dir,
 });
 
 const port = await new Promise((resolve, reject) => {

@@ -254,6 +254,26 @@ describe.each(LOOPS)('$name loop: StreamReader over TCP', (kind) => {
       expect(await run(loop, main)).toEqual([true, 'partial line\n', true, 0]);
     }));
 
+  it('a refused second read leaves the waiting read(n) its own n', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string[]> {
+        const server = yield* startServer((_r, w) => {
+          w.write('abcdefgh');
+          w.close();
+        }, HOST, 0);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        const pending = reader.read(5);
+        expect(() => reader.read(1)).toThrow(/already waiting/);
+        const first = (yield* pending).toString();
+        const rest = (yield* reader.read(100)).toString();
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return [first, rest];
+      }
+      expect(await run(loop, main)).toEqual(['abcde', 'fgh']);
+    }));
+
   it('rejects a second concurrent read and bad read arguments', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<void> {
