@@ -134,12 +134,9 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
           InstanceMethod<&Loop::Close>("close"),
           InstanceMethod<&Loop::Stats>("stats"),
           InstanceMethod<&Loop::Outbound>("outbound"),
-          InstanceMethod<&Loop::ReadStart>("readStart"),
-          InstanceMethod<&Loop::ReadStop>("readStop"),
           InstanceMethod<&Loop::Shutdown>("shutdown"),
           InstanceMethod<&Loop::CloseStream>("closeStream"),
           InstanceMethod<&Loop::Fileno>("fileno"),
-          InstanceMethod<&Loop::SetReadBuffer>("setReadBuffer"),
           InstanceMethod<&Loop::TcpListen>("tcpListen"),
           InstanceMethod<&Loop::TcpConnect>("tcpConnect"),
           InstanceMethod<&Loop::TcpAddress>("tcpAddress"),
@@ -188,6 +185,10 @@ Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(
     BindMethod<&Loop::NextDeadline>(self, "nextDeadline");
     BindMethod<&Loop::Flush>(self, "flush");
     BindMethod<&Loop::Write>(self, "write");
+    // Per read with a BufferedProtocol, and on every pause/resume of reading.
+    BindMethod<&Loop::SetReadBuffer>(self, "setReadBuffer");
+    BindMethod<&Loop::ReadStart>(self, "readStart");
+    BindMethod<&Loop::ReadStop>(self, "readStop");
   } catch (...) {
     loop_ref_->loop = nullptr;
     ReleaseLoopRef(loop_ref_);

@@ -443,20 +443,22 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(info.Env(), "setReadBuffer(): not a connected stream");
   }
   bool clear = info[1].IsNull();
-  if (!clear && (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)) {
+  // One query for the type, the bytes and the length (BufferedProtocol
+  // calls this before every read).
+  napi_typedarray_type type = napi_int8_array;
+  size_t len = 0;
+  void* data = nullptr;
+  if (!clear && (napi_get_typedarray_info(info.Env(), info[1], &type, &len, &data, nullptr, nullptr) != napi_ok ||
+                 type != napi_uint8_array)) {
     throw Napi::TypeError::New(info.Env(), "setReadBuffer() buffer must be a Uint8Array or null");
   }
-  if (!clear && info[1].As<Napi::Uint8Array>().ElementLength() == 0) {
-    throw Napi::RangeError::New(info.Env(), "setReadBuffer() buffer must not be empty");
-  }
+  if (!clear && len == 0) throw Napi::RangeError::New(info.Env(), "setReadBuffer() buffer must not be empty");
   s->ReleaseReadBuffer();
   if (clear || s->closing) return info.Env().Undefined();
-  Napi::Uint8Array buffer = info[1].As<Napi::Uint8Array>();
-  size_t len = buffer.ElementLength();
   if (len > 0x7fffffff) len = 0x7fffffff;  // one read at most (int32 event field)
-  napi_create_reference(env_, buffer, 1, &s->read_buffer);
+  napi_create_reference(env_, info[1], 1, &s->read_buffer);
   read_buffers_++;
-  s->read_buffer_data = reinterpret_cast<char*>(buffer.Data());
+  s->read_buffer_data = static_cast<char*>(data);
   s->read_buffer_len = len;
   return info.Env().Undefined();
 }
