@@ -147,6 +147,11 @@ describe.runIf(built)('native addon: stream boundary', () => {
   });
 
   it('keeps the outbound batch alive for views that outlive their loop, and for a loop whose views are gone', async () => {
+    const fresh = new addon.Loop(noop);
+    // No outbound() yet: the batch has no records to flush.
+    expect(fresh.flush(0)).toBe(0);
+    expect(() => fresh.flush(1)).toThrow(RangeError);
+    fresh.close();
     const l = new addon.Loop(noop);
     const [bytes, ops] = l.outbound();
     const again = l.outbound(); // new views of the same memory
