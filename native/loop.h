@@ -141,8 +141,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value NextDeadline(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  // stream.cc
   Napi::Value Outbound(const Napi::CallbackInfo& info);
+  // stream.cc
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value ReadStart(const Napi::CallbackInfo& info);

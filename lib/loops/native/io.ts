@@ -161,8 +161,6 @@ export class NativeIo {
    */
   private readonly _out: Buffer;
   private readonly _ops: Int32Array;
-  private readonly _outBytes: number;
-  private readonly _maxRecords: number;
   private _outUsed = 0;
   private _outCount = 0;
   /** Writers with records in the batch. */
@@ -178,8 +176,6 @@ export class NativeIo {
     markAsUntransferable(ops);
     this._out = Buffer.from(bytes);
     this._ops = new Int32Array(ops);
-    this._outBytes = this._out.length;
-    this._maxRecords = this._ops.length / 3;
   }
 
   /** Route events of `id` to `owner`. */
@@ -290,7 +286,7 @@ export class NativeIo {
    */
   write(writer: BatchWriter, data: Uint8Array | string): void {
     let len: number;
-    const room = this._outBytes - this._outUsed;
+    const room = this._out.length - this._outUsed;
     if (typeof data === 'string') {
       // UTF-8 needs at most 3 bytes per UTF-16 unit: skip byteLength when it surely fits.
       len = data.length * 3 <= room ? -1 : Buffer.byteLength(data, 'utf8');
@@ -327,8 +323,8 @@ export class NativeIo {
   writeDatagram(writer: BatchWriter, data: Uint8Array | string, family: number, port: number, addr: Uint8Array | null): void {
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     const len = ADDR_RECORD + payload.length;
-    if (len > this._outBytes) throw new RangeError(`sendto(): a datagram of ${payload.length} bytes is too large`);
-    if (len > this._outBytes - this._outUsed) this.flush();
+    if (len > this._out.length) throw new RangeError(`sendto(): a datagram of ${payload.length} bytes is too large`);
+    if (len > this._out.length - this._outUsed) this.flush();
     const out = this._out;
     const at = this._outUsed;
     out[at] = family;
@@ -345,7 +341,7 @@ export class NativeIo {
   /** A write that does not fit: flush the batch, then log it or write it directly. */
   private _big(writer: BatchWriter, data: Uint8Array): void {
     this.flush();
-    if (data.length <= this._outBytes) {
+    if (data.length <= this._out.length) {
       this._out.set(data, 0);
       this._outUsed = data.length;
       this._log(writer, 0, data.length);
@@ -377,7 +373,7 @@ export class NativeIo {
       writer._dirty = true;
       this._dirty.push(writer);
     }
-    if (++this._outCount === this._maxRecords || !this._host._inIteration) this.flush();
+    if (++this._outCount * 3 === this._ops.length || !this._host._inIteration) this.flush();
   }
 
   /** Hand every logged write to C++ (one call), then update the writers' counts. */
