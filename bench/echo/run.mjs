@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * Echo benchmark (issue 5): each echo server in its own process pinned to
+ * Echo benchmark (issue 5): aioloop's protocol and streams echo on each
+ * loop, a BufferedProtocol echo on the native loop, node:net and a C libuv
+ * server, each echo server in its own process pinned to
  * CPU 0, loaded by a closed-loop C client (bench/echo/c/echo_client.c) pinned
  * to CPU 1. Every server is started once and stays up; the runs are
  * interleaved round by round (round 1: A B C D at every size, round 2: A B C
@@ -256,7 +258,11 @@ async function main() {
   if (!cSkip) servers.push({ id: 'c-libuv', impl: 'C libuv (reference)', short: 'C libuv', loop: null, argv: [path.join(BUILD, 'echo_server'), '0'] });
   servers.push({ id: 'node-net', impl: 'node:net', short: 'node:net', loop: null, argv: [node, serverJs, 'node-net'] });
   for (const loop of loops) {
-    for (const api of ['protocol', 'streams']) {
+    // The native loop also runs a BufferedProtocol echo: its zero-copy path (reads land in the
+    // protocol's own buffer), against the plain Protocol, which gets fresh memory it may keep.
+    // On the default loop node:net hands every read over in its own Buffer either way.
+    const apis = loop === 'native' ? ['protocol', 'buffered', 'streams'] : ['protocol', 'streams'];
+    for (const api of apis) {
       servers.push({ id: `${loop}-${api}`, impl: `aioloop ${loop} ${api}`, short: `${loop} ${api}`, loop, argv: [node, serverJs, `aio-${api}`, loop] });
     }
   }
