@@ -187,6 +187,7 @@ Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(
     BindMethod<&Loop::Write>(self, "write");
     // Per read with a BufferedProtocol, and on every pause/resume of reading.
     BindMethod<&Loop::SetReadBuffer>(self, "setReadBuffer");
+    BindMethod<&Loop::RearmReadBuffer>(self, "rearmReadBuffer");
     BindMethod<&Loop::ReadStart>(self, "readStart");
     BindMethod<&Loop::ReadStop>(self, "readStop");
   } catch (...) {

@@ -21,8 +21,9 @@
 //   stats()                  -> { handles, timers, references, streams, closed }
 //
 // Streams (stream.cc, tcp.cc, pipe.cc) add: flush, write, readStart,
-// readStop, shutdown, closeStream, fileno, tcpListen, tcpConnect,
-// tcpAddress, pipeListen, pipeConnect, pipeOpen. Their events reach JS as
+// readStop, setReadBuffer, rearmReadBuffer, shutdown, closeStream, fileno,
+// tcpListen, tcpConnect, tcpAddress, pipeListen, pipeConnect, pipeOpen.
+// Their events reach JS as
 // onWake(slab, events, n): the inbound slab (a Buffer the reads landed in,
 // see AllocRead) and an Int32Array whose first n entries are (kind, id, a,
 // b) records (stream.h), once per libuv iteration at most; onWake() without
@@ -151,6 +152,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value CloseStream(const Napi::CallbackInfo& info);
   Napi::Value Fileno(const Napi::CallbackInfo& info);
   Napi::Value SetReadBuffer(const Napi::CallbackInfo& info);
+  Napi::Value RearmReadBuffer(const Napi::CallbackInfo& info);
   // tcp.cc
   Napi::Value TcpListen(const Napi::CallbackInfo& info);
   Napi::Value TcpConnect(const Napi::CallbackInfo& info);

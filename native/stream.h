@@ -79,11 +79,15 @@ struct Stream {
   bool read_started = false;        // uv_read_start is in effect
   bool shut = false;                // our shutdown (writeEof) completed
   size_t queued = 0;                // bytes handed to uv_write, not yet written
-  // BufferedProtocol zero copy: the protocol's buffer for the next read,
-  // kept alive by a reference until that read lands (setReadBuffer).
+  // BufferedProtocol zero copy: the protocol's buffer, kept alive by a
+  // reference (setReadBuffer) until replaced, cleared or the stream closes.
+  // Armed, the next read lands in it; each read disarms it until JS has
+  // called bufferUpdated and armed it again (rearmReadBuffer when getBuffer
+  // returned the same buffer: no new reference per read).
   napi_ref read_buffer = nullptr;
   char* read_buffer_data = nullptr;
   size_t read_buffer_len = 0;
+  bool read_buffer_armed = false;
   int pending_writes = 0;           // uv_write requests not completed
 
   uv_handle_t* Handle() { return &h.handle; }

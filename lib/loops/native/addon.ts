@@ -51,8 +51,13 @@ export interface NativeLoopBinding {
   shutdown(id: number): void;
   closeStream(id: number, abort: boolean): void;
   fileno(id: number): number;
-  /** The next read of stream `id` goes straight into `buffer` (null: back to the batch). */
-  setReadBuffer(id: number, buffer: Uint8Array | null): void;
+  /**
+   * The next read of stream `id` goes straight into `buffer`, held until replaced (null: let go, back
+   * to the batch). Returns whether the buffer it held was still armed (no read had landed in it).
+   */
+  setReadBuffer(id: number, buffer: Uint8Array | null): boolean;
+  /** The next read goes into the buffer setReadBuffer holds again (each read disarms it). */
+  rearmReadBuffer(id: number): void;
   tcpListen(host: string, port: number, backlog: number, reusePort: boolean, ipv6Only: boolean): number;
   tcpConnect(host: string, port: number, localHost: string | null, localPort: number): number;
   tcpAddress(id: number, peer: boolean): [string, number, 'IPv4' | 'IPv6'] | null;

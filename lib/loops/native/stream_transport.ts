@@ -37,11 +37,17 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   /** @internal */ _queued = 0;
   /** @internal */ _dirty = false;
   /**
-   * @internal BufferedProtocol zero copy: the buffer the next read goes
-   * into (handed to C++ with setReadBuffer), and the protocol it came from.
+   * @internal BufferedProtocol zero copy: the buffer last handed to C++
+   * (setReadBuffer), its length then, and the protocol it came from.
+   * `_readHeld` while C++ holds it; `_readArmed` from arming it until the
+   * read that lands in it is delivered (`_onBuffered`): C++ disarms it as
+   * the read lands, and JS arms it again after bufferUpdated.
    */
   _readBuffer: Uint8Array | null = null;
+  _readBufferLength = 0;
   _readBufferOwner: BaseProtocol | null = null;
+  _readHeld = false;
+  _readArmed = false;
   /** @internal Waiting for the connect result (client side). */
   _onConnected: ((status: number) => void) | null = null;
   /** @internal */ readonly _io: NativeIo;
@@ -111,13 +117,15 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
    */
   _onBuffered(n: number): void {
     const buf = this._readBuffer!;
-    const owner = this._readBufferOwner;
-    this._readBuffer = this._readBufferOwner = null;
+    this._readArmed = false;
     if (this._closing) return;
     const protocol = this._protocol;
-    if (protocol !== owner || !isBufferedProtocol(protocol)) {
-      // The protocol changed since it gave the buffer: hand the bytes over as data.
+    if (protocol !== this._readBufferOwner || !isBufferedProtocol(protocol)) {
+      // The protocol changed since it gave the buffer: hand the bytes over
+      // as data, then arm the new protocol's buffer (if it has one).
+      if (!this._readHeld) this._readBuffer = this._readBufferOwner = null;
       this._onData(Buffer.from(buf.subarray(0, n)));
+      this._armReadBuffer();
       return;
     }
     try {
@@ -132,11 +140,14 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   /**
    * @internal A BufferedProtocol's next read goes straight into its buffer
    * (asyncio's get_buffer before each recv_into); other protocols read
-   * through the loop's batch.
+   * through the loop's batch. The buffer C++ already holds, unchanged, is
+   * armed again without a new reference (the usual case: one buffer per
+   * protocol). A length that changed means the memory may have been
+   * detached: it is handed over anew, and checked.
    */
   _armReadBuffer(): void {
     const protocol = this._protocol;
-    if (this._closing || this._id < 0 || this._readBuffer !== null || !isBufferedProtocol(protocol)) return;
+    if (this._closing || this._id < 0 || this._readArmed || !isBufferedProtocol(protocol)) return;
     let buf: Uint8Array;
     try {
       buf = (protocol as BufferedProtocol).getBuffer(-1);
@@ -146,8 +157,15 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
       this._protocolFailed('getBuffer', exception);
       return;
     }
+    this._readArmed = true;
+    if (this._readHeld && buf === this._readBuffer && buf.length === this._readBufferLength && protocol === this._readBufferOwner) {
+      this._native.rearmReadBuffer(this._id);
+      return;
+    }
     this._readBuffer = buf;
+    this._readBufferLength = buf.length;
     this._readBufferOwner = protocol;
+    this._readHeld = true;
     this._native.setReadBuffer(this._id, buf);
   }
 
@@ -160,10 +178,16 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   /** Switch protocols: later events go to `protocol` (a BufferedProtocol reads zero-copy). */
   override setProtocol(protocol: BaseProtocol): void {
     super.setProtocol(protocol);
-    if (this._readBuffer !== null && this._readBufferOwner !== protocol && this._id >= 0) {
-      // Until the next read, it would land in the old protocol's buffer.
-      this._readBuffer = this._readBufferOwner = null;
-      this._native.setReadBuffer(this._id, null);
+    if (this._readHeld && this._readBufferOwner !== protocol && this._id >= 0) {
+      // The next read must not land in the old protocol's buffer.
+      const stillArmed = this._native.setReadBuffer(this._id, null);
+      this._readHeld = false;
+      if (stillArmed || !this._readArmed) {
+        this._readArmed = false;
+        this._readBuffer = this._readBufferOwner = null;
+      }
+      // Else a read landed in it and waits in the batch: _onBuffered hands
+      // it to `protocol` as data, then arms `protocol`'s own buffer.
     }
     this._armReadBuffer();
   }
