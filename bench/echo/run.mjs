@@ -5,8 +5,8 @@
  * server, each echo server in its own process pinned to
  * CPU 0, loaded by a closed-loop C client (bench/echo/c/echo_client.c) pinned
  * to CPU 1. Every server is started once and stays up; the runs are
- * interleaved round by round (round 1: A B C D at every size, round 2: A B C
- * D, ...), so a burst of load from elsewhere on the machine hits one round of
+ * interleaved round by round (round 1: A B C D at every size, round 2: D C B
+ * A, ...), so a burst of load from elsewhere on the machine hits one round of
  * every server instead of all rounds of one. Reported: the median over rounds
  * of req/s, MiB/s and the client's p50/p99 latency, and each ratio as the
  * median of its per-round ratios (both sides measured seconds apart).
@@ -20,7 +20,7 @@
  *                  loop that can be constructed here. Node net and C always run.
  *   --sizes LIST   message sizes in bytes (default 1 KiB, 10 KiB, 100 KiB)
  *   --seconds N    measured seconds per run, after a warm-up (default 2)
- *   --rounds N     interleaved rounds (default 3)
+ *   --rounds N     interleaved rounds (default 5; odd rounds in order, even ones reversed)
  *   --conns N      connections (default 10), one request in flight each
  *   --json FILE    write the result as a benchmark section (bench/lib/report.mjs
  *                  schema) to FILE instead of bench/echo/results/latest.json
@@ -94,7 +94,7 @@ function parseOptions() {
   }
   const sizes = (values.sizes ?? (values.quick ? '1024' : '1024,10240,102400')).split(',').map(Number);
   const seconds = Number(values.seconds ?? (values.quick ? 0.5 : 2));
-  const rounds = Number(values.rounds ?? (values.quick ? 2 : 3));
+  const rounds = Number(values.rounds ?? (values.quick ? 2 : 5));
   const warmup = values.quick ? 0.25 : 0.5;
   const conns = Number(values.conns);
   if (sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new UsageError('bad --sizes');
@@ -279,7 +279,11 @@ async function main() {
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const size of opts.sizes) {
-        for (const server of servers) {
+        // Odd rounds run the servers in order, even rounds in reverse: a burst of load from elsewhere
+        // that lasts a few runs then slows different servers in different rounds, and the median of
+        // the per-round ratios sets it aside (one full run had every native server ~20% slow in
+        // rounds 1 and 2 of 3, and C and node:net, run first, not).
+        for (const server of round % 2 === 1 ? servers : [...servers].reverse()) {
           done++;
           const head = `[${done}/${total}] round ${round}/${opts.rounds}, ${sizeLabel(size)}, ${server.impl}`;
           const clientArgv = pinned(1, [path.join(BUILD, 'echo_client'), HOST, String(server.proc.port), String(opts.conns), String(size), String(opts.seconds), String(opts.warmup)], pin);
