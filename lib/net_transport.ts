@@ -37,6 +37,8 @@ export interface SocketInfo {
   side: 'client' | 'server';
   /** The server that accepted the connection. */
   owner?: ConnectionOwner | null;
+  /** Where the socket's reads go when it was made with Node's `onread` option; else null ('data' events). */
+  reads?: ReadRoute | null;
 }
 
 /** Copies of written data are cut from slabs of this size... */
@@ -64,7 +66,8 @@ function newCopySlab(): void {
 }
 
 /**
- * A copy of `data` that Node may hold until the kernel takes it. Cut from a
+ * A copy of `data` in slab memory: a write's copy, which Node may hold until
+ * the kernel takes it, or a read's bytes, which a protocol may keep. Cut from a
  * shared slab rather than one Buffer per write: a fresh Buffer per 10 KiB
  * write cost the default loop's echo server about 15% of its speed
  * (bench/echo: 0.78x -> 0.90x of node:net at 10 KiB). A slab lives as long
@@ -72,12 +75,12 @@ function newCopySlab(): void {
  *
  * @example
  * ```ts
- * const copy = copyForWrite(data);
+ * const copy = copyToSlab(data);
  * socket.write(copy);
  * if (socket.writableLength === 0) takeBackCopy(copy); // the kernel has it all
  * ```
  */
-function copyForWrite(data: Uint8Array): Buffer {
+function copyToSlab(data: Uint8Array): Buffer {
   const n = data.length;
   if (n > COPY_SLAB_MAX) return Buffer.from(data);
   if (COPY_SLAB - copySlabUsed < n) newCopySlab();
@@ -99,6 +102,81 @@ function takeBackCopy(copy: Buffer): void {
   // Only the last piece cut can be cut again.
   if (copy === lastCopy) copySlabUsed = lastCopyStart;
   lastCopy = null;
+}
+
+/**
+ * Every socket read through `onread` lands here, one read at a time (the
+ * read's callback copies it out before Node reads again), so its memory
+ * stays hot. With 'data' events Node allocates 64 KiB for every read, then
+ * copies the bytes into a zero-filled Buffer of their exact size: the
+ * default loop's 10 KiB echo read 52-70k req/s in three of six server
+ * starts after 1 KiB traffic that way (cold heap memory; node:net:
+ * 90-120k), while `onread` with a copy read 115-131k in every start.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * @internal Where a socket's reads go (Node's `onread` option): its
+ * transport, once made; reads before that wait here.
+ *
+ * @example
+ * ```ts
+ * const reads = new ReadRoute();
+ * const socket = net.connect({ port, onread: reads.options });
+ * new SocketTransport(loop, socket, { unixPath: null, side: 'client', reads });
+ * ```
+ */
+export class ReadRoute {
+  private _transport: SocketTransport | null = null;
+  private _early: Buffer[] = [];
+  readonly options: net.OnReadOpts = {
+    buffer: READ_BUFFER,
+    callback: (nread: number, buf: Uint8Array): boolean => {
+      // The bytes are copied out at once: READ_BUFFER takes the next read.
+      const chunk = copyToSlab(nread === buf.length ? buf : buf.subarray(0, nread));
+      const transport = this._transport;
+      if (transport !== null) transport._onChunk(chunk);
+      else this._early.push(chunk);
+      return true;
+    },
+  };
+
+  /** Deliver to `transport` from now on (and what came before it). */
+  attach(transport: SocketTransport): void {
+    this._transport = transport;
+    const early = this._early;
+    this._early = [];
+    for (const chunk of early) transport._onChunk(chunk);
+  }
+}
+
+/**
+ * @internal A socket a server accepted (paused: `pauseOnConnect`) made
+ * again around the same libuv handle with Node's `onread` option, which
+ * `net.Server` cannot give its connections; `reads` is null where this
+ * Node's internals are not as expected, and the socket then reads through
+ * 'data' events, resumed.
+ *
+ * @example
+ * ```ts
+ * const { socket, reads } = readingThroughRoute(accepted);
+ * new SocketTransport(loop, socket, { unixPath: null, side: 'server', reads });
+ * ```
+ */
+export function readingThroughRoute(accepted: net.Socket): { socket: net.Socket; reads: ReadRoute | null } {
+  const shell = accepted as net.Socket & { _handle?: { useUserBuffer?: unknown; readStart?: unknown } | null };
+  const handle = shell._handle;
+  if (handle == null || typeof handle.useUserBuffer !== 'function' || typeof handle.readStart !== 'function' || accepted.destroyed) {
+    accepted.resume();
+    return { socket: accepted, reads: null };
+  }
+  const reads = new ReadRoute();
+  // The new socket owns the handle; the old one is destroyed without it
+  // (its server's connection count drops, its handle stays open).
+  shell._handle = null;
+  accepted.destroy();
+  const socket = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread: reads.options } as net.SocketConstructorOpts);
+  return { socket, reads };
 }
 
 /** A loop that can run I/O callbacks from Node's callbacks (DrivenLoop._runIo, lib/loops/driver.ts). */
@@ -150,16 +228,8 @@ export class SocketTransport extends BaseStreamTransport {
     }
     // Listeners go on now, synchronously in Node's callback, so no 'error'
     // is ever unhandled; delivery waits for the loop (the pump).
-    socket.on('data', (chunk: Buffer) => {
-      if (this._lostCalled) return;
-      // Nothing waits before it: deliver at once, on the loop (see _runIo).
-      if (this._inbox.length === 0 && this._started && this._reading && !this._closing && !this._pumpScheduled) {
-        const loop = this._loop as Partial<IoLoop>;
-        if (loop._runIo !== undefined && loop._runIo(this._deliverNow, chunk)) return;
-      }
-      this._inbox.push(chunk);
-      this._schedulePump();
-    });
+    if (info.reads) info.reads.attach(this);
+    else socket.on('data', (chunk: Buffer) => this._onChunk(chunk));
     socket.on('end', () => {
       this._inbox.push(EOF);
       this._schedulePump();
@@ -171,6 +241,18 @@ export class SocketTransport extends BaseStreamTransport {
       this._peerGone = true;
       this._schedulePump();
     });
+  }
+
+  /** @internal Bytes read (a 'data' event, or a read through a ReadRoute). */
+  _onChunk(chunk: Buffer): void {
+    if (this._lostCalled) return;
+    // Nothing waits before it: deliver at once, on the loop (see _runIo).
+    if (this._inbox.length === 0 && this._started && this._reading && !this._closing && !this._pumpScheduled) {
+      const loop = this._loop as Partial<IoLoop>;
+      if (loop._runIo !== undefined && loop._runIo(this._deliverNow, chunk)) return;
+    }
+    this._inbox.push(chunk);
+    this._schedulePump();
   }
 
   /**
@@ -217,7 +299,7 @@ export class SocketTransport extends BaseStreamTransport {
     if (typeof data === 'string') {
       socket.write(Buffer.from(data, 'utf8'), this._onWritten);
     } else {
-      const copy = copyForWrite(data);
+      const copy = copyToSlab(data);
       socket.write(copy, this._onWritten);
       // Nothing left in Node's buffer: the kernel took all of it, this copy included.
       if (socket.writableLength === 0) takeBackCopy(copy);
@@ -367,7 +449,8 @@ function connect<P extends BaseProtocol>(
 ): Promise<[Transport, P]> {
   if (loop.isClosed()) throw new Error('Event loop is closed');
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ ...options, allowHalfOpen: true });
+    const reads = new ReadRoute();
+    const socket = net.connect({ ...options, allowHalfOpen: true, onread: reads.options });
     const onError = (err: Error) => {
       socket.destroy();
       reject(err); // Node's error, with its `code` (ECONNREFUSED, ENOTFOUND...)
@@ -375,7 +458,7 @@ function connect<P extends BaseProtocol>(
     socket.once('error', onError);
     socket.once('connect', () => {
       socket.removeListener('error', onError);
-      const transport = new SocketTransport(loop, socket, { unixPath, side: 'client' });
+      const transport = new SocketTransport(loop, socket, { unixPath, side: 'client', reads });
       transport._scheduleStart(factory, (err) => {
         if (err !== null) reject(err);
         else resolve([transport, transport._protocol as P]);

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { Future } from './futures.js';
-import { SocketTransport, checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
+import { SocketTransport, checkFactory, checkOptions, checkPort, checkString, readingThroughRoute } from './net_transport.js';
 import type { BaseStreamTransport, ConnectionOwner } from './stream_transport.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr } from './transports.js';
@@ -226,12 +226,13 @@ function listenNode(server: Server, netServer: net.Server, options: net.ListenOp
       return [{ address: a.address, port: a.port, family: a.family }];
     },
   };
-  netServer.on('connection', (socket: net.Socket) => {
+  netServer.on('connection', (accepted: net.Socket) => {
     if (server._refuses()) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
-    const transport = new SocketTransport(server._loop, socket, { unixPath, side: 'server' });
+    const { socket, reads } = readingThroughRoute(accepted);
+    const transport = new SocketTransport(server._loop, socket, { unixPath, side: 'server', reads });
     server._attach(transport, (done) => transport._scheduleStart(server._factory, done));
   });
   return new Promise((resolve, reject) => {
@@ -279,7 +280,8 @@ export function createServer<P extends BaseProtocol>(
     );
   }
   if (loop.isClosed()) throw new Error('Event loop is closed');
-  const netServer = net.createServer({ allowHalfOpen: true, noDelay: true });
+  // Paused: each connection is made again to read through Node's `onread` (readingThroughRoute).
+  const netServer = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true });
   const server = new Server(loop, factory);
   const options: net.ListenOptions & { reusePort?: boolean } = { port: args.port };
   if (args.host !== null) options.host = args.host;
@@ -349,7 +351,7 @@ export function createUnixServer<P extends BaseProtocol>(
   opts?: ServerOptions,
 ): Promise<Server> {
   const backlog = prepareUnixServer(loop, factory, path, opts);
-  const netServer = net.createServer({ allowHalfOpen: true });
+  const netServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const server = new Server(loop, factory);
   const options: net.ListenOptions = { path };
   if (backlog !== undefined) options.backlog = backlog;
