@@ -109,9 +109,9 @@ function takeBackCopy(copy: Buffer): void {
  * read's callback copies it out before Node reads again), so its memory
  * stays hot. With 'data' events Node allocates 64 KiB for every read, then
  * copies the bytes into a zero-filled Buffer of their exact size: the
- * default loop's 10 KiB echo read 52-70k req/s in three of six server
+ * default loop's 10 KiB echo read 51-72k req/s in three of six server
  * starts after 1 KiB traffic that way (cold heap memory; node:net:
- * 90-120k), while `onread` with a copy read 115-131k in every start.
+ * 90-120k), and 84-128k in every start through `onread`.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
