@@ -242,6 +242,10 @@ describe.each(LOOPS)('$name loop: taskGroup', (kind) => {
       const log: string[] = [];
       function* main(): Coroutine<unknown> {
         try {
+          // Both children fail in the same iteration: woken by one Future,
+          // not by two timers whose deadlines can fall in different ones.
+          const gate = loop.createFuture<void>();
+          loop.callLater(2, () => gate.setResult());
           yield* taskGroup(function* (tg) {
             tg.createTask(function* () {
               try {
@@ -251,11 +255,11 @@ describe.each(LOOPS)('$name loop: taskGroup', (kind) => {
               }
             });
             tg.createTask(function* () {
-              yield* sleep(2);
+              yield* gate;
               throw new RangeError('child one');
             });
             tg.createTask(function* () {
-              yield* sleep(2);
+              yield* gate;
               throw new TypeError('child two');
             });
             try {
