@@ -171,11 +171,18 @@ export function readingThroughRoute(accepted: net.Socket): { socket: net.Socket;
     return { socket: accepted, reads: null };
   }
   const reads = new ReadRoute();
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread: reads.options } as net.SocketConstructorOpts);
+  } catch {
+    // A Node whose Socket refuses the handle: the accepted socket keeps it.
+    accepted.resume();
+    return { socket: accepted, reads: null };
+  }
   // The new socket owns the handle; the old one is destroyed without it
   // (its server's connection count drops, its handle stays open).
   shell._handle = null;
   accepted.destroy();
-  const socket = new net.Socket({ handle, allowHalfOpen: true, readable: true, writable: true, onread: reads.options } as net.SocketConstructorOpts);
   return { socket, reads };
 }
 
