@@ -14,6 +14,7 @@
  * @module
  */
 import * as net from 'node:net';
+import { markAsUntransferable } from 'node:worker_threads';
 import { describe, type EventLoop } from './events.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr, Transport } from './transports.js';
@@ -60,6 +61,9 @@ newCopySlab();
 
 function newCopySlab(): void {
   const slab = Buffer.allocUnsafeSlow(COPY_SLAB);
+  // Protocols get views of it (read chunks): transferring a chunk's
+  // `.buffer` to a worker would detach the slab under every later copy.
+  markAsUntransferable(slab.buffer);
   copySlabMemory = slab.buffer as ArrayBuffer;
   copySlabBase = slab.byteOffset;
   copySlabUsed = 0;
@@ -114,6 +118,7 @@ function takeBackCopy(copy: Buffer): void {
  * 90-120k), and 84-128k in every start through `onread`.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+markAsUntransferable(READ_BUFFER.buffer);
 
 /**
  * @internal Where a socket's reads go (Node's `onread` option): its

@@ -634,6 +634,49 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(switches).toBeGreaterThan(0);
     }));
 
+  it("a chunk's ArrayBuffer cannot be transferred away from the transport, and reading goes on intact", () =>
+    withLoop(kind, async (loop) => {
+      const { MessageChannel } = await import('node:worker_threads');
+      const channel = new MessageChannel();
+      const payload = randomBytes(1 << 20);
+      let detached = false;
+      let transferError: unknown = null;
+      function* main(): Coroutine<[string, number]> {
+        const parts: Buffer[] = [];
+        const done = loop.createFuture<void>();
+        const proto: Protocol = {
+          dataReceived: (d) => {
+            if (parts.length === 0) {
+              const before = d.buffer.byteLength;
+              try {
+                // Node 20 leaves an untransferable buffer out of the transfer
+                // (a copy goes); newer Node throws DataCloneError.
+                channel.port1.postMessage(d, [d.buffer as ArrayBuffer]);
+              } catch (e) {
+                transferError = e;
+              }
+              detached = d.buffer.byteLength !== before;
+            }
+            parts.push(d); // kept, not copied
+          },
+          connectionLost: () => done.setResult(),
+        };
+        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
+        t.write(payload);
+        t.close();
+        yield* done;
+        server.close();
+        yield* server.waitClosed();
+        return digest(Buffer.concat(parts));
+      }
+      const received = await run(loop, main);
+      channel.port1.close();
+      expect(detached).toBe(false);
+      if (transferError !== null) expect((transferError as Error).name).toBe('DataCloneError');
+      expectReceived(received, [payload]);
+    }));
+
   it('a throwing protocol callback goes to the exception handler and aborts only its transport', () =>
     withLoop(kind, async (loop) => {
       const contexts: ExceptionContext[] = [];
