@@ -2,9 +2,8 @@
 /**
  * Echo benchmark (issue 5): aioloop's protocol and streams echo on each
  * loop, a BufferedProtocol echo on the native loop, node:net and a C libuv
- * server, each echo server in its own process pinned to
- * CPU 0, loaded by a closed-loop C client (bench/echo/c/echo_client.c) pinned
- * to CPU 1. Every server is started once and stays up; the runs are
+ * server, each in its own process pinned to CPU 0, loaded by a closed-loop
+ * C client (bench/echo/c/echo_client.c) pinned to CPU 1. Every server is started once and stays up; the runs are
  * interleaved round by round (round 1: A B C D at every size, round 2: D C B
  * A, ...), so a burst of load from elsewhere on the machine hits one round of
  * every server instead of all rounds of one. Reported: the median over rounds

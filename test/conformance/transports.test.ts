@@ -16,6 +16,7 @@ import {
   type Coroutine,
   type EventLoop,
   type ExceptionContext,
+  type Future,
   type Protocol,
   type Server,
   type SockAddr,
@@ -35,6 +36,21 @@ function expectReceived([hash, length]: [string, number], sent: Buffer[]): void 
   expect(hash).toBe(sha(want));
 }
 const portOf = (server: Server) => (server.addresses()[0] as SockAddr).port;
+
+/**
+ * Serve `protocol` on a fresh server, send it `payload` from a client that
+ * then closes, wait for `done` (the protocol's connectionLost), and close
+ * the server.
+ */
+function* sendToServer(loop: EventLoop, protocol: BaseProtocol, payload: Uint8Array, done: Future<void>): Coroutine<void> {
+  const server = yield* fromPromise(loop.createServer(() => protocol, HOST, 0));
+  const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
+  t.write(payload);
+  t.close();
+  yield* done;
+  server.close();
+  yield* server.waitClosed();
+}
 let unixCounter = 0;
 const unixPath = () => path.join(os.tmpdir(), `aioloop-t-${process.pid}-${++unixCounter}.sock`);
 
@@ -446,13 +462,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           bufferUpdated: (n) => parts.push(Buffer.from(buf.subarray(0, n))),
           connectionLost: () => done.setResult(),
         };
-        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
-        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
-        t.write(payload);
-        t.close();
-        yield* done;
-        server.close();
-        yield* server.waitClosed();
+        yield* sendToServer(loop, proto, payload, done);
         // A size hint, or -1 (unknown) as asyncio passes before a zero-copy read.
         expect(hints.every((h) => h > 0 || h === -1)).toBe(true);
         expect(parts.every((p) => p.length <= 1000)).toBe(true);
@@ -484,13 +494,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           },
           connectionLost: () => done.setResult(),
         };
-        const server = yield* fromPromise(loop.createServer(() => buffered, HOST, 0));
-        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
-        t.write(payload);
-        t.close();
-        yield* done;
-        server.close();
-        yield* server.waitClosed();
+        yield* sendToServer(loop, buffered, payload, done);
         return digest(Buffer.concat(parts));
       }
       expectReceived(await run(loop, main), [payload]);
@@ -521,13 +525,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           },
           connectionLost: () => done.setResult(),
         };
-        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
-        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
-        t.write(payload);
-        t.close();
-        yield* done;
-        server.close();
-        yield* server.waitClosed();
+        yield* sendToServer(loop, proto, payload, done);
         return digest(Buffer.concat(parts));
       }
       expectReceived(await run(loop, main), [payload]);
@@ -563,13 +561,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           },
           connectionLost: () => done.setResult(),
         };
-        const server = yield* fromPromise(loop.createServer(() => protoA, HOST, 0));
-        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
-        t.write(payload);
-        t.close();
-        yield* done;
-        server.close();
-        yield* server.waitClosed();
+        yield* sendToServer(loop, protoA, payload, done);
         return [digest(Buffer.concat(parts)), second];
       }
       const [received, second] = await run(loop, main);
@@ -634,6 +626,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(switches).toBeGreaterThan(0);
     }));
 
+  // The native loop's inbound slab and the default loop's copy slab are both marked untransferable.
   it("a chunk's ArrayBuffer cannot be transferred away from the transport, and reading goes on intact", () =>
     withLoop(kind, async (loop) => {
       const { MessageChannel } = await import('node:worker_threads');
@@ -661,13 +654,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           },
           connectionLost: () => done.setResult(),
         };
-        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
-        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
-        t.write(payload);
-        t.close();
-        yield* done;
-        server.close();
-        yield* server.waitClosed();
+        yield* sendToServer(loop, proto, payload, done);
         return digest(Buffer.concat(parts));
       }
       const received = await run(loop, main);
