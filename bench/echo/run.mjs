@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * Echo benchmark (issue 5): aioloop's protocol and streams echo on each
- * loop, a BufferedProtocol echo on the native loop, node:net and a C libuv
- * server, each in its own process pinned to CPU 0, loaded by a closed-loop
+ * loop, a BufferedProtocol echo on the native loop, node:net, a C libuv
+ * server, and the same C echo inside a Node process (an addon on Node's
+ * loop, no JavaScript: the floor of any Node server), each in its own
+ * process pinned to CPU 0, loaded by a closed-loop
  * C client (bench/echo/c/echo_client.c) pinned to CPU 1. Every server is started once and stays up; the runs are
  * interleaved round by round (round 1: A B C D at every size, round 2: D C B
  * A, ...), so a burst of load from elsewhere on the machine hits one round of
@@ -134,28 +136,56 @@ function ensureLibuv() {
   return installed();
 }
 
-/** Compile `src` unless the binary is newer than it (and than this script, which holds the flags). */
-function compile(out, src, libs = []) {
+/**
+ * Compile `src` unless the binary is newer than it, than the shared echo
+ * (echo_core.h) and than this script, which holds the flags.
+ */
+function compile(out, src, flags = []) {
   const bin = path.join(BUILD, out);
-  const source = path.join(HERE, 'c', src);
+  const inputs = [path.join(HERE, 'c', src), path.join(HERE, 'c', 'echo_core.h'), fileURLToPath(import.meta.url)];
   const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
-  if (mtime(bin) > Math.max(mtime(source), mtime(fileURLToPath(import.meta.url)))) return;
-  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, source, ...libs], { encoding: 'utf8' });
+  if (mtime(bin) > Math.max(...inputs.map(mtime))) return bin;
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, inputs[0], ...flags], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cc ${src} failed:\n${r.stderr || r.error}`);
+  return bin;
 }
 
-/** Build the client (required) and the C server (optional: returns the reason when it cannot be built). */
+/** Node's own headers (node_api.h, and the uv.h of the libuv inside node), or null. */
+function nodeIncludeDir() {
+  const dir = path.join(path.dirname(process.execPath), '..', 'include', 'node');
+  return existsSync(path.join(dir, 'node_api.h')) && existsSync(path.join(dir, 'uv.h')) ? dir : null;
+}
+
+/**
+ * Build the client (required), the C server and the C-in-Node addon
+ * (optional: each missing one comes back as the reason it cannot be built).
+ */
 function buildC() {
   if (!have('cc')) throw new Error('a C compiler (cc) is needed for the load generator');
   mkdirSync(BUILD, { recursive: true });
   compile('echo_client', 'echo_client.c');
-  if (!ensureLibuv()) return 'libuv1-dev is not installed and could not be installed (needs root and apt-get)';
-  try {
-    compile('echo_server', 'echo_server.c', ['-luv']);
-  } catch (err) {
-    return err.message;
+  const skipped = { server: null, addon: null };
+  if (!ensureLibuv()) {
+    skipped.server = 'libuv1-dev is not installed and could not be installed (needs root and apt-get)';
+  } else {
+    try {
+      compile('echo_server', 'echo_server.c', ['-luv']);
+    } catch (err) {
+      skipped.server = err.message;
+    }
   }
-  return null;
+  const include = nodeIncludeDir();
+  if (!include) {
+    skipped.addon = `Node's headers (node_api.h, uv.h) are not under ${path.join(path.dirname(process.execPath), '..', 'include', 'node')}`;
+  } else {
+    try {
+      // -I first: Node's uv.h, not Debian's, since the addon runs on the libuv inside node.
+      compile('echo_addon.node', 'echo_addon.c', ['-shared', '-fPIC', `-I${include}`]);
+    } catch (err) {
+      skipped.addon = err.message;
+    }
+  }
+  return skipped;
 }
 
 /** `taskset -c CPU` in front of a command when pinning. */
@@ -245,8 +275,9 @@ async function main() {
   const opts = parseOptions();
   const started = performance.now();
   const loops = await availableLoops(opts.loops);
-  const cSkip = buildC();
+  const { server: cSkip, addon: addonSkip } = buildC();
   if (cSkip) log(`skipping the C reference server: ${cSkip}`);
+  if (addonSkip) log(`skipping the C echo inside Node: ${addonSkip}`);
   const pin = have('taskset') && os.cpus().length >= 2;
   if (!pin) log('not pinning (taskset missing or fewer than 2 CPUs): numbers are noisier');
 
@@ -255,6 +286,8 @@ async function main() {
   /** The servers, in the order of every round; `impl` is the row name in the shared schema. */
   const servers = [];
   if (!cSkip) servers.push({ id: 'c-libuv', impl: 'C libuv (reference)', short: 'C libuv', loop: null, argv: [path.join(BUILD, 'echo_server'), '0'] });
+  // The same C echo on Node's own loop, no JavaScript: what running inside a Node process costs by itself.
+  if (!addonSkip) servers.push({ id: 'c-node', impl: 'C libuv inside Node', short: 'C in Node', loop: null, argv: [node, serverJs, 'c-in-node', path.join(BUILD, 'echo_addon.node')] });
   servers.push({ id: 'node-net', impl: 'node:net', short: 'node:net', loop: null, argv: [node, serverJs, 'node-net'] });
   for (const loop of loops) {
     // The native loop also runs a BufferedProtocol echo: its zero-copy path (reads land in the
@@ -339,9 +372,11 @@ async function main() {
   for (const size of opts.sizes) {
     const bench = `echo ${sizeLabel(size)}`;
     for (const server of servers) {
-      for (const ref of ['node-net', 'c-libuv']) {
+      // The native loop is also compared with the C echo inside Node: the same process kind, so
+      // that ratio is what the loop and JavaScript cost, without the price of being in Node at all.
+      for (const ref of ['node-net', 'c-libuv', 'c-node']) {
         const refServer = servers.find((s) => s.id === ref);
-        if (!refServer || server.id === ref || (ref === 'node-net' && server.loop === null)) continue;
+        if (!refServer || server.id === ref || (ref === 'node-net' && server.loop === null) || (ref === 'c-node' && server.loop !== 'native')) continue;
         const target = targetFor(server.id, size, ref);
         ratios.push({
           bench,
@@ -366,6 +401,7 @@ async function main() {
     for (const row of rows.filter((r) => r.size === size)) {
       const vsC = ratioOf(row.impl, row.bench, 'C libuv (reference)');
       const vsNet = ratioOf(row.impl, row.bench, 'node:net');
+      const vsCNode = ratioOf(row.impl, row.bench, 'C libuv inside Node');
       const verdicts = [vsC, vsNet]
         .filter((r) => r && r.target !== null)
         .map((r) => `${r.value >= r.target ? 'ok' : 'MISSED'} (>= ${r.target}x ${r.against === 'node:net' ? 'Node net' : 'C'})`);
@@ -379,6 +415,7 @@ async function main() {
         `${formatInt(Math.min(...row.roundsRps))}..${formatInt(Math.max(...row.roundsRps))}`,
         vsC ? formatRatio(vsC.value) : row.server === 'c-libuv' ? '1.00x' : '',
         vsNet ? formatRatio(vsNet.value) : row.server === 'node-net' ? '1.00x' : '',
+        vsCNode ? formatRatio(vsCNode.value) : row.server === 'c-node' ? '1.00x' : '',
         verdicts.join(', '),
       ]);
     }
@@ -387,7 +424,7 @@ async function main() {
     `echo: ${opts.conns} connections, 1 request in flight each; ${opts.rounds} interleaved round${opts.rounds === 1 ? '' : 's'} of ${opts.seconds} s (after ${opts.warmup} s warm-up) per server and size; ` +
       `medians over rounds; ${pin ? 'server on CPU 0, client on CPU 1' : 'unpinned'}; node ${process.version}; ${cpuModel()}`,
   );
-  console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'req/s over rounds', 'vs C', 'vs Node net', 'target'], tableRows, new Set([2, 3, 4, 5, 6, 7, 8])));
+  console.log(renderTable(['server', 'size', 'req/s', 'MiB/s', 'p50', 'p99', 'req/s over rounds', 'vs C', 'vs Node net', 'vs C in Node', 'target'], tableRows, new Set([2, 3, 4, 5, 6, 7, 8, 9])));
   if (cSkip) console.log(`(no C reference: ${cSkip})`);
   for (const why of restarts) console.log(`WARNING: ${why}; it was restarted`);
   const maxClientCpu = Math.max(...rows.map((r) => r.clientCpuMax));
@@ -411,6 +448,7 @@ async function main() {
       warmupSeconds: opts.warmup,
       loops,
       cReference: cSkip ? { skipped: cSkip } : { libuv: 'system (libuv1-dev)' },
+      cInNode: addonSkip ? { skipped: addonSkip } : { libuv: `node's own (${process.versions.uv})` },
       restarts,
       durationS: (performance.now() - started) / 1000,
     },

@@ -6,15 +6,19 @@
  *   node bench/echo/server.mjs aio-buffered [default|native]
  *   node bench/echo/server.mjs aio-streams  [default|native]
  *   node bench/echo/server.mjs node-net
+ *   node bench/echo/server.mjs c-in-node ADDON   (the C echo on Node's loop: c/echo_addon.c, built by run.mjs)
  *
  * Listens on 127.0.0.1, a free port, and prints "LISTENING <port>" once
  * bound; runs until killed. Started by bench/echo/run.mjs.
  */
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import * as aio from '../../dist/index.js';
 
+const [kind, arg] = process.argv.slice(2);
+// Only aioloop's own servers load aioloop: the C-in-Node floor runs in a process with nothing else in it.
+const aio = kind?.startsWith('aio-') ? await import('../../dist/index.js') : null;
 // The loop: the argument, else AIOLOOP_LOOP (like every benchmark), else the default loop.
-const [kind, loopName = process.env.AIOLOOP_LOOP || 'default'] = process.argv.slice(2);
+const loopName = arg || process.env.AIOLOOP_LOOP || 'default';
 const HOST = '127.0.0.1';
 
 function listening(port) {
@@ -84,6 +88,10 @@ switch (kind) {
     server.listen(0, HOST, () => listening(server.address().port));
     break;
   }
+  case 'c-in-node':
+    // The second argument is the addon's path; the echo itself never enters JavaScript.
+    listening(createRequire(import.meta.url)(arg).listen(0));
+    break;
   case 'aio-protocol': {
     const loop = makeLoop(loopName);
     await aio.run(() => serve(() => aio.fromPromise(loop.createServer(() => new EchoProtocol(), HOST, 0))), { loop: () => loop });
@@ -98,6 +106,6 @@ switch (kind) {
     await aio.run(() => serve(() => aio.startServer(echoClient, HOST, 0)), { loop: () => makeLoop(loopName) });
     break;
   default:
-    console.error('usage: server.mjs aio-protocol|aio-buffered|aio-streams default|native | server.mjs node-net');
+    console.error('usage: server.mjs aio-protocol|aio-buffered|aio-streams default|native | server.mjs node-net | server.mjs c-in-node ADDON');
     process.exit(2);
 }

@@ -1,83 +1,12 @@
 /*
  * Reference echo server on libuv: the ceiling an aioloop native transport
- * can hope for (same library, no JavaScript).
+ * can hope for (same library, no JavaScript). The echo is echo_core.h.
  *
  *   echo_server PORT      (0: any free port)
  *
- * Listens on 127.0.0.1 and prints "LISTENING <port>" once bound. Each
- * connection reads into its own 64 KiB buffer and writes the bytes straight
- * back with uv_try_write; only when the kernel buffer is full does it copy
- * the rest into a heap write request (uv_try_write refuses to jump a queued
- * write, so order holds). TCP_NODELAY like every server in the benchmark.
+ * Listens on 127.0.0.1 and prints "LISTENING <port>" once bound.
  */
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <uv.h>
-
-#define READ_BUF 65536
-
-typedef struct {
-  uv_tcp_t handle;
-  char buf[READ_BUF];
-} client_t;
-
-typedef struct {
-  uv_write_t req;
-  uv_buf_t buf;
-} write_req_t;
-
-static uv_loop_t *loop;
-
-static void on_close(uv_handle_t *h) { free(h); }
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)suggested;
-  client_t *c = (client_t *)h;
-  *buf = uv_buf_init(c->buf, READ_BUF);
-}
-
-static void on_write(uv_write_t *req, int status) {
-  write_req_t *w = (write_req_t *)req;
-  if (status < 0 && !uv_is_closing((uv_handle_t *)req->handle)) uv_close((uv_handle_t *)req->handle, on_close);
-  free(w);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  if (nread < 0) {
-    if (!uv_is_closing((uv_handle_t *)s)) uv_close((uv_handle_t *)s, on_close);
-    return;
-  }
-  if (nread == 0) return;
-  uv_buf_t out = uv_buf_init(buf->base, (unsigned)nread);
-  int n = uv_try_write(s, &out, 1);
-  if (n == UV_EAGAIN) n = 0;
-  if (n < 0) {
-    uv_close((uv_handle_t *)s, on_close);
-    return;
-  }
-  if ((ssize_t)n < nread) {
-    /* The read buffer is reused by the next read, so the rest is copied. */
-    size_t rest = (size_t)(nread - n);
-    write_req_t *w = malloc(sizeof *w + rest);
-    memcpy((char *)(w + 1), buf->base + n, rest);
-    w->buf = uv_buf_init((char *)(w + 1), (unsigned)rest);
-    uv_write(&w->req, s, &w->buf, 1, on_write);
-  }
-}
-
-static void on_connection(uv_stream_t *server, int status) {
-  if (status < 0) return;
-  client_t *c = malloc(sizeof *c);
-  uv_tcp_init(loop, &c->handle);
-  if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
-    uv_close((uv_handle_t *)&c->handle, on_close);
-    return;
-  }
-  uv_tcp_nodelay(&c->handle, 1);
-  uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
-}
+#include "echo_core.h"
 
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
@@ -87,19 +16,12 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
   uv_tcp_t server;
-  uv_tcp_init(loop, &server);
-  struct sockaddr_in addr;
-  uv_ip4_addr("127.0.0.1", port, &addr);
-  int r = uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
-  if (r == 0) r = uv_listen((uv_stream_t *)&server, 1024, on_connection);
-  if (r != 0) {
+  int r = echo_listen(&server, port);
+  if (r < 0) {
     fprintf(stderr, "echo_server: %s\n", uv_strerror(r));
     return 1;
   }
-  struct sockaddr_in bound;
-  int len = sizeof bound;
-  uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
-  printf("LISTENING %d\n", ntohs(bound.sin_port));
+  printf("LISTENING %d\n", r);
   fflush(stdout);
   return uv_run(loop, UV_RUN_DEFAULT);
 }
