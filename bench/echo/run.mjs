@@ -4,10 +4,11 @@
  * loop, a BufferedProtocol echo on the native loop, node:net, a C libuv
  * server, and the same C echo inside a Node process (an addon on Node's
  * loop, no JavaScript: the floor of any Node server), each in its own
- * process pinned to CPU 0, loaded by a closed-loop
- * C client (bench/echo/c/echo_client.c) pinned to CPU 1. Every server is started once and stays up; the runs are
- * interleaved round by round (round 1: A B C D at every size, round 2: D C B
- * A, ...), so a burst of load from elsewhere on the machine hits one round of
+ * process pinned to CPU 0, loaded by a closed-loop C client
+ * (bench/echo/c/echo_client.c) pinned to CPU 1. Every server is started
+ * once and stays up; the runs are interleaved round by round (round 1: A B
+ * C D at every size, round 2: D C B A, ...), so a burst of load from
+ * elsewhere on the machine hits one round of
  * every server instead of all rounds of one. Reported: the median over rounds
  * of req/s, MiB/s and the client's p50/p99 latency, and each ratio as the
  * median of its per-round ratios (both sides measured seconds apart).
@@ -144,17 +145,13 @@ function compile(out, src, flags = []) {
   const bin = path.join(BUILD, out);
   const inputs = [path.join(HERE, 'c', src), path.join(HERE, 'c', 'echo_core.h'), fileURLToPath(import.meta.url)];
   const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
-  if (mtime(bin) > Math.max(...inputs.map(mtime))) return bin;
+  if (mtime(bin) > Math.max(...inputs.map(mtime))) return;
   const r = spawnSync('cc', ['-O2', '-Wall', '-o', bin, inputs[0], ...flags], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cc ${src} failed:\n${r.stderr || r.error}`);
-  return bin;
 }
 
-/** Node's own headers (node_api.h, and the uv.h of the libuv inside node), or null. */
-function nodeIncludeDir() {
-  const dir = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-  return existsSync(path.join(dir, 'node_api.h')) && existsSync(path.join(dir, 'uv.h')) ? dir : null;
-}
+/** Where this Node keeps its own headers (node_api.h, and the uv.h of the libuv inside node). */
+const NODE_INCLUDE = path.join(path.dirname(process.execPath), '..', 'include', 'node');
 
 /**
  * Build the client (required), the C server and the C-in-Node addon
@@ -174,13 +171,12 @@ function buildC() {
       skipped.server = err.message;
     }
   }
-  const include = nodeIncludeDir();
-  if (!include) {
-    skipped.addon = `Node's headers (node_api.h, uv.h) are not under ${path.join(path.dirname(process.execPath), '..', 'include', 'node')}`;
+  if (!existsSync(path.join(NODE_INCLUDE, 'node_api.h')) || !existsSync(path.join(NODE_INCLUDE, 'uv.h'))) {
+    skipped.addon = `Node's headers (node_api.h, uv.h) are not under ${NODE_INCLUDE}`;
   } else {
     try {
       // -I first: Node's uv.h, not Debian's, since the addon runs on the libuv inside node.
-      compile('echo_addon.node', 'echo_addon.c', ['-shared', '-fPIC', `-I${include}`]);
+      compile('echo_addon.node', 'echo_addon.c', ['-shared', '-fPIC', `-I${NODE_INCLUDE}`]);
     } catch (err) {
       skipped.addon = err.message;
     }
