@@ -242,12 +242,13 @@ export abstract class BaseEventLoop implements EventLoop {
     return handle;
   }
 
-  /** Move the timers due now to the ready queue (the first half of asyncio's `_run_once`). */
+  /**
+   * Move the timers due now to the ready queue (the first half of asyncio's
+   * `_run_once`). Called only when a timer exists (`_earliest` finite).
+   */
   private _collectDueTimers(): void {
-    const earliest = this._earliest;
-    if (earliest === Infinity) return; // no timer: no clock read
     const now = this.time();
-    if (now < earliest) return;
+    if (now < this._earliest) return;
     this._earliest = this._popDueTimers(now);
   }
 
@@ -267,22 +268,30 @@ export abstract class BaseEventLoop implements EventLoop {
     const previous = _setCurrentLoop(this);
     try {
       for (let i = 0; i < max; i++) {
-        this._collectDueTimers();
+        // No timer, no call and no clock read: the call alone, not inlined
+        // into this loop, cost ~45 instructions a Future ping-pong round trip.
+        if (this._earliest !== Infinity) this._collectDueTimers();
         let item = this._readyHead;
         if (item === null) return;
         this._readyHead = this._readyTail = null; // new work goes to a fresh list
         const debug = this._debug;
+        // One try around the callbacks, entered again after a throw (`item`
+        // is already the next one), rather than one per callback: ~20
+        // instructions a Future ping-pong round trip.
         while (item !== null) {
-          const next: Runnable | null = item._next;
-          item._next = null;
+          let current: Runnable = item;
           try {
-            if (debug) this._runDebug(item);
-            else item._run();
+            do {
+              current = item;
+              item = current._next;
+              current._next = null;
+              if (debug) this._runDebug(current);
+              else current._run();
+            } while (item !== null);
           } catch (exception) {
             this._currentTask = null; // a Task step that threw past its coroutine (Task._step)
-            this._reportCallbackError(item, exception);
+            this._reportCallbackError(current, exception);
           }
-          item = next;
         }
         if (this._readyHead === null || this._stopping || this._promiseWoken) return;
       }

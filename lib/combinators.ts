@@ -6,7 +6,7 @@
  */
 import { CancelledError, TimeoutError } from './errors.js';
 import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
-import { FIRST_KIND_BIT, Future, FutureHooks, MARKED, PENDING, fromPromise } from './futures.js';
+import { Flag, Future, FutureHooks, State, fromPromise } from './futures.js';
 import { ensureFuture, _thenable } from './tasks.js';
 import { isCoroutine, isPromiseLike, type Awaitable, type Coroutine } from './coroutines.js';
 import { timeout } from './timeouts.js';
@@ -57,16 +57,16 @@ function toFutures(
   try {
     for (const aw of aws) {
       let fut = aw instanceof Future ? aw : others?.get(aw);
-      if (fut === undefined || !(fut._flags & MARKED)) {
+      if (fut === undefined || !(fut._flags & Flag.MARKED)) {
         fut = toFuture(aw, opts, fn);
         if (!(aw instanceof Future)) (others ??= new Map()).set(aw, fut);
-        fut._flags |= MARKED;
+        fut._flags |= Flag.MARKED;
         distinct.push(fut);
       }
       children.push(fut);
     }
   } finally {
-    for (const fut of distinct) fut._flags &= ~MARKED;
+    for (const fut of distinct) fut._flags &= ~Flag.MARKED;
   }
   return { loop, children, distinct };
 }
@@ -86,7 +86,7 @@ const GATHERING = new FutureHooks({
 });
 
 /** GATHERING `_flags`: cancel() reached a child. */
-const CANCEL_REQUESTED = FIRST_KIND_BIT;
+const CANCEL_REQUESTED = Flag.FIRST_KIND_BIT;
 
 /**
  * Run awaitables concurrently; a Future of their results in input order.
@@ -166,8 +166,8 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
         fut = toFuture(aw, futureOpts, 'gather');
         if (!(aw instanceof Future)) (others ??= new Map()).set(aw, fut);
         distinct++;
-        if (fut._state !== PENDING) {
-          fut._flags |= MARKED;
+        if (fut._state !== State.PENDING) {
+          fut._flags |= Flag.MARKED;
           alreadyDone.push(fut);
         } else {
           fut._addCallback(onChildDone);
@@ -179,7 +179,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
     for (const child of children) child.removeDoneCallback(onChildDone);
     throw error;
   } finally {
-    for (const child of alreadyDone) child._flags &= ~MARKED;
+    for (const child of alreadyDone) child._flags &= ~Flag.MARKED;
   }
   for (const child of alreadyDone) onChildDone(child);
   return outer;
@@ -187,7 +187,7 @@ export function gather(aws: readonly unknown[], opts?: { returnExceptions?: bool
 
 /** `fut` is already a child of the gather whose callback is `onChildDone`. */
 function hasGathered(fut: Future<unknown>, onChildDone: (fut: Future<unknown>) => void): boolean {
-  if (fut._state !== PENDING) return (fut._flags & MARKED) !== 0;
+  if (fut._state !== State.PENDING) return (fut._flags & Flag.MARKED) !== 0;
   const cbs = fut._callbacks;
   return cbs === onChildDone || (Array.isArray(cbs) && cbs.includes(onChildDone));
 }

@@ -39,7 +39,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import { cancelOnAbort, checkSignal } from './abort.js';
 import { _getRunningLoop, describe, getEventLoop, getRunningLoop, type EventLoop } from './events.js';
-import { Future, PENDING, fromPromise, type FutureWaiter } from './futures.js';
+import { Future, State, fromPromise, type FutureWaiter } from './futures.js';
 import { deserializeThrow, type JobMessage, type ReplyMessage } from './executors/protocol.js';
 
 // ---------------------------------------------------------------------------
@@ -397,7 +397,7 @@ let nextJobId = 1;
 function settle(job: Job, ok: boolean, value: unknown): void {
   job.state = DONE;
   const fut = job.future;
-  if (fut._state !== PENDING || fut.getLoop().isClosed()) return;
+  if (fut._state !== State.PENDING || fut.getLoop().isClosed()) return;
   if (ok) fut.setResult(value);
   else fut.setException(value);
 }
@@ -405,7 +405,7 @@ function settle(job: Job, ok: boolean, value: unknown): void {
 function cancelJob(job: Job, message: string): void {
   job.state = DONE;
   const fut = job.future;
-  if (fut._state !== PENDING || fut.getLoop().isClosed()) return;
+  if (fut._state !== State.PENDING || fut.getLoop().isClosed()) return;
   fut.cancel(message);
 }
 

@@ -33,7 +33,7 @@ import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './ab
 import { _generatorNext, isCoroutine, isPromiseLike, resumesWithBuiltinNext, type Coroutine } from './coroutines.js';
 import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
-import { FAILED, FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
+import { Flag, Future, FutureHooks, State, fromPromise } from './futures.js';
 import { LoopBound } from './mixins.js';
 import { WaiterQueue } from './waiters.js';
 import { _thenable } from './tasks.js';
@@ -119,8 +119,8 @@ const EVENT_WAITER = new FutureHooks({ settle: leaveLine });
 const GRANT = new FutureHooks({ settle: leaveLine, throw: giveUp, return: giveUp });
 
 function giveUp(grant: Future<true>): void {
-  if (grant._state === FINISHED) (grant._owner as Acquirable)._handOn();
-  else if (grant._state === PENDING) grant._cancelFuture();
+  if (grant._state === State.FINISHED) (grant._owner as Acquirable)._handOn();
+  else if (grant._state === State.PENDING) grant._cancelFuture();
 }
 
 /** A pending Future of `hooks`' kind, waiting in the line of `owner`. */
@@ -597,13 +597,13 @@ export class Event extends LoopBound {
 const COND_WAIT = new FutureHooks({ cancel: cancelCondWait, throw: condWaitThrown });
 
 /** `_flags`: where the waiter is. Sleeping (neither bit): waiting for a notify. */
-const WAKING = FIRST_KIND_BIT;
-const REACQUIRING = FIRST_KIND_BIT << 1;
+const WAKING = Flag.FIRST_KIND_BIT;
+const REACQUIRING = Flag.FIRST_KIND_BIT << 1;
 /**
  * `_flags`: a cancellation waits for the lock to come back. Its reason is
  * kept in `_result`, unused while pending (the most recent wins, as in asyncio).
  */
-const CANCEL_PENDING = FIRST_KIND_BIT << 2;
+const CANCEL_PENDING = Flag.FIRST_KIND_BIT << 2;
 
 /** Release the lock and wait for a notify. */
 function condSleep(waiter: Future<any>): void {
@@ -659,7 +659,7 @@ function condReacquired(waiter: Future<any>): void {
 
 /** Cancel: the Future ends cancelled only after the lock is re-acquired. */
 function cancelCondWait(waiter: Future<any>, reason: string | CancelledError | undefined): boolean {
-  if (waiter._state !== PENDING) return false;
+  if (waiter._state !== State.PENDING) return false;
   waiter._flags |= CANCEL_PENDING;
   waiter._result = reason;
   if (!(waiter._flags & (WAKING | REACQUIRING))) condWake(waiter);
@@ -672,8 +672,8 @@ function cancelCondWait(waiter: Future<any>, reason: string | CancelledError | u
  * holding it) but will not act on the notification: pass it on.
  */
 function condWaitThrown(waiter: Future<any>): void {
-  if (waiter._state === FINISHED || waiter._state === FAILED) {
-    if (waiter._state === FAILED) waiter.exception(); // the predicate's error gives way: mark it seen
+  if (waiter._state === State.FINISHED || waiter._state === State.FAILED) {
+    if (waiter._state === State.FAILED) waiter.exception(); // the predicate's error gives way: mark it seen
     (waiter._owner as Condition)._notify(1);
   }
 }
@@ -822,7 +822,7 @@ const STATE_NAMES = ['filling', 'draining', 'resetting', 'broken'];
 const BARRIER_WAIT = new FutureHooks({ cancel: cancelBarrierWait, throw: barrierWaitThrown });
 
 /** `_flags`: past the entry (asyncio's wait() after _block()): counted, has an index. */
-const ARRIVED = FIRST_KIND_BIT;
+const ARRIVED = Flag.FIRST_KIND_BIT;
 
 /** Run asyncio's wait() as far as it goes now: to the next wait, or to the end. */
 function barrierAdvance(waiter: Future<number>): void {
@@ -880,7 +880,7 @@ function cancelBarrierWait(waiter: Future<number>, reason: string | CancelledErr
 
 /** Cancelled after a BrokenBarrierError, before resuming: the error gives way, mark it seen. */
 function barrierWaitThrown(waiter: Future<number>): void {
-  if (waiter._state === FAILED) waiter.exception();
+  if (waiter._state === State.FAILED) waiter.exception();
 }
 
 /**

@@ -44,7 +44,7 @@ import type { Coroutine } from './coroutines.js';
 import { isCoroutine, isPromiseLike } from './coroutines.js';
 import { QueueEmpty, QueueFull, QueueShutDown } from './errors.js';
 import { describe, getRunningLoop, type EventLoop } from './events.js';
-import { FINISHED, FIRST_KIND_BIT, Future, FutureHooks, PENDING, fromPromise } from './futures.js';
+import { Flag, Future, FutureHooks, State, fromPromise } from './futures.js';
 import { _thenable } from './tasks.js';
 import { WaiterQueue } from './waiters.js';
 
@@ -64,8 +64,8 @@ const SHRINK_ABOVE = 1 << 14;
 // leave its line: it must not be woken again.
 
 /** Getter `_flags`: the queue handed it an item; somebody took the item (or it went back). */
-const HANDED = FIRST_KIND_BIT;
-const CLAIMED = FIRST_KIND_BIT << 1;
+const HANDED = Flag.FIRST_KIND_BIT;
+const CLAIMED = Flag.FIRST_KIND_BIT << 1;
 
 /**
  * A waiting get() (`_data`: the put order of the item handed over, which
@@ -76,7 +76,7 @@ const GETTER = new FutureHooks({
   settle: (g) => (g._owner as Queue<unknown>)._getters.delete(g),
   // The coroutine resumes with the item (or suspends on the getter first).
   next: (g) => {
-    if (g._state !== PENDING) g._flags |= CLAIMED;
+    if (g._state !== State.PENDING) g._flags |= CLAIMED;
   },
   // An error (CancelledError) is thrown into `yield* getter` instead of resuming it, or the coroutine is closed there.
   throw: giveBack,
@@ -89,7 +89,7 @@ const GETTER = new FutureHooks({
 
 /** asyncio's `except: getter.cancel(); ... self._wakeup_next(self._getters)`. */
 function giveBack(g: Future<unknown>): void {
-  if (g._state === PENDING) g.cancel();
+  if (g._state === State.PENDING) g.cancel();
   if ((g._flags & (HANDED | CLAIMED)) !== HANDED) return;
   g._flags |= CLAIMED;
   (g._owner as Queue<unknown>)._giveBack(g._result, g._data as number);
@@ -109,16 +109,16 @@ function hand<T>(g: Future<T>, item: T, seq: number): void {
  * RESERVED: admitted with a reserved slot; the item goes in when the
  * coroutine resumes.
  */
-const YIELDED = FIRST_KIND_BIT;
-const PROMISED = FIRST_KIND_BIT << 1;
-const RESERVED = FIRST_KIND_BIT << 2;
+const YIELDED = Flag.FIRST_KIND_BIT;
+const PROMISED = Flag.FIRST_KIND_BIT << 1;
+const RESERVED = Flag.FIRST_KIND_BIT << 2;
 
 /** A waiting put() on a full queue (`_data`: its item, until it enters the queue or is dropped). */
 const PUTTER = new FutureHooks({
   settle: (p) => (p._owner as Queue<unknown>)._putters.delete(p),
   // The coroutine suspends on the putter, or resumes: then put the item into the reserved slot.
   next: (p) => {
-    if (p._state === PENDING) p._flags |= YIELDED;
+    if (p._state === State.PENDING) p._flags |= YIELDED;
     else if (p._flags & RESERVED) {
       p._flags &= ~RESERVED;
       (p._owner as Queue<unknown>)._commit(takeItem(p)); // QueueShutDown if shut down meanwhile
@@ -141,7 +141,7 @@ function takeItem<T>(p: Future<void>): T {
 
 /** asyncio's `except: putter.cancel(); ... self._wakeup_next(self._putters)`. */
 function withdraw(p: Future<void>): void {
-  if (p._state === PENDING) p.cancel();
+  if (p._state === State.PENDING) p.cancel();
   else if (p._flags & RESERVED) {
     p._flags &= ~RESERVED;
     p._data = undefined;
@@ -164,7 +164,7 @@ function waiter<T>(queue: Queue<any>, hooks: FutureHooks, line: WaiterQueue): Fu
 /** A done Future holding `value`, without the checks of setResult. */
 function resolved<T>(value: T, opts: { loop: EventLoop } | undefined): Future<T> {
   const fut = new Future<T>(opts);
-  fut._state = FINISHED;
+  fut._state = State.FINISHED;
   fut._result = value;
   return fut;
 }

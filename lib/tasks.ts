@@ -20,14 +20,10 @@ import {
   type TaskOptions,
 } from './events.js';
 import {
-  BLOCKING,
-  DORMANT,
-  FINISHED,
-  FIRST_KIND_BIT,
+  Flag,
   Future,
   FutureHooks,
-  PENDING,
-  RELINQUISH,
+  State,
   WAITING,
   fromPromise,
   type FutureWaiter,
@@ -58,15 +54,17 @@ export interface TaskLoop extends EventLoop {
  * `_must_cancel`. Bits rather than fields keep a Task small: 1e5 tasks
  * created up front (`gather` of many `createTask`) are all alive at once.
  */
-const STEP = 0;
-const WAKE = FIRST_KIND_BIT;
-const THROW = FIRST_KIND_BIT << 1;
-/** Resume after a sleep(0) this Task completes itself (`_resumeValue` is its Future). */
-const SLEPT = FIRST_KIND_BIT << 4;
-const RESUME = WAKE | THROW | SLEPT;
-const MUST_CANCEL = FIRST_KIND_BIT << 2;
-/** `_coro` is a generator object resumed by the builtin `next` (see `_generatorNext`). */
-const GENERATOR = FIRST_KIND_BIT << 3;
+const enum TaskFlag {
+  STEP = 0,
+  WAKE = Flag.FIRST_KIND_BIT,
+  THROW = Flag.FIRST_KIND_BIT << 1,
+  MUST_CANCEL = Flag.FIRST_KIND_BIT << 2,
+  /** `_coro` is a generator object resumed by the builtin `next` (see `_generatorNext`). */
+  GENERATOR = Flag.FIRST_KIND_BIT << 3,
+  /** Resume after a sleep(0) this Task completes itself (`_resumeValue` is its Future). */
+  SLEPT = Flag.FIRST_KIND_BIT << 4,
+  RESUME = WAKE | THROW | SLEPT,
+}
 
 let taskCounter = 0;
 
@@ -208,7 +206,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       );
     }
     loop._tasks.add(this);
-    this._schedule(STEP, undefined);
+    this._schedule(TaskFlag.STEP, undefined);
   }
 
   /** The task's name (`Task-N` unless given). */
@@ -253,7 +251,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     if (c === null) return 0;
     if (c.requested > 0) {
       c.requested--;
-      if (c.requested === 0) this._flags &= ~MUST_CANCEL;
+      if (c.requested === 0) this._flags &= ~TaskFlag.MUST_CANCEL;
     }
     return c.requested;
   }
@@ -271,7 +269,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     if (msg !== undefined && typeof msg !== 'string') {
       throw new TypeError(`cancel message must be a string, not ${describe(msg)}`);
     }
-    if (this._state !== PENDING) return false;
+    if (this._state !== State.PENDING) return false;
     const c = (this._cancelState ??= new CancelState());
     c.requested++;
     if (c.abort !== null && !c.abort.signal.aborted) {
@@ -284,7 +282,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       // The waiter's done callback wakes us with its CancelledError.
       return true;
     }
-    this._flags |= MUST_CANCEL;
+    this._flags |= TaskFlag.MUST_CANCEL;
     c.message = msg;
     return true;
   }
@@ -301,49 +299,49 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /** @internal Queue this task to run (asyncio's call_soon(self.__step)). */
   private _schedule(resume: number, value: unknown): void {
-    this._flags = (this._flags & ~RESUME) | resume;
+    this._flags = (this._flags & ~TaskFlag.RESUME) | resume;
     this._resumeValue = value;
     (this._loop as TaskLoop)._enqueue(this);
   }
 
   /** @internal Run from the ready queue. */
   _run(): void {
-    const resume = this._flags & RESUME;
-    if (resume === WAKE) {
+    const resume = this._flags & TaskFlag.RESUME;
+    if (resume === TaskFlag.WAKE) {
       // Woken by the Future we wait on (asyncio's `Task.__wakeup`): it is
       // `_futWaiter` (only `_waitOn` registers a Task), so no value is stored.
       const fut = this._futWaiter!;
-      if (fut._state === FINISHED) this._step(false, undefined);
+      if (fut._state === State.FINISHED) this._step(false, undefined);
       else this._step(true, wakeUpError(fut));
       return;
     }
     const value = this._resumeValue;
     this._resumeValue = undefined;
-    if (resume === SLEPT) {
+    if (resume === TaskFlag.SLEPT) {
       wakeSleeper(value as Future<unknown>);
       this._step(false, undefined);
       return;
     }
-    this._step(resume === THROW, value);
+    this._step(resume === TaskFlag.THROW, value);
   }
 
   /** @internal The Future this task waits on (`_futWaiter`) is done: wake up next iteration. */
   _onFutureDone(_fut: Future<any>): void {
-    this._flags = (this._flags & ~RESUME) | WAKE;
+    this._flags = (this._flags & ~TaskFlag.RESUME) | TaskFlag.WAKE;
     (this._loop as TaskLoop)._enqueue(this);
   }
 
   /** @internal One step (asyncio's `Task.__step`). */
   _step(hasError: boolean, error: unknown): void {
-    if (this._state !== PENDING) {
+    if (this._state !== State.PENDING) {
       throw new InvalidStateError(`_step(): already done: ${this}`);
     }
-    if (this._flags & MUST_CANCEL) {
+    if (this._flags & TaskFlag.MUST_CANCEL) {
       if (!(error instanceof CancelledError)) {
         error = new CancelledError(this._cancelMessage ?? '');
         hasError = true;
       }
-      this._flags &= ~MUST_CANCEL;
+      this._flags &= ~TaskFlag.MUST_CANCEL;
     }
     this._futWaiter = null;
     // A step runs only from the loop's ready queue, one at a time, so no
@@ -369,7 +367,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     try {
       result = hasError
         ? coro!.throw(error)
-        : this._flags & GENERATOR
+        : this._flags & TaskFlag.GENERATOR
           ? (_generatorNext.call(coro!) as IteratorResult<unknown, T>)
           : coro!.next();
     } catch (exc) {
@@ -388,9 +386,9 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     // this step may have set it.
     if (result.done) {
       this._futWaiter = null;
-      if (this._flags & MUST_CANCEL) {
+      if (this._flags & TaskFlag.MUST_CANCEL) {
         // Cancelled right before the coroutine returned.
-        this._flags &= ~MUST_CANCEL;
+        this._flags &= ~TaskFlag.MUST_CANCEL;
         this._cancelFuture(this._cancelMessage);
       } else {
         if (isCoroutine(result.value) && (this._loop as TaskLoop).getDebug()) {
@@ -408,7 +406,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   /** Step `coro` from now on; a plain generator is resumed by the builtin directly. */
   private _setCoroutine(coro: Coroutine<T>): Coroutine<T> {
     this._coro = coro;
-    if (resumesWithBuiltinNext(coro)) this._flags |= GENERATOR;
+    if (resumesWithBuiltinNext(coro)) this._flags |= TaskFlag.GENERATOR;
     return coro;
   }
 
@@ -450,13 +448,13 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     this._futWaiter = null;
     if (
       yielded instanceof Future &&
-      (yielded._flags & (BLOCKING | RELINQUISH)) === BLOCKING &&
+      (yielded._flags & (Flag.BLOCKING | Flag.RELINQUISH)) === Flag.BLOCKING &&
       yielded._loop === this._loop &&
       yielded !== this
     ) {
       // Yielded by hand, or from outside a task (Future.next() yields
       // WAITING inside one): wait on it as on WAITING.
-      yielded._flags &= ~BLOCKING;
+      yielded._flags &= ~Flag.BLOCKING;
       this._futWaiter = yielded;
       this._waitOnFutWaiter();
     } else {
@@ -469,28 +467,28 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     const fut = this._futWaiter!;
     // Done already: only when code stepping a coroutine by hand completed it
     // before passing it on. Its callbacks have run: wake up ourselves.
-    if (fut._state !== PENDING) this._onFutureDone(fut);
+    if (fut._state !== State.PENDING) this._onFutureDone(fut);
     else fut._addCallback(this);
-    if (this._flags & MUST_CANCEL && fut.cancel(this._cancelMessage)) this._flags &= ~MUST_CANCEL;
+    if (this._flags & TaskFlag.MUST_CANCEL && fut.cancel(this._cancelMessage)) this._flags &= ~TaskFlag.MUST_CANCEL;
   }
 
   /** Every other yielded value: sleep(0), a bare yield, and the mistakes. */
   private _waitOnOther(yielded: unknown): void {
     if (yielded instanceof Future) {
       const flags = yielded._flags;
-      if (flags & RELINQUISH) {
+      if (flags & Flag.RELINQUISH) {
         // sleep(0): give up exactly one iteration, like asyncio's bare yield.
         // A sleep nothing else waits on yet is ours to complete when we
         // resume (no Handle); one already started completes by itself.
-        if (flags & DORMANT) {
-          yielded._flags = flags & ~DORMANT;
-          this._schedule(SLEPT, yielded);
+        if (flags & Flag.DORMANT) {
+          yielded._flags = flags & ~Flag.DORMANT;
+          this._schedule(TaskFlag.SLEPT, yielded);
         } else {
-          this._schedule(STEP, undefined);
+          this._schedule(TaskFlag.STEP, undefined);
         }
       } else if (yielded._loop !== this._loop) {
         this._throwSoon(new Error(`${this} got ${yielded} attached to a different loop`));
-      } else if (!(flags & BLOCKING)) {
+      } else if (!(flags & Flag.BLOCKING)) {
         this._throwSoon(
           new TypeError(`yield was used instead of yield* in ${this} with ${yielded}: write \`yield* future\``),
         );
@@ -499,7 +497,7 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       }
     } else if (yielded === undefined) {
       // A bare `yield`: run again in the next iteration.
-      this._schedule(STEP, undefined);
+      this._schedule(TaskFlag.STEP, undefined);
     } else if (isCoroutine(yielded)) {
       this._throwSoon(
         new TypeError(`yield was used instead of yield* for a coroutine in ${this}: write \`yield* coro\``),
@@ -512,14 +510,14 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
   }
 
   private _throwSoon(error: Error): void {
-    this._schedule(THROW, error);
+    this._schedule(TaskFlag.THROW, error);
   }
 
   /** Finish when the promise settles (cancelled if cancel() was called meanwhile). */
   private _adoptPromise(promise: PromiseLike<T>): void {
     const settle = (failed: boolean, value: unknown) => {
-      if (this._state !== PENDING || this._loop.isClosed()) return;
-      if (this._flags & MUST_CANCEL) this._cancelFuture(this._cancelMessage);
+      if (this._state !== State.PENDING || this._loop.isClosed()) return;
+      if (this._flags & TaskFlag.MUST_CANCEL) this._cancelFuture(this._cancelMessage);
       else if (!failed) this.setResult(value as T);
       else if (value instanceof CancelledError) this._cancelFuture(value);
       else this.setException(value);
@@ -559,7 +557,7 @@ const SLEEP = new FutureHooks({
 
 /** The sleep is over (one callback argument: callSoon then needs no argument list). */
 function wakeSleeper(fut: Future<unknown>): void {
-  if (fut._state === PENDING) fut.setResult(fut._data);
+  if (fut._state === State.PENDING) fut.setResult(fut._data);
 }
 
 /** The Task that runs a thenable coroutine, once it was awaited as a promise. */
@@ -656,7 +654,7 @@ export function sleep<T = undefined>(ms: number, value?: T, opts?: SignalOptions
     // Like asyncio's sleep(0) coroutine, it starts when awaited: a Task that
     // yields it completes it when it resumes, one iteration later; a waiter
     // of any other kind (then, a done callback, gather) starts it (SLEEP.start).
-    fut._flags |= RELINQUISH | DORMANT;
+    fut._flags |= Flag.RELINQUISH | Flag.DORMANT;
   } else {
     fut._owner = loop.callLater(ms, wakeSleeper, fut as Future<unknown>);
   }

@@ -10,7 +10,7 @@
  * is mostly empty (a lock hand-off, a bounded queue) allocates nothing.
  * @module
  */
-import { QUEUED, type Future } from './futures.js';
+import { Flag, type Future } from './futures.js';
 
 /** Lines longer than this are compacted when mostly consumed, or dropped once empty. */
 const COMPACT_ABOVE = 1024;
@@ -36,20 +36,20 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
   }
 
   add(item: T): void {
-    if (item._flags & QUEUED) return;
-    item._flags |= QUEUED;
+    if (item._flags & Flag.QUEUED) return;
+    item._flags |= Flag.QUEUED;
     this._size++;
     this._items[this._tail++] = item;
   }
 
   has(item: T): boolean {
-    return (item._flags & QUEUED) !== 0;
+    return (item._flags & Flag.QUEUED) !== 0;
   }
 
   /** Forget `item`; its slot is skipped later. */
   delete(item: T): boolean {
-    if (!(item._flags & QUEUED)) return false;
-    item._flags &= ~QUEUED;
+    if (!(item._flags & Flag.QUEUED)) return false;
+    item._flags &= ~Flag.QUEUED;
     this._size--;
     return true;
   }
@@ -64,7 +64,7 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
     const items = this._items;
     while (this._head < this._tail) {
       const item = items[this._head]!;
-      if (item._flags & QUEUED) return item;
+      if (item._flags & Flag.QUEUED) return item;
       items[this._head++] = undefined; // a waiter that left: drop the slot for good
     }
     this._reset();
@@ -75,7 +75,7 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
   shift(): T | undefined {
     const item = this.first();
     if (item === undefined) return undefined;
-    item._flags &= ~QUEUED;
+    item._flags &= ~Flag.QUEUED;
     this._size--;
     const items = this._items;
     items[this._head++] = undefined;
@@ -92,7 +92,7 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
     const items = this._items;
     for (let i = this._head; i < this._tail; i++) {
       const item = items[i];
-      if (item !== undefined) item._flags &= ~QUEUED;
+      if (item !== undefined) item._flags &= ~Flag.QUEUED;
     }
     this._items = [];
     this._head = this._tail = this._size = 0;
@@ -108,7 +108,7 @@ export class WaiterQueue<T extends Future<any> = Future<any>> implements Iterabl
   *[Symbol.iterator](): Iterator<T> {
     // A snapshot: callers may delete while iterating.
     const items = this._items.slice(this._head, this._tail);
-    for (const item of items) if (item !== undefined && item._flags & QUEUED) yield item;
+    for (const item of items) if (item !== undefined && item._flags & Flag.QUEUED) yield item;
   }
 
   /** Empty (every slot already cleared): start again at slot 0. */

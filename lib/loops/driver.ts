@@ -1,11 +1,12 @@
 /**
  * The driver both loops share: what makes `_runIterations()` happen while a
- * loop runs. Iterations run back to back while callbacks are ready, a burst
- * of up to ITERATIONS_PER_MICROTASK per microtask (a promise reaction), so an
- * iteration costs 50-100 ns instead of a setImmediate (~1,000-1,450 ns).
- * Promise reactions queued by an iteration run between bursts; one of our
- * Futures resolving a promise (an `await fut`) ends its burst early. After a
- * small time budget the loop yields so Node polls I/O.
+ * loop runs. Iterations run back to back while callbacks are ready, in
+ * bursts of ITERATIONS_PER_BURST, several per microtask (a promise reaction),
+ * so an iteration costs 50-100 ns instead of a setImmediate (~1,000-1,450 ns).
+ * Promise reactions queued by an iteration run between microtasks; one of our
+ * Futures resolving a promise (an `await fut`) ends its microtask early.
+ * Between bursts the loop checks a small time budget, after which it yields
+ * so Node polls I/O.
  *
  * A concrete loop says how to yield and how to wait:
  * - `_yieldToIo()`: run `_onTick()` again after Node has polled I/O
@@ -31,22 +32,31 @@ export const BURST_BUDGET_MS = 2;
 const RESOLVED = Promise.resolve();
 
 /**
- * Iterations run back to back inside one microtask before the next microtask
- * is queued. Each microtask costs a promise reaction (an allocation the
- * garbage collector pays for): 8 halved the cost of a Future ping-pong hop
- * against 1 (bench/loop.bench.mjs, 1e6 hops: ~650 -> ~400 ns a round trip),
- * and 32 takes another ~7% of its instructions off (64: ~8%) while a plain
- * promise reaction queued in a burst still waits at most 32 iterations. An
- * `await` of one of our Futures does not wait for the cap: reading its
- * `then` and resolving its promise each end the burst (`_promiseWoken`).
+ * Iterations run back to back, a burst of ITERATIONS_PER_BURST, and several
+ * bursts inside one microtask before the next microtask is queued. Each
+ * microtask costs a promise reaction (an allocation the garbage collector
+ * pays for) and the entry into `_onTick`: a microtask per iteration made a
+ * Future ping-pong hop cost ~650 ns a round trip, 8 iterations ~400; 32 and
+ * then 256 iterations per microtask took another ~7% and ~7% off (best of
+ * 21, bench/evidence/pingpong_features.mjs: 141-143 -> 132 ns a round trip
+ * at 1,024). Between bursts the loop checks its time budget, so the clock is
+ * read no more often than once per 32 iterations, as before. A plain promise
+ * reaction queued in a burst waits at most ITERATIONS_PER_MICROTASK
+ * iterations or the budget, whichever comes first. An `await` of one of our
+ * Futures does not wait: reading its `then` and resolving its promise each
+ * end the burst and the microtask (`_promiseWoken`).
  */
-export const ITERATIONS_PER_MICROTASK = 32;
+export const ITERATIONS_PER_BURST = 32;
+/** Bursts per microtask (see ITERATIONS_PER_BURST). */
+export const BURSTS_PER_MICROTASK = 8;
+/** The most iterations one microtask runs. */
+export const ITERATIONS_PER_MICROTASK = ITERATIONS_PER_BURST * BURSTS_PER_MICROTASK;
 
 /** A loop driven by microtask bursts; subclasses supply the three hooks. */
 export abstract class DrivenLoop extends BaseEventLoop {
   /** @internal A tick (microtask, or a yield to I/O) is pending. */
   _tickScheduled = false;
-  /** Microtask bursts run back to back since Node last polled I/O (0: none yet). */
+  /** Bursts that ended with work still ready since Node last polled I/O or the loop went idle (0: none yet). */
   private _bursts = 0;
   /**
    * performance.now() when the first of those bursts ended with work still
@@ -150,13 +160,36 @@ export abstract class DrivenLoop extends BaseEventLoop {
     void RESOLVED.then(afterReactions ? this._tickAfterReactions : this._tick);
   }
 
-  /** @internal One burst: up to ITERATIONS_PER_MICROTASK iterations, then chain, yield or wait. */
+  /**
+   * @internal One microtask's work: bursts of up to ITERATIONS_PER_BURST
+   * iterations, up to BURSTS_PER_MICROTASK of them while work stays ready
+   * and the budget lasts; then chain, yield or wait.
+   */
   _onTick(): void {
     this._tickScheduled = false;
     if (!this._running) return;
-    const first = this._bursts++ === 0;
+    let overBudget = false;
     try {
-      this._runIterations(ITERATIONS_PER_MICROTASK);
+      for (let burst = 1; ; burst++) {
+        this._runIterations(ITERATIONS_PER_BURST);
+        if (this._readyHead === null || this._stopping || this._promiseWoken) break;
+        // Work is still ready. The budget counts from the end of the first
+        // burst, so a wake whose first burst runs everything (most I/O
+        // wakes of a server, a task step or two each) never reads the
+        // clock (performance.now() checks its receiver in JavaScript): the
+        // streams echo with one connection went from 11,779-12,015 to
+        // 11,075-11,430 instructions a request
+        // (bench/evidence/server_instructions.mjs --kind aio-streams). Node
+        // polls I/O at most one burst later than with a budget counted
+        // from the first burst's start.
+        if (this._bursts++ === 0) {
+          this._burstStart = monotonicMs();
+        } else if (monotonicMs() - this._burstStart > BURST_BUDGET_MS) {
+          overBudget = true;
+          break;
+        }
+        if (burst === BURSTS_PER_MICROTASK) break;
+      }
     } catch (exception) {
       // Internal failure: report it and keep the loop alive rather than stall.
       this.callExceptionHandler({ message: 'Internal error in the event loop iteration', exception });
@@ -164,30 +197,19 @@ export abstract class DrivenLoop extends BaseEventLoop {
     if (this._stopping) {
       this._bursts = 0;
       this._finishRunning();
-    } else if (this._readyHead !== null) {
+    } else if (this._readyHead === null) {
+      this._bursts = 0;
+      this._promiseWoken = false; // reactions are queued already; no tick to order them against
+      this._waitForTimers();
+    } else {
       this._tickScheduled = true;
-      if (first) {
-        // The budget counts from the end of the first burst, so a wake whose
-        // first burst runs everything (most I/O wakes of a server, a task
-        // step or two each) never reads the clock (performance.now() checks
-        // its receiver in JavaScript): the streams echo with one connection
-        // went from 11,779-12,015 to 11,075-11,430 instructions a request
-        // (bench/evidence/server_instructions.mjs --kind aio-streams). Node
-        // polls I/O at most one burst later than with a budget counted from
-        // the first burst's start.
-        this._burstStart = monotonicMs();
-        this._chainTick();
-      } else if (monotonicMs() - this._burstStart > BURST_BUDGET_MS) {
-        this._bursts = 0; // let Node poll I/O, then start a new burst
+      if (overBudget) {
+        this._bursts = 0; // let Node poll I/O, then start a new budget
         this._promiseWoken = false; // every reaction runs before setImmediate
         this._yieldToIo();
       } else {
         this._chainTick();
       }
-    } else {
-      this._bursts = 0;
-      this._promiseWoken = false; // reactions are queued already; no tick to order them against
-      this._waitForTimers();
     }
   }
 }
