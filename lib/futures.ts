@@ -276,6 +276,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal Register a callback or waiter on a pending Future. */
   _addCallback(cb: Callback<any>): void {
+    // The first waiter of a running Future is the common case (a Task's
+    // step inlines this); the rest is in _addCallbackSlow.
+    if (this._callbacks === null && (this._flags & Flag.DORMANT) === 0) this._callbacks = cb;
+    else this._addCallbackSlow(cb);
+  }
+
+  private _addCallbackSlow(cb: Callback<any>): void {
     if (this._flags & Flag.DORMANT) {
       this._flags &= ~Flag.DORMANT;
       this._hooks!.start!(this);

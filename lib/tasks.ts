@@ -306,15 +306,20 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
 
   /** @internal Run from the ready queue. */
   _run(): void {
-    const resume = this._flags & TaskFlag.RESUME;
-    if (resume === TaskFlag.WAKE) {
+    if ((this._flags & TaskFlag.RESUME) === TaskFlag.WAKE) {
       // Woken by the Future we wait on (asyncio's `Task.__wakeup`): it is
       // `_futWaiter` (only `_waitOn` registers a Task), so no value is stored.
       const fut = this._futWaiter!;
       if (fut._state === State.FINISHED) this._step(false, undefined);
       else this._step(true, wakeUpError(fut));
-      return;
+    } else {
+      this._runQueued();
     }
+  }
+
+  /** `_run` for a step queued with a value: a first step, a sleep(0), a bare yield, an error to throw in. */
+  private _runQueued(): void {
+    const resume = this._flags & TaskFlag.RESUME;
     const value = this._resumeValue;
     this._resumeValue = undefined;
     if (resume === TaskFlag.SLEPT) {
@@ -331,17 +336,20 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     (this._loop as TaskLoop)._enqueue(this);
   }
 
-  /** @internal One step (asyncio's `Task.__step`). */
+  /**
+   * @internal One step (asyncio's `Task.__step`).
+   *
+   * The step is a small hot path with the rare cases in helpers of their
+   * own: V8 inlines the whole of it (`_run`, `_step`, `_stepCoroutine`,
+   * `_waitOnFutWaiter`, `_addCallback`) into the loop's `_runIterations`
+   * only while their bytecode fits its inlining budget (920 bytes in all).
+   * Past it, `_step` was a call of its own on every task switch.
+   */
   _step(hasError: boolean, error: unknown): void {
-    if (this._state !== State.PENDING) {
-      throw new InvalidStateError(`_step(): already done: ${this}`);
-    }
+    if (this._state !== State.PENDING) this._throwAlreadyDone();
     if (this._flags & TaskFlag.MUST_CANCEL) {
-      if (!(error instanceof CancelledError)) {
-        error = new CancelledError(this._cancelMessage ?? '');
-        hasError = true;
-      }
-      this._flags &= ~TaskFlag.MUST_CANCEL;
+      error = this._cancellingError(error);
+      hasError = true;
     }
     this._futWaiter = null;
     // A step runs only from the loop's ready queue, one at a time, so no
@@ -354,6 +362,16 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
     loop._currentTask = this;
     this._stepCoroutine(hasError, error);
     loop._currentTask = null;
+  }
+
+  private _throwAlreadyDone(): never {
+    throw new InvalidStateError(`_step(): already done: ${this}`);
+  }
+
+  /** cancel() was called while no Future could take it: the step throws a CancelledError in. */
+  private _cancellingError(error: unknown): unknown {
+    this._flags &= ~TaskFlag.MUST_CANCEL;
+    return error instanceof CancelledError ? error : new CancelledError(this._cancelMessage ?? '');
   }
 
   private _stepCoroutine(hasError: boolean, error: unknown): void {
@@ -371,36 +389,42 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
           ? (_generatorNext.call(coro!) as IteratorResult<unknown, T>)
           : coro!.next();
     } catch (exc) {
-      this._futWaiter = null; // a Future's next() may have set it (see below)
-      if (exc instanceof CancelledError) this._cancelFuture(exc);
-      else this.setException(exc);
+      this._coroutineThrew(exc);
       return;
     }
     if (result === WAITING) {
       // The common case: `yield* fut` on a pending Future of this loop,
       // which made itself our `_futWaiter` (Future.next()).
       this._waitOnFutWaiter();
-      return;
-    }
-    // Not waiting on `_futWaiter`, though a coroutine stepped by hand in
-    // this step may have set it.
-    if (result.done) {
+    } else if (result.done) {
+      // Not waiting on `_futWaiter`, though a coroutine stepped by hand in
+      // this step may have set it.
       this._futWaiter = null;
-      if (this._flags & TaskFlag.MUST_CANCEL) {
-        // Cancelled right before the coroutine returned.
-        this._flags &= ~TaskFlag.MUST_CANCEL;
-        this._cancelFuture(this._cancelMessage);
-      } else {
-        if (isCoroutine(result.value) && (this._loop as TaskLoop).getDebug()) {
-          (this._loop as TaskLoop)._debugWarn(
-            `${this} returned a coroutine that was never awaited (did you mean \`return yield* ...\`?)`,
-          );
-        }
-        this.setResult(result.value);
-      }
+      this._coroutineReturned(result.value);
+    } else {
+      this._waitOn(result.value);
+    }
+  }
+
+  private _coroutineThrew(exc: unknown): void {
+    this._futWaiter = null; // a Future's next() may have set it (see there)
+    if (exc instanceof CancelledError) this._cancelFuture(exc);
+    else this.setException(exc);
+  }
+
+  private _coroutineReturned(value: T): void {
+    if (this._flags & TaskFlag.MUST_CANCEL) {
+      // Cancelled right before the coroutine returned.
+      this._flags &= ~TaskFlag.MUST_CANCEL;
+      this._cancelFuture(this._cancelMessage);
       return;
     }
-    this._waitOn(result.value);
+    if (isCoroutine(value) && (this._loop as TaskLoop).getDebug()) {
+      (this._loop as TaskLoop)._debugWarn(
+        `${this} returned a coroutine that was never awaited (did you mean \`return yield* ...\`?)`,
+      );
+    }
+    this.setResult(value);
   }
 
   /** Step `coro` from now on; a plain generator is resumed by the builtin directly. */
