@@ -163,8 +163,15 @@ export class NativeIo {
   private readonly _ops: Int32Array;
   private _outUsed = 0;
   private _outCount = 0;
-  /** Writers with records in the batch. */
-  private _dirty: BatchWriter[] = [];
+  /**
+   * Writers with records in the batch: the first `_dirtyCount` entries of
+   * `_dirtyList`. The array is reused (a fresh `[]` per flush grew its
+   * backing store on every first push: ~100 instructions a request of the
+   * one-connection echo); `_spareList` is the other of the two a flush swaps.
+   */
+  private _dirtyList: (BatchWriter | undefined)[] = [];
+  private _dirtyCount = 0;
+  private _spareList: (BatchWriter | undefined)[] | null = [];
 
   constructor(
     private readonly _native: NativeLoopBinding,
@@ -371,7 +378,7 @@ export class NativeIo {
     writer._unflushed += counted;
     if (!writer._dirty) {
       writer._dirty = true;
-      this._dirty.push(writer);
+      this._dirtyList[this._dirtyCount++] = writer;
     }
     if (++this._outCount * 3 === this._ops.length || !this._host._inIteration) this.flush();
   }
@@ -382,22 +389,36 @@ export class NativeIo {
     if (count === 0) return;
     this._outCount = 0;
     this._outUsed = 0;
-    const dirty = this._dirty;
-    this._dirty = [];
-    for (const w of dirty) {
+    // The list is taken whole and every writer leaves it now: a writer's
+    // _flushed() below may write again (to itself or another writer), which
+    // lists it in the next batch.
+    const dirty = this._dirtyList;
+    const n = this._dirtyCount;
+    this._dirtyList = this._spareList ?? []; // a flush inside _flushed() finds no spare
+    this._spareList = null;
+    this._dirtyCount = 0;
+    for (let i = 0; i < n; i++) {
+      const w = dirty[i]!;
       w._unflushed = 0;
       w._queued = 0;
+      w._dirty = false;
     }
-    if (this._host.isClosed()) return; // the streams went with the loop
+    if (this._host.isClosed()) {
+      dirty.fill(undefined, 0, n);
+      this._spareList = dirty;
+      return; // the streams went with the loop
+    }
     const ops = this._ops;
     const k = this._native.flush(count);
     for (let i = 0; i < k; i++) {
       const owner = this._owners[ops[2 * i]!] as unknown as BatchWriter | null | undefined;
       if (owner) owner._queued = ops[2 * i + 1]!;
     }
-    for (const w of dirty) {
-      w._dirty = false;
+    for (let i = 0; i < n; i++) {
+      const w = dirty[i]!;
+      dirty[i] = undefined;
       w._flushed();
     }
+    this._spareList = dirty;
   }
 }
