@@ -170,7 +170,7 @@ export abstract class DrivenLoop extends BaseEventLoop {
     if (!this._running) return;
     let overBudget = false;
     try {
-      for (let burst = 1; ; burst++) {
+      for (let burst = 0; burst < BURSTS_PER_MICROTASK; burst++) {
         this._runIterations(ITERATIONS_PER_BURST);
         if (this._readyHead === null || this._stopping || this._promiseWoken) break;
         // Work is still ready. The budget counts from the end of the first
@@ -188,7 +188,6 @@ export abstract class DrivenLoop extends BaseEventLoop {
           overBudget = true;
           break;
         }
-        if (burst === BURSTS_PER_MICROTASK) break;
       }
     } catch (exception) {
       // Internal failure: report it and keep the loop alive rather than stall.
