@@ -8,6 +8,16 @@
 // redis-server installed by scripts/ensure-tools.mjs):
 //   node bench/evidence/server_cpu.mjs echo [SIZE ...]     (default 1024 10240)
 //   node bench/evidence/server_cpu.mjs resp [PIPELINE ...] (default 1 16)
+//   node bench/evidence/server_cpu.mjs cold [SIZE ...]     (default 1024 10240)
+// `cold` asks what reading into memory a protocol may keep costs by itself:
+// the C server reads into its connection's buffer (always in the cache), and
+// again into a ring of 32 MiB (ECHO_RING_MB, c/echo_core.h), the distance at
+// which a plain Protocol's slab memory comes back (V8 frees young
+// ArrayBuffers at a scavenge, and forces one when they reach 32 MiB: run the
+// native echo with --trace-gc), both as its own process and as the addon
+// inside Node, beside aioloop's plain and buffered protocol. The last C row
+// is what any Node server whose protocol keeps its bytes could reach with
+// no JavaScript at all. (Build first: `npm run bench:echo -- --quick`.)
 // Each server runs ROUNDS times (env, default 3), interleaved; the table shows
 // the median µs of server CPU per request, of it the user time (the rest is
 // the kernel's), and req/s.
@@ -29,6 +39,14 @@ const SERVERS = {
     ['aioloop native buffered protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-buffered', 'native']],
     ['aioloop native streams', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-streams', 'native']],
     ['aioloop default protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'default']],
+  ],
+  cold: [
+    ['C libuv (reference)', [path.join(ECHO, 'build/echo_server')]],
+    ['C libuv, reads into 32 MiB ring', ['env', 'ECHO_RING_MB=32', path.join(ECHO, 'build/echo_server')]],
+    ['C inside Node', [process.execPath, path.join(ECHO, 'server.mjs'), 'c-in-node', path.join(ECHO, 'build/echo_addon.node')]],
+    ['C inside Node, 32 MiB ring', ['env', 'ECHO_RING_MB=32', process.execPath, path.join(ECHO, 'server.mjs'), 'c-in-node', path.join(ECHO, 'build/echo_addon.node')]],
+    ['aioloop native protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-protocol', 'native']],
+    ['aioloop native buffered protocol', [process.execPath, path.join(ECHO, 'server.mjs'), 'aio-buffered', 'native']],
   ],
   resp: [
     ['redis-server', ['redis-server', '--port', 'PORT', '--save', '', '--appendonly', 'no']],
@@ -85,7 +103,7 @@ async function measure(kind, argv, param) {
     let requests;
     let rps;
     const load = () => {
-      if (kind === 'echo') {
+      if (kind !== 'resp') {
         const r = JSON.parse(client([path.join(ECHO, 'build/echo_client'), '127.0.0.1', String(port), '10', String(param), '3', '0']));
         requests = r.requests;
         rps = r.rps;
@@ -97,7 +115,7 @@ async function measure(kind, argv, param) {
         requests = n;
       }
     };
-    if (kind === 'echo') client([path.join(ECHO, 'build/echo_client'), '127.0.0.1', String(port), '10', String(param), '1', '0']); // warm-up
+    if (kind !== 'resp') client([path.join(ECHO, 'build/echo_client'), '127.0.0.1', String(port), '10', String(param), '1', '0']); // warm-up
     else client(['redis-benchmark', '-p', String(port), '-t', 'set', '-c', '50', '-n', '20000', '-P', String(param), '-q']);
     const t0 = cpuUs(child.pid);
     load();
@@ -117,7 +135,7 @@ if (!SERVERS[kind]) {
   process.exit(2);
 }
 const params = process.argv.slice(3).map(Number);
-if (params.length === 0) params.push(...(kind === 'echo' ? [1024, 10240] : [1, 16]));
+if (params.length === 0) params.push(...(kind !== 'resp' ? [1024, 10240] : [1, 16]));
 for (const param of params) {
   const results = SERVERS[kind].map(() => ({ rps: [], cpu: [], user: [] }));
   for (let round = 0; round < ROUNDS; round++) {
@@ -128,12 +146,17 @@ for (const param of params) {
       results[i].user.push(userPerReq);
     }
   }
-  console.log(`\n${kind} ${kind === 'echo' ? `${param} B, 10 connections` : `redis-benchmark -t set -c 50 -P ${param}`}; median of ${ROUNDS} interleaved rounds`);
-  const base = median(results[1].cpu); // node:net
+  console.log(`\n${kind} ${kind !== 'resp' ? `${param} B, 10 connections` : `redis-benchmark -t set -c 50 -P ${param}`}; median of ${ROUNDS} interleaved rounds`);
+  // The yardstick: node:net, or for `cold` the C server reading into its own buffer.
+  const b = kind === 'cold' ? 0 : 1;
+  const base = median(results[b].cpu);
+  const baseRps = median(results[b].rps);
+  const baseName = kind === 'cold' ? 'C' : 'node:net';
   for (const [i, [name]] of SERVERS[kind].entries()) {
     const cpu = median(results[i].cpu);
+    const rps = median(results[i].rps);
     console.log(
-      `  ${name.padEnd(32)} ${cpu.toFixed(2).padStart(6)} µs CPU/request (user ${median(results[i].user).toFixed(2).padStart(5)})  ${Math.round(median(results[i].rps)).toLocaleString('en-US').padStart(10)} req/s  node:net CPU / this: ${(base / cpu).toFixed(2)}x`,
+      `  ${name.padEnd(32)} ${cpu.toFixed(2).padStart(6)} µs CPU/request (user ${median(results[i].user).toFixed(2).padStart(5)})  ${Math.round(rps).toLocaleString('en-US').padStart(10)} req/s  ${baseName} CPU / this: ${(base / cpu).toFixed(2)}x  req/s / ${baseName}: ${(rps / baseRps).toFixed(2)}x`,
     );
   }
 }

@@ -9,6 +9,13 @@
  * it copy the rest into a heap write request (uv_try_write refuses to jump a
  * queued write, so order holds). TCP_NODELAY like every server in the
  * benchmark.
+ *
+ * For bench/evidence/server_cpu.mjs only: with ECHO_RING_MB=N in the
+ * environment, reads instead land one after another in a ring of N MiB
+ * shared by all connections. That is the memory a plain Protocol reads
+ * into: bytes it may keep are never rewritten, and V8 hands their memory
+ * back only at a collection, so the next read goes to memory last touched
+ * tens of MiB of reads ago, not to a buffer still in the cache.
  */
 #ifndef ECHO_CORE_H
 #define ECHO_CORE_H
@@ -33,10 +40,19 @@ typedef struct {
 
 static uv_loop_t *loop; /* set before echo_listen() */
 
+/* The ECHO_RING_MB ring (NULL: each connection reads into its own buffer). */
+static char *ring;
+static size_t ring_size, ring_used;
+
 static void on_close(uv_handle_t *h) { free(h); }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
+  if (ring != NULL) {
+    if (ring_size - ring_used < READ_BUF) ring_used = 0;
+    *buf = uv_buf_init(ring + ring_used, READ_BUF);
+    return;
+  }
   client_t *c = (client_t *)h;
   *buf = uv_buf_init(c->buf, READ_BUF);
 }
@@ -53,6 +69,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0) return;
+  if (ring != NULL) ring_used = (size_t)(buf->base - ring) + (size_t)nread;
   uv_buf_t out = uv_buf_init(buf->base, (unsigned)nread);
   int n = uv_try_write(s, &out, 1);
   if (n == UV_EAGAIN) n = 0;
@@ -87,6 +104,13 @@ static void on_connection(uv_stream_t *server, int status) {
  * bound port, or a negative libuv error. `server` must outlive the loop run.
  */
 static int echo_listen(uv_tcp_t *server, int port) {
+  const char *mb = getenv("ECHO_RING_MB");
+  if (mb != NULL && atoi(mb) > 0 && ring == NULL) {
+    ring_size = (size_t)atoi(mb) << 20;
+    ring = malloc(ring_size);
+    if (ring == NULL) return UV_ENOMEM;
+    memset(ring, 0, ring_size); /* fault it in now: the cost measured is the cache's, not page faults */
+  }
   uv_tcp_init(loop, server);
   struct sockaddr_in addr;
   uv_ip4_addr("127.0.0.1", port, &addr);
