@@ -67,7 +67,7 @@ export class ArgList {
  * A scheduled callback, returned by `callSoon`. `cancel()` before it runs
  * and it never runs.
  *
- * Handles are kept to three fields (timers add two): a million pending
+ * Handles are kept to three fields (timers add three): a million pending
  * callbacks or timers is a lot of memory for the garbage collector to walk.
  *
  * @example
@@ -126,14 +126,20 @@ export interface NumberedTimerStore {
   _cancelStored(handle: TimerHandle, id: number): void;
 }
 
+/** A deadline's float64 and its two int32 halves (TimerHandle). */
+const deadline = new Float64Array(1);
+const deadlineWords = new Int32Array(deadline.buffer);
+
 /**
  * A callback scheduled for a time, returned by `callLater` and `callAt`.
  *
- * A TimerHandle has five fields: Handle's three and two of its own.
- * Allocating and keeping 1e6 of them costs 184-216 ns each against 248-307
- * with one more field (bench/evidence/timer_floor.mjs), and that is most of
- * a callLater+cancel pair. So a timer finds its way out of its store through
- * its links alone, with no field naming the store:
+ * A TimerHandle is one object of six small fields: Handle's three, `_prev`,
+ * and its deadline as two int32 halves. V8 keeps a field holding a double in
+ * a HeapNumber object of its own, so a plain deadline field made every timer
+ * two objects for the garbage collector, which is most of the cost of 1e6
+ * live timers (bench/evidence/timer_floor.mjs). For the same reason a timer
+ * finds its way out of its store through its links alone, with no field
+ * naming the store:
  * - in a chain (./timer_chain.ts: both loops' pending timers, the default
  *   loop's buckets), `_prev` and `_next` are its neighbours in a circular
  *   list whose sentinel is a TimerHandle too: `cancel()` unlinks it, and
@@ -150,14 +156,25 @@ export interface NumberedTimerStore {
  * ```
  */
 export class TimerHandle extends Handle {
-  /** @internal */ readonly _when: number;
   /** @internal The previous timer in its chain, its id in a numbered store, or null (see above). */
   _prev: TimerHandle | number | null = null;
+  /** @internal The deadline's float64 bits, low and high word: int32s, which V8 keeps in the object. */
+  private readonly _whenLo: number;
+  private readonly _whenHi: number;
 
   /** @internal Use `loop.callLater` / `loop.callAt`. */
   constructor(when: number, callback: (...args: any[]) => unknown, arg: unknown) {
     super(callback, arg);
-    this._when = when;
+    deadline[0] = when;
+    this._whenLo = deadlineWords[0]!;
+    this._whenHi = deadlineWords[1]!;
+  }
+
+  /** @internal The loop time (ms) at which the callback is due, exactly as given. */
+  get _when(): number {
+    deadlineWords[0] = this._whenLo;
+    deadlineWords[1] = this._whenHi;
+    return deadline[0]!;
   }
 
   /** The loop time (ms) at which the callback is due. */

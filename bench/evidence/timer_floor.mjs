@@ -1,8 +1,11 @@
 // Evidence for the timers target: what allocating and keeping 1e6 timer
 // handles costs by itself (no timer store, no clock), against
-// setTimeout+clearTimeout, for aioloop's TimerHandle (five fields) and for
-// the same class with one field more and one field less. Most of a
-// callLater+cancel pair is this: 1e6 live handles are garbage-collector work.
+// setTimeout+clearTimeout. Most of a callLater+cancel pair is this: 1e6 live
+// handles are garbage-collector work. Variants: aioloop's TimerHandle (six
+// fields; the deadline as the two int32 halves of its float64), the
+// five-field handle it replaced (the deadline in a double field, which V8
+// keeps in a HeapNumber of its own: two objects a timer), and that handle
+// with its link field removed.
 // Run (after `npm run build`): node --expose-gc bench/evidence/timer_floor.mjs
 import { Handle, TimerHandle } from '../../dist/events.js';
 
@@ -12,17 +15,16 @@ const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 const delays = Array.from({ length: N }, () => Math.floor(rnd() * 1001));
 const hs = new Array(N);
 
-/** TimerHandle as it was until 2026-11-22 (a `_slot` naming its store). */
-class SixFields extends Handle {
+/** TimerHandle until 2026-11-23: five fields, the deadline a double (a HeapNumber per timer). */
+class FiveFieldsDouble extends Handle {
   constructor(when, cb, arg) {
     super(cb, arg);
-    this._when = when;
-    this._slot = null;
     this._prev = null;
+    this._when = when;
   }
 }
-/** One field less than TimerHandle. */
-class FourFields extends Handle {
+/** The same with four fields (no link): still a HeapNumber per timer. */
+class FourFieldsDouble extends Handle {
   constructor(when, cb, arg) {
     super(cb, arg);
     this._when = when;
@@ -55,9 +57,9 @@ function node() {
 
 const variants = {
   'setTimeout+clearTimeout': node,
-  'six fields (alloc+keep)': floor(SixFields),
-  'TimerHandle, five fields (alloc+keep)': floor(TimerHandle),
-  'four fields (alloc+keep)': floor(FourFields),
+  'five fields, double deadline (alloc+keep)': floor(FiveFieldsDouble),
+  'four fields, double deadline (alloc+keep)': floor(FourFieldsDouble),
+  'TimerHandle, six fields, int32 halves (alloc+keep)': floor(TimerHandle),
 };
 const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
 for (let round = 0; round < 9; round++) {
@@ -69,5 +71,5 @@ for (let round = 0; round < 9; round++) {
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const base = median(samples['setTimeout+clearTimeout']);
 for (const [name, xs] of Object.entries(samples)) {
-  console.log(`${name.padEnd(40)} ${median(xs).toFixed(0).padStart(5)} ns  setTimeout pair / this: ${(base / median(xs)).toFixed(2)}x`);
+  console.log(`${name.padEnd(52)} ${median(xs).toFixed(0).padStart(5)} ns  setTimeout pair / this: ${(base / median(xs)).toFixed(2)}x`);
 }

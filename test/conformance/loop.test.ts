@@ -2,6 +2,7 @@
  * Event-loop conformance: scheduling order, timers, lifecycle, the exception
  * handler, debug mode and bad input. Runs against every loop in LOOPS.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle, type TimerHandle } from '../../lib/index.js';
 import { ITERATIONS_PER_MICROTASK } from '../../lib/loops/driver.js';
@@ -238,6 +239,30 @@ describe.each(LOOPS)('$name loop: timers', (kind) => {
       expect(fired - t0).toBeGreaterThanOrEqual(50);
       expect(Date.now() - wall0).toBeGreaterThanOrEqual(48); // Date.now has ms resolution
       expect(loop.time()).toBeGreaterThanOrEqual(fired);
+    }));
+
+  it("keeps a timer's deadline exactly as given (when())", () =>
+    withLoop(kind, async (loop) => {
+      // TimerHandle keeps the deadline as the two halves of its float64
+      // (lib/events.ts): every double, -0 and the infinities included, must
+      // come back bit for bit.
+      fc.assert(
+        fc.property(fc.double({ noNaN: true }), (when) => {
+          const h = loop.callAt(when, () => {});
+          const back = h.when();
+          h.cancel();
+          return Object.is(back, when);
+        }),
+        { numRuns: 2000 },
+      );
+      const { done, run } = untilCalled(loop);
+      const t0 = loop.time();
+      const h = loop.callLater(0.25, () => {
+        expect(loop.time()).toBeGreaterThanOrEqual(h.when());
+        done();
+      });
+      expect(h.when()).toBeGreaterThanOrEqual(t0 + 0.25);
+      await run();
     }));
 
   it('runs many random timers in sorted order', () =>

@@ -100,7 +100,7 @@ function clockOffset(addon: NativeAddon): number {
  * How a stored TimerHandle finds its C++ heap entry: its id (an index into
  * `_slab`, reused through a free list) is in `_prev` and this loop in
  * `_next`, the chain links a stored timer does not need (so `cancel()` calls
- * `_cancelStored`). No field of its own keeps TimerHandle at five fields
+ * `_cancelStored`). No field of its own keeps TimerHandle one small object
  * for both loops (see TimerHandle in ../../events.ts).
  *
  * @example
