@@ -126,7 +126,11 @@ export interface NumberedTimerStore {
   _cancelStored(handle: TimerHandle, id: number): void;
 }
 
-/** A deadline's float64 and its two int32 halves (TimerHandle). */
+/**
+ * A deadline's float64 and the same 8 bytes as two int32 words (TimerHandle).
+ * Which word is the high one depends on the platform's byte order, which
+ * does not matter: both directions go through these same two views.
+ */
 const deadline = new Float64Array(1);
 const deadlineWords = new Int32Array(deadline.buffer);
 
@@ -158,22 +162,22 @@ const deadlineWords = new Int32Array(deadline.buffer);
 export class TimerHandle extends Handle {
   /** @internal The previous timer in its chain, its id in a numbered store, or null (see above). */
   _prev: TimerHandle | number | null = null;
-  /** @internal The deadline's float64 bits, low and high word: int32s, which V8 keeps in the object. */
-  private readonly _whenLo: number;
-  private readonly _whenHi: number;
+  /** @internal The deadline's float64 as its two int32 words: small integers, which V8 keeps in the object. */
+  private readonly _when0: number;
+  private readonly _when1: number;
 
   /** @internal Use `loop.callLater` / `loop.callAt`. */
   constructor(when: number, callback: (...args: any[]) => unknown, arg: unknown) {
     super(callback, arg);
     deadline[0] = when;
-    this._whenLo = deadlineWords[0]!;
-    this._whenHi = deadlineWords[1]!;
+    this._when0 = deadlineWords[0]!;
+    this._when1 = deadlineWords[1]!;
   }
 
   /** @internal The loop time (ms) at which the callback is due, exactly as given. */
   get _when(): number {
-    deadlineWords[0] = this._whenLo;
-    deadlineWords[1] = this._whenHi;
+    deadlineWords[0] = this._when0;
+    deadlineWords[1] = this._when1;
     return deadline[0]!;
   }
 
