@@ -131,7 +131,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const kind = process.argv[2];
 if (!SERVERS[kind]) {
-  console.error('usage: node bench/evidence/server_cpu.mjs echo|resp [SIZE|PIPELINE ...]');
+  console.error('usage: node bench/evidence/server_cpu.mjs echo|cold|resp [SIZE|PIPELINE ...]');
   process.exit(2);
 }
 const params = process.argv.slice(3).map(Number);
