@@ -254,6 +254,48 @@ describe.each(LOOPS)('$name loop: StreamReader over TCP', (kind) => {
       expect(await run(loop, main)).toEqual([true, 'partial line\n', true, 0]);
     }));
 
+  it('read(n) takes a waiting chunk whole, splits a longer one, and a cancelled read(n) loses nothing', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const gates = [loop.createFuture<void>(), loop.createFuture<void>(), loop.createFuture<void>()];
+        const server = yield* startServer(function* (_r, w): Coroutine<void> {
+          yield* gates[0]!;
+          w.write('first');
+          yield* gates[1]!;
+          w.write('0123456789');
+          yield* gates[2]!;
+          w.write('last');
+          w.close();
+        }, HOST, 0);
+        const [reader, writer] = yield* openConnection(HOST, portOf(server));
+        // Waiting on an empty buffer when the chunk comes: the chunk, whole.
+        const pending = reader.read(100);
+        gates[0]!.setResult();
+        const first = String(yield* pending);
+        // A chunk longer than n: n bytes now, the rest buffered.
+        const waiting = reader.read(4);
+        gates[1]!.setResult();
+        const head = String(yield* waiting);
+        const tail = String(yield* reader.read(100));
+        // Cancelled while waiting: the chunk that comes next is kept for the next read.
+        let timedOut = false;
+        try {
+          yield* waitFor(reader.read(100), 20);
+        } catch (e) {
+          timedOut = e instanceof TimeoutError;
+        }
+        gates[2]!.setResult();
+        yield* sleep(20);
+        const last = String(yield* reader.read(100));
+        const eof = (yield* reader.read(100)).length;
+        writer.close();
+        server.close();
+        yield* server.waitClosed();
+        return [first, head, tail, timedOut, last, eof];
+      }
+      expect(await run(loop, main)).toEqual(['first', '0123', '456789', true, 'last', 0]);
+    }));
+
   it('a refused second read leaves the waiting read(n) its own n', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<string[]> {
