@@ -134,19 +134,20 @@ export class StreamReader {
   feedData(data: Uint8Array): void {
     if (this._eof) throw new Error('feedData after feedEof');
     if (data.length === 0) return;
+    const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
     // A read(n) waiting on an empty buffer takes a chunk of at most n bytes
     // whole: hand it over without buffering it (the streams echo's case).
-    if (this._size === 0 && this._op === this._readSome && data.length <= this._readMax) {
+    if (this._size === 0 && this._op === this._readSome && chunk.length <= this._readMax) {
       const waiter = this._waiter!;
       this._op = this._waiter = null;
       if (!waiter.done()) {
-        waiter.setResult(Buffer.isBuffer(data) ? data : Buffer.from(data));
+        waiter.setResult(chunk);
         return;
       }
       // Cancelled while waiting: buffer the chunk for the next read.
     }
-    this._chunks.push(Buffer.isBuffer(data) ? data : Buffer.from(data));
-    this._size += data.length;
+    this._chunks.push(chunk);
+    this._size += chunk.length;
     this._retry();
     // Push back on the peer while the reader lags (asyncio: 2 × limit), but
     // never while a read still waits for more (readexactly(n) with a large
