@@ -21,11 +21,27 @@
 // (Over that session, with an equivalent standalone harness: 3,439 at its
 // start, 2,977 after the 64-iteration bursts, 2,772 after the builtin
 // generator resume.)
+//
+// FIRST=<loop> runs the row once on another loop in the same process before
+// the counted batches: `default`, `native`, `subclass` (an empty subclass of
+// DefaultLoop) or `full` (every row before it, small, on both loops, as in
+// the full run). V8_FLAGS adds V8 flags to the counted process.
+// Measured 2026-11-23 (AMD EPYC), lock-handoff at N 1e6, batches 2 and 4,
+// instructions an acquire: native 2,826, after default 2,983, after full
+// 3,082 and 2,973; default 2,768, after native 3,112, after default 2,827,
+// after subclass 3,004 and 3,036, after full 2,935 and 2,999; with
+// V8_FLAGS=--max-inlined-bytecode-size-cumulative=3000, default after
+// default 2,750 and after subclass 2,735 (bench/MISSES.md: a second loop
+// class in one process).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { have } from '../lib/common.mjs';
 
 const [row, side = 'default', nArg = '100000', loArg = '2', hiArg = '5'] = process.argv.slice(2);
+if (!['none', 'default', 'native', 'subclass', 'full', undefined].includes(process.env.FIRST)) {
+  console.error(`FIRST must be none, default, native, subclass or full, not ${process.env.FIRST}`);
+  process.exit(2);
+}
 
 if (row === '--run') {
   // Child mode: run the row `reps` times on one side.
@@ -35,7 +51,26 @@ if (row === '--run') {
   const { toolkitBenchmarks } = await import('../toolkit.bench.mjs');
   const def = [...loopBenchmarks(Number(n)), ...toolkitBenchmarks(Number(n))].find((d) => d.id === id);
   if (def === undefined) throw new Error(`unknown row ${id}`);
-  const create = s === 'native' ? () => new aio.NativeLoop() : () => new aio.DefaultLoop();
+  const creator = (kind) => {
+    if (kind === 'native') return () => new aio.NativeLoop();
+    if (kind === 'subclass') {
+      class SubLoop extends aio.DefaultLoop {}
+      return () => new SubLoop();
+    }
+    return () => new aio.DefaultLoop();
+  };
+  const create = creator(s);
+  const first = process.env.FIRST;
+  if (first === 'full') {
+    for (const d of [...loopBenchmarks(1e4), ...toolkitBenchmarks(1e4)]) {
+      if (d.id === id) break;
+      await d.node.run();
+      await d.aio.run(creator('default'));
+      await d.aio.run(creator('native'));
+    }
+  } else if (first !== undefined && first !== 'none') {
+    await def.aio.run(creator(first));
+  }
   for (let k = 0; k < Number(reps); k++) await (s === 'node' ? def.node.run() : def.aio.run(create));
 } else {
   if (row === undefined) {
@@ -47,10 +82,11 @@ if (row === '--run') {
     process.exit(2);
   }
   const self = fileURLToPath(import.meta.url);
+  const v8Flags = (process.env.V8_FLAGS ?? '').split(' ').filter(Boolean);
   const count = (reps) => {
     const r = spawnSync(
       'valgrind',
-      ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', self, '--run', row, side, nArg, String(reps)],
+      ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', ...v8Flags, self, '--run', row, side, nArg, String(reps)],
       { encoding: 'utf8' },
     );
     const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
@@ -64,5 +100,7 @@ if (row === '--run') {
   const lo = Number(loArg);
   const hi = Number(hiArg);
   const perOp = (count(hi) - count(lo)) / ((hi - lo) * def.ops);
-  console.log(`${def.title}, ${side}: ${perOp.toFixed(0)} instructions per ${def.unit} (${def.ops} ${def.unit}s a batch; batches ${lo} and ${hi})`);
+  const after = process.env.FIRST ? `, after ${process.env.FIRST}` : '';
+  const flags = v8Flags.length > 0 ? `, ${v8Flags.join(' ')}` : '';
+  console.log(`${def.title}, ${side}${after}${flags}: ${perOp.toFixed(0)} instructions per ${def.unit} (${def.ops} ${def.unit}s a batch; batches ${lo} and ${hi})`);
 }
