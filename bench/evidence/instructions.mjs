@@ -31,8 +31,9 @@
 // 3,082 and 2,973; default 2,768, after native 3,112, after default 2,827,
 // after subclass 3,004 and 3,036, after full 2,935 and 2,999; with
 // V8_FLAGS=--max-inlined-bytecode-size-cumulative=3000, default after
-// default 2,750 and after subclass 2,735 (bench/MISSES.md: a second loop
-// class in one process).
+// default 2,750 and after subclass 2,735, but with =1000 2,835 and 2,968
+// and with =1200 3,077 and 3,430 (bench/MISSES.md: a second loop class in
+// one process).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { have } from '../lib/common.mjs';
