@@ -99,9 +99,10 @@ export abstract class BaseEventLoop implements EventLoop {
   private _runForeverResolve: (() => void) | null = null;
 
   /**
-   * @internal What `time()` adds to `performance.now()`: 0 for the default
-   * loop; the native loop's C++ heap keeps uv_hrtime, and it sets the offset
-   * between the two (lib/loops/native/loop.ts, clockOffset). Starts as -0, a
+   * @internal What `time()` adds to `monotonicMs()` (../clock.ts): 0 for the
+   * default loop; the native loop's C++ heap keeps uv_hrtime in ms, and it
+   * sets the (tiny) offset between the two (lib/loops/native/loop.ts,
+   * clockOffset). Starts as -0, a
    * double, so the native loop's double does not change the field's
    * representation (and the loop's hidden class).
    */
@@ -116,7 +117,8 @@ export abstract class BaseEventLoop implements EventLoop {
 
   /**
    * The loop's monotonic clock, in milliseconds with sub-millisecond
-   * resolution (`performance.now()`, plus `_clockOffset`).
+   * resolution (uv_hrtime through `process.hrtime()`, plus `_clockOffset`),
+   * from an arbitrary fixed point.
    *
    * One method for both loops: with one `time()` per loop class, the call in
    * `callLater` saw two targets once both loops had run in a process, and

@@ -59,8 +59,8 @@ export abstract class DrivenLoop extends BaseEventLoop {
   /** Bursts that ended with work still ready since Node last polled I/O or the loop went idle (0: none yet). */
   private _bursts = 0;
   /**
-   * performance.now() when the first of those bursts ended with work still
-   * ready (the budget counts from there). Starts as a
+   * The clock (`monotonicMs()`) when the first of those bursts ended with
+   * work still ready (the budget counts from there). Starts as a
    * non-integer: a field that holds a Smi and later a double changes the
    * loop's hidden class on first use, so code optimized for a fresh loop
    * deoptimizes there (measured: a deopt of the loop's hot methods at every
@@ -176,9 +176,9 @@ export abstract class DrivenLoop extends BaseEventLoop {
         // Work is still ready. The budget counts from the end of the first
         // burst, so a wake whose first burst runs everything (most I/O
         // wakes of a server, a task step or two each) never reads the
-        // clock (performance.now() checks its receiver in JavaScript): the
-        // streams echo with one connection went from 11,779-12,015 to
-        // 11,075-11,430 instructions a request
+        // clock (then performance.now(), which checks its receiver in
+        // JavaScript): the streams echo with one connection went from
+        // 11,779-12,015 to 11,075-11,430 instructions a request
         // (bench/evidence/server_instructions.mjs --kind aio-streams). Node
         // polls I/O at most one burst later than with a budget counted
         // from the first burst's start.

@@ -241,6 +241,25 @@ describe.each(LOOPS)('$name loop: timers', (kind) => {
       expect(loop.time()).toBeGreaterThanOrEqual(fired);
     }));
 
+  it('reads a sub-millisecond clock that runs with performance.now()', () =>
+    withLoop(kind, async (loop) => {
+      // Resolution: consecutive reads move in steps far below a millisecond.
+      const first = loop.time();
+      let next = loop.time();
+      while (next === first) next = loop.time();
+      expect(next - first).toBeGreaterThan(0);
+      expect(next - first).toBeLessThan(0.1);
+      // Rate: the same clock as performance.now() (uv_hrtime under both),
+      // read inside performance.now()'s bracket, so it cannot have moved more.
+      const p0 = performance.now();
+      const t0 = loop.time();
+      while (performance.now() - p0 < 5);
+      const t1 = loop.time();
+      const p1 = performance.now();
+      expect(t1 - t0).toBeGreaterThanOrEqual(5 - 0.5);
+      expect(t1 - t0).toBeLessThanOrEqual(p1 - p0 + 1e-6);
+    }));
+
   it("keeps a timer's deadline exactly as given (when())", () =>
     withLoop(kind, async (loop) => {
       // TimerHandle keeps the deadline as the two halves of its float64

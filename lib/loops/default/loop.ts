@@ -92,7 +92,7 @@ export class DefaultLoop extends DrivenLoop {
       return;
     }
     // Node timers have millisecond resolution and may fire a little early
-    // against performance.now(); the tick then finds nothing due and re-arms.
+    // against the loop's clock; the tick then finds nothing due and re-arms.
     this._nodeTimer = setTimeout(this._timerFired, Math.min(Math.ceil(delay), MAX_NODE_DELAY));
     this._armedFor = when;
   }

@@ -73,10 +73,10 @@ export function assertNativeLoopAvailable(): NativeAddon {
 }
 
 /**
- * How far the addon's clock (uv_hrtime in ms) is ahead of
- * `performance.now()`: the same clock (Node's performance.now() is
- * uv_hrtime minus the process's time origin; measured here, they drift
- * apart by under 0.1 µs in seconds). Each sample `now() - before` can only
+ * How far the addon's clock (uv_hrtime in ms) is ahead of `monotonicMs()`
+ * (../../clock.ts): the same clock, both uv_hrtime, so the offset is the
+ * rounding of the two conversions to ms plus the time between the two
+ * reads. Each sample `now() - before` can only
  * overstate the offset, by the time between the two reads; the smallest of
  * a few is kept. So `time()` is never behind the heap's clock, and a timer
  * never runs before `time()` reaches its deadline (at worst it runs a
@@ -163,8 +163,9 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
     super();
     this._addon = addon;
     // time() (BaseEventLoop) then reads the C++ heap's clock: uv_hrtime as
-    // performance.now() plus this offset, 50 ns against 75 ns for a call
-    // into the addon, on every callLater.
+    // monotonicMs() plus this offset, cheaper than a call into the addon
+    // (50 against 75 ns when the clock was performance.now()), on every
+    // callLater.
     this._clockOffset = clockOffset(addon);
     this._native = new addon.Loop(this._wake);
     this._io = new NativeIo(this._native, this);
