@@ -102,9 +102,8 @@ export abstract class BaseEventLoop implements EventLoop {
    * @internal What `time()` adds to `monotonicMs()` (../clock.ts): 0 for the
    * default loop; the native loop's C++ heap keeps uv_hrtime in ms, and it
    * sets the (tiny) offset between the two (lib/loops/native/loop.ts,
-   * clockOffset). Starts as -0, a
-   * double, so the native loop's double does not change the field's
-   * representation (and the loop's hidden class).
+   * clockOffset). Starts as -0, a double, so the native loop's double does
+   * not change the field's representation (and the loop's hidden class).
    */
   protected _clockOffset = -0;
   /**
