@@ -77,9 +77,9 @@ export function assertNativeLoopAvailable(): NativeAddon {
  * (../../clock.ts): the same clock, both uv_hrtime, so the offset is the
  * rounding of the two conversions to ms. Each sample `now() - before` can
  * only overstate the offset, by the time between the two reads; the
- * smallest of a few is kept. So `time()` is never behind the heap's clock, and a timer
- * never runs before `time()` reaches its deadline (at worst it runs a
- * fraction of a microsecond late).
+ * smallest of a few is kept. So `time()` is never behind the heap's clock,
+ * and a timer never runs before `time()` reaches its deadline (at worst it
+ * runs a fraction of a microsecond late).
  */
 function clockOffset(addon: NativeAddon): number {
   let best = Infinity;
