@@ -826,7 +826,8 @@ Napi::Value Loop::PopDue(const Napi::CallbackInfo& info) {
   CheckOpen(info, "popDue");
   int32_t* data = out.Data();
   size_t count = 0;
-  while (count < capacity && heap_.TopWhen() <= now) data[count++] = heap_.PopTop();
+  // Size() first: an empty heap's TopWhen() is +Infinity, which popDue(Infinity) would take for a due timer.
+  while (count < capacity && heap_.Size() > 0 && heap_.TopWhen() <= now) data[count++] = heap_.PopTop();
   if (count > 0) Arm();
   return Napi::Number::New(info.Env(), static_cast<double>(count));
 }

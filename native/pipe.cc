@@ -1,6 +1,9 @@
 // Unix domain sockets and pipes (uv_pipe_t): listening on a path,
 // connecting to one, and adopting a file descriptor. Reading, writing and
 // closing are shared with TCP (stream.cc).
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <string>
 
 #include "args.h"
@@ -63,6 +66,14 @@ Napi::Value Loop::PipeOpen(const Napi::CallbackInfo& info) {
   double fd = IntegerArg(info, 0, "pipeOpen() fd", 0, 2147483647);
   bool readable = BooleanArg(info, 1, "pipeOpen() readable");
   CheckOpen(info, "pipeOpen");
+  // uv_pipe_open takes any fd, but epoll refuses regular files and most
+  // devices, and libuv aborts the process when it cannot watch an fd. Only
+  // a FIFO or a socket becomes a uv_pipe_t (as isPipeFd checks in JS).
+  struct stat st;
+  if (fstat(static_cast<int>(fd), &st) != 0) ThrowUv(info, -errno, "open", std::to_string(static_cast<int>(fd)));
+  if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+    throw Napi::TypeError::New(info.Env(), "pipeOpen(): fd " + std::to_string(static_cast<int>(fd)) + " is not a pipe or a socket");
+  }
   Stream* s = nullptr;
   int err = NewStream(Stream::kPipe, 0, &s);
   if (err != 0) ThrowUv(info, err, "open", std::to_string(static_cast<int>(fd)));

@@ -360,7 +360,10 @@ Napi::Value Loop::Flush(const Napi::CallbackInfo& info) {
     }
     i = j;
     Stream* s = static_cast<size_t>(id) < streams_.size() ? streams_[id] : nullptr;
-    if (s == nullptr || s->listener || s->closing || s->close_after_writes) continue;
+    // Records for a stream gone since JS batched them are dropped, as are
+    // records naming a handle that carries no data (a signal watcher or a
+    // child process: libuv would assert in uv_write).
+    if (s == nullptr || !s->CarriesData() || s->listener || s->closing || s->close_after_writes) continue;
     if (s->kind == Stream::kUdp) {
       // One datagram per record, never coalesced; a failed one is reported.
       for (unsigned int b = 0; b < n; b++) {
@@ -395,7 +398,7 @@ Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
   if (!Uint8ArrayBytes(info.Env(), info[1], &data, &len)) {
     throw Napi::TypeError::New(info.Env(), "write() data must be a Uint8Array");
   }
-  if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "write(): not a connected stream");
+  if (!s->IsConnectedStream()) throw Napi::TypeError::New(info.Env(), "write(): not a connected stream");
   if (!s->closing && !s->close_after_writes && len > 0) {
     if (len > 0xffffffffu) throw Napi::RangeError::New(info.Env(), "write(): data larger than 4 GiB");
     uv_buf_t buf = uv_buf_init(data, static_cast<unsigned int>(len));
@@ -411,6 +414,7 @@ Napi::Value Loop::Write(const Napi::CallbackInfo& info) {
 Napi::Value Loop::ReadStart(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 1, "readStart");
   Stream* s = StreamArg(info, 0, "readStart");
+  if (!s->CarriesData()) throw Napi::TypeError::New(info.Env(), "readStart(): not a stream or a UDP endpoint");
   s->reading = true;
   s->UpdateReading();
   return info.Env().Undefined();
@@ -419,6 +423,7 @@ Napi::Value Loop::ReadStart(const Napi::CallbackInfo& info) {
 Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 1, "readStop");
   Stream* s = StreamArg(info, 0, "readStop");
+  if (!s->CarriesData()) throw Napi::TypeError::New(info.Env(), "readStop(): not a stream or a UDP endpoint");
   s->reading = false;
   s->UpdateReading();
   return info.Env().Undefined();
@@ -427,7 +432,7 @@ Napi::Value Loop::ReadStop(const Napi::CallbackInfo& info) {
 Napi::Value Loop::Shutdown(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 1, "shutdown");
   Stream* s = StreamArg(info, 0, "shutdown");
-  if (s->listener || s->kind == Stream::kUdp) throw Napi::TypeError::New(info.Env(), "shutdown(): not a connected stream");
+  if (!s->IsConnectedStream()) throw Napi::TypeError::New(info.Env(), "shutdown(): not a connected stream");
   if (!s->closing) {
     int err = s->Shutdown();
     if (err != 0 && err != UV_ENOTCONN) {
@@ -453,7 +458,7 @@ Napi::Value Loop::CloseStream(const Napi::CallbackInfo& info) {
 Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 2, "setReadBuffer");
   Stream* s = StreamArg(info, 0, "setReadBuffer");
-  if ((s->kind != Stream::kTcp && s->kind != Stream::kPipe) || s->listener) {
+  if (!s->IsConnectedStream()) {
     throw Napi::TypeError::New(info.Env(), "setReadBuffer(): not a connected stream");
   }
   bool clear = info[1].IsNull();

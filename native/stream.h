@@ -92,6 +92,13 @@ struct Stream {
 
   uv_handle_t* Handle() { return &h.handle; }
   uv_stream_t* AsStream() { return &h.stream; }
+  // A connected TCP or pipe stream: what uv_write, uv_shutdown and
+  // uv_read_start accept (libuv asserts on any other handle type).
+  bool IsConnectedStream() const { return (kind == kTcp || kind == kPipe) && !listener; }
+  // What reads and the outbound flush serve: byte streams and UDP
+  // endpoints, not signal watchers or child processes (which only share the
+  // registry).
+  bool CarriesData() const { return kind == kTcp || kind == kPipe || kind == kUdp; }
 
   // Start or stop libuv reading as `reading && !eof && !closing` says.
   void UpdateReading();

@@ -182,6 +182,9 @@ Napi::Value Loop::UdpConnect(const Napi::CallbackInfo& info) {
   std::string host = StringArg(info, 1, "udpConnect() host");
   int port = PortArg(info, 2, "udpConnect() port");
   if (s->kind != Stream::kUdp) throw Napi::TypeError::New(info.Env(), "udpConnect(): not a UDP endpoint");
+  // After uv_close the socket is gone, and uv_udp_connect would bind a new
+  // one that the close then trips over (libuv asserts in uv__udp_finish_close).
+  if (s->closing) ThrowUv(info, UV_EBADF, "connect", host + ":" + std::to_string(port));
   sockaddr_storage addr;
   if (!ParseAddress(host, port, &addr)) {
     throw Napi::TypeError::New(info.Env(), "udpConnect() host must be a numeric IPv4 or IPv6 address, not '" + host + "'");

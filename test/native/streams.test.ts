@@ -107,6 +107,57 @@ describe.runIf(built)('native addon: stream boundary', () => {
     }
   });
 
+  it('refuses stream calls on ids that name a signal watcher, a child process or a closing endpoint (the fuzzer\'s crashes)', async () => {
+    // Each of these reached a libuv assertion or read past a vector before
+    // (found by test/fixtures/native_fuzz.mjs, see fuzz.test.ts).
+    const l = new addon.Loop(noop);
+    const any = l as any;
+    const tmp = path.join(os.tmpdir(), `aioloop-plain-${process.pid}`);
+    const fs = await import('node:fs');
+    const fileFd = fs.openSync(tmp, 'w');
+    const nullFd = fs.openSync('/dev/null', 'r');
+    try {
+      const signal = l.signalStart(os.constants.signals.SIGUSR2);
+      const [child] = l.spawn('/bin/cat', ['cat'], null, null, [2, 0, 0]);
+      for (const id of [signal, child]) {
+        expect(() => any.write(id, new Uint8Array(4))).toThrow(TypeError);
+        expect(() => any.shutdown(id)).toThrow(TypeError);
+        expect(() => any.readStart(id)).toThrow(TypeError);
+        expect(() => any.readStop(id)).toThrow(TypeError);
+        expect(() => any.setReadBuffer(id, new Uint8Array(4))).toThrow(TypeError);
+        // A flush record naming it is dropped, like one for a stream gone since.
+        const [, ops] = l.outbound();
+        new Int32Array(ops).set([id, 0, 4]);
+        expect(l.flush(1)).toBe(0);
+      }
+      // A UDP endpoint after closeStream (uv_close called): connect would bind a new socket.
+      const udp = l.udpBind(HOST, 0, false);
+      l.closeStream(udp, true);
+      expect(() => l.udpConnect(udp, HOST, 9)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      // popDue(Infinity) on an empty heap pops nothing; with timers, everything.
+      const out = new Int32Array(4);
+      expect(l.popDue(Infinity, out)).toBe(0);
+      l.addTimer(5, 0);
+      l.addTimer(1e9, 1);
+      expect(l.popDue(Infinity, out)).toBe(2);
+      expect([...out.subarray(0, 2)]).toEqual([0, 1]);
+      expect(l.popDue(Infinity, out)).toBe(0);
+      // An fd epoll cannot watch is refused, not handed to libuv (which aborts).
+      expect(() => any.pipeOpen(fileFd, true)).toThrow(/not a pipe or a socket/);
+      expect(() => any.pipeOpen(nullFd, false)).toThrow(/not a pipe or a socket/);
+      expect(() => any.pipeOpen(2 ** 31 - 1, false)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      // The signal watcher, the child, its stdin pipe, and the UDP endpoint until its close callback runs.
+      expect(l.stats().streams).toBe(4);
+      expect(l.kill(child, 15)).toBe(0);
+    } finally {
+      l.close();
+      fs.closeSync(fileFd);
+      fs.closeSync(nullFd);
+      fs.rmSync(tmp, { force: true });
+    }
+    await closeCallbacksRan();
+  });
+
   it('reports listen errors with Node-style codes and leaks nothing', async () => {
     await closeCallbacksRan(); // earlier tests' handles are gone
     const before = debug ? addon.debugCounters()!.liveHandles : 0;
