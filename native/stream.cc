@@ -50,7 +50,13 @@ bool Uint8ArrayBytes(napi_env env, napi_value value, char** data, size_t* len) {
 // -- Stream ------------------------------------------------------------------
 
 void Stream::UpdateReading() {
-  bool want = reading && !eof && !closing && !starved && !listener;
+  // A BufferedProtocol's stream (a buffer held) reads only into that buffer,
+  // one read per arming, as asyncio alternates get_buffer and recv_into: a
+  // read into the batch instead would reach the protocol through another
+  // getBuffer() while the held buffer, armed again, could be the same memory
+  // (the free tail of one big buffer) and take the next read on top of it.
+  bool awaiting_buffer = read_buffer != nullptr && !read_buffer_armed;
+  bool want = reading && !eof && !closing && !starved && !listener && !awaiting_buffer;
   // Our own flag rather than libuv's private ones.
   if (want && !read_started) {
     int err = kind == kUdp ? uv_udp_recv_start(&h.udp, OnAlloc, OnRecv) : uv_read_start(AsStream(), OnAlloc, OnRead);
@@ -192,9 +198,10 @@ void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   if (loop == nullptr || s->closing) return;
   if (nread > 0 && s->read_buffer_armed && buf->base == s->read_buffer_data) {
     // The bytes are in the protocol's buffer: JS calls bufferUpdated and
-    // arms the next buffer; reads until then go through the batch.
+    // arms the next buffer; reading waits until then (UpdateReading).
     s->read_buffer_armed = false;
     loop->PushEvent(kEventBuffered, s->id, static_cast<int32_t>(nread), 0);
+    s->UpdateReading();
   } else if (nread > 0) {
     loop->CommitRead(s, buf, nread);
   } else if (nread == UV_ENOBUFS) {
@@ -473,7 +480,10 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
   // delivery into it is on its way).
   Napi::Boolean was_armed = Napi::Boolean::New(info.Env(), s->read_buffer_armed);
   s->ReleaseReadBuffer();
-  if (clear || s->closing) return was_armed;
+  if (clear || s->closing) {
+    s->UpdateReading();  // without a buffer, reads go through the batch again
+    return was_armed;
+  }
   if (len > 0x7fffffff) len = 0x7fffffff;  // one read at most (int32 event field)
   if (napi_create_reference(env_, info[1], 1, &s->read_buffer) != napi_ok) {
     s->read_buffer = nullptr;
@@ -483,6 +493,7 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
   s->read_buffer_data = data;
   s->read_buffer_len = len;
   s->read_buffer_armed = true;
+  s->UpdateReading();
   return was_armed;
 }
 
@@ -494,7 +505,10 @@ Napi::Value Loop::RearmReadBuffer(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 1, "rearmReadBuffer");
   Stream* s = StreamArg(info, 0, "rearmReadBuffer");
   if (s->read_buffer == nullptr) throw Napi::Error::New(info.Env(), "rearmReadBuffer(): no buffer was set");
-  if (!s->closing) s->read_buffer_armed = true;
+  if (!s->closing) {
+    s->read_buffer_armed = true;
+    s->UpdateReading();
+  }
   return info.Env().Undefined();
 }
 

@@ -81,9 +81,11 @@ struct Stream {
   size_t queued = 0;                // bytes handed to uv_write, not yet written
   // BufferedProtocol zero copy: the protocol's buffer, kept alive by a
   // reference (setReadBuffer) until replaced, cleared or the stream closes.
-  // Armed, the next read lands in it; each read disarms it until JS has
-  // called bufferUpdated and armed it again (rearmReadBuffer when getBuffer
-  // returned the same buffer: no new reference per read).
+  // Armed, the next read lands in it; each read disarms it, and reading
+  // waits, until JS has called bufferUpdated and armed it again
+  // (rearmReadBuffer when getBuffer returned the same buffer: no new
+  // reference per read). Reads go through the batch only while no buffer is
+  // held.
   napi_ref read_buffer = nullptr;
   char* read_buffer_data = nullptr;
   size_t read_buffer_len = 0;

@@ -471,6 +471,43 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expectReceived(await run(loop, main), [payload]);
     }));
 
+  it('a BufferedProtocol that hands out the free tail of one big buffer gets every byte where it asked', () =>
+    withLoop(kind, async (loop) => {
+      // A framing reader's usual shape. The native loop used to keep the
+      // next read's buffer armed while bytes from its batch went through
+      // getBuffer() into the same tail, and the read landed on top of them.
+      const payload = randomBytes(4 * 1024 * 1024 + 5);
+      function* main(): Coroutine<[string, number]> {
+        const big = new Uint8Array(256 * 1024);
+        let used = 0;
+        const parts: Buffer[] = [];
+        const done = loop.createFuture<void>();
+        const proto: BufferedProtocol = {
+          getBuffer: () => big.subarray(used),
+          bufferUpdated: (n) => {
+            used += n;
+            if (used > 128 * 1024) {
+              parts.push(Buffer.from(big.subarray(0, used)));
+              used = 0;
+            }
+          },
+          connectionLost: () => {
+            parts.push(Buffer.from(big.subarray(0, used)));
+            done.setResult();
+          },
+        };
+        const server = yield* fromPromise(loop.createServer(() => proto, HOST, 0));
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server)));
+        for (let i = 0; i < payload.length; i += 100_000) t.write(payload.subarray(i, i + 100_000));
+        t.close();
+        yield* done;
+        server.close();
+        yield* server.waitClosed();
+        return digest(Buffer.concat(parts));
+      }
+      expectReceived(await run(loop, main), [payload]);
+    }));
+
   it('switching from a BufferedProtocol to a Protocol mid-stream loses no byte', () =>
     withLoop(kind, async (loop) => {
       const payload = randomBytes(200 * 1024 + 3);

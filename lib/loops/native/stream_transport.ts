@@ -178,18 +178,46 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
   /** Switch protocols: later events go to `protocol` (a BufferedProtocol reads zero-copy). */
   override setProtocol(protocol: BaseProtocol): void {
     super.setProtocol(protocol);
-    if (this._readHeld && this._readBufferOwner !== protocol && this._id >= 0) {
-      // The next read must not land in the old protocol's buffer.
-      const stillArmed = this._native.setReadBuffer(this._id, null);
-      this._readHeld = false;
-      if (stillArmed || !this._readArmed) {
-        this._readArmed = false;
-        this._readBuffer = this._readBufferOwner = null;
-      }
-      // Else a read landed in it and waits in the batch: _onBuffered hands
-      // it to `protocol` as data, then arms `protocol`'s own buffer.
-    }
+    // The next read must not land in the old protocol's buffer.
+    if (this._readHeld && this._readBufferOwner !== protocol && this._id >= 0) this._takeBackReadBuffer();
     this._armReadBuffer();
+  }
+
+  /**
+   * @internal Bytes that reached the loop's batch (before the protocol's
+   * buffer was armed, or while reading was paused) go to a BufferedProtocol
+   * through getBuffer() and a copy. C++ must not keep a buffer armed across
+   * that getBuffer(): a protocol that hands out the free tail of one big
+   * buffer returns the same memory for the copy, and the next read would
+   * land on top of it. So the armed buffer is taken back first, and armed
+   * again, from a new getBuffer(), after the copy.
+   */
+  override _deliverData(chunk: Buffer): void {
+    if (this._readHeld && this._id >= 0 && isBufferedProtocol(this._protocol)) {
+      this._takeBackReadBuffer();
+      super._deliverData(chunk);
+      this._armReadBuffer();
+      return;
+    }
+    super._deliverData(chunk);
+  }
+
+  /**
+   * C++ lets go of the buffer it holds for the next read. If a read already
+   * landed in it, its event is still queued behind the current one: its
+   * bytes are copied now (the protocol may write over that memory before
+   * the event is handled), and _onBuffered hands them over as data.
+   */
+  private _takeBackReadBuffer(): void {
+    const stillArmed = this._native.setReadBuffer(this._id, null);
+    this._readHeld = false;
+    if (stillArmed || !this._readArmed) {
+      this._readArmed = false;
+      this._readBuffer = this._readBufferOwner = null;
+    } else {
+      this._readBuffer = Uint8Array.from(this._readBuffer!);
+      this._readBufferOwner = null; // _onBuffered: not the protocol's buffer any more
+    }
   }
 
   /** @internal */
