@@ -50,13 +50,10 @@ bool Uint8ArrayBytes(napi_env env, napi_value value, char** data, size_t* len) {
 // -- Stream ------------------------------------------------------------------
 
 void Stream::UpdateReading() {
-  // A BufferedProtocol's stream (a buffer held) reads only into that buffer,
-  // one read per arming, as asyncio alternates get_buffer and recv_into: a
-  // read into the batch instead would reach the protocol through another
-  // getBuffer() while the held buffer, armed again, could be the same memory
-  // (the free tail of one big buffer) and take the next read on top of it.
-  bool awaiting_buffer = read_buffer != nullptr && !read_buffer_armed;
-  bool want = reading && !eof && !closing && !starved && !listener && !awaiting_buffer;
+  // A stream whose held buffer still waits to be armed again after two
+  // polls (JS is not running) stops reading until it is (see OnAlloc).
+  bool parked = read_buffer != nullptr && !read_buffer_armed && buffer_waits >= 2;
+  bool want = reading && !eof && !closing && !starved && !listener && !parked;
   // Our own flag rather than libuv's private ones.
   if (want && !read_started) {
     int err = kind == kUdp ? uv_udp_recv_start(&h.udp, OnAlloc, OnRecv) : uv_read_start(AsStream(), OnAlloc, OnRead);
@@ -152,6 +149,7 @@ void Stream::ReleaseReadBuffer() {
   read_buffer_data = nullptr;
   read_buffer_len = 0;
   read_buffer_armed = false;
+  buffer_waits = 0;
 }
 
 void Stream::StartClose() {
@@ -186,6 +184,19 @@ void Stream::OnAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
     *buf = uv_buf_init(s->read_buffer_data, static_cast<unsigned int>(s->read_buffer_len));
     return;
   }
+  if (s->read_buffer != nullptr) {
+    // A BufferedProtocol's stream reads only into its buffer, one read per
+    // arming, as asyncio alternates get_buffer and recv_into. A read into
+    // the batch would reach the protocol through another getBuffer() while
+    // the held buffer, armed again, could be that same memory (the free
+    // tail of one big buffer), and the next read would land on top of it.
+    // No buffer makes libuv end this round of reads (UV_ENOBUFS) with the
+    // fd still watched: JS arms the buffer again before the next poll, so
+    // a stream that fills its buffer costs no epoll_ctl (OnRead parks it
+    // only when the next poll still finds the buffer unarmed).
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   *buf = s->loop->AllocRead();
   // A datagram's address record goes in front of it (udp.cc).
   constexpr unsigned int kAddrRecord = 20;
@@ -198,12 +209,16 @@ void Stream::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   if (loop == nullptr || s->closing) return;
   if (nread > 0 && s->read_buffer_armed && buf->base == s->read_buffer_data) {
     // The bytes are in the protocol's buffer: JS calls bufferUpdated and
-    // arms the next buffer; reading waits until then (UpdateReading).
+    // arms the next buffer; reading waits until then (OnAlloc).
     s->read_buffer_armed = false;
     loop->PushEvent(kEventBuffered, s->id, static_cast<int32_t>(nread), 0);
-    s->UpdateReading();
   } else if (nread > 0) {
     loop->CommitRead(s, buf, nread);
+  } else if (nread == UV_ENOBUFS && s->read_buffer != nullptr) {
+    // The held buffer is not armed again yet (OnAlloc). The first time is
+    // the round of reads it ended; a second means a poll came and JS did
+    // not run: stop reading until it arms the buffer, or this would spin.
+    if (++s->buffer_waits >= 2) s->UpdateReading();
   } else if (nread == UV_ENOBUFS) {
     loop->Starve(s);  // the batch is full while JS cannot run
   } else if (nread == UV_EOF) {
@@ -493,7 +508,8 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
   s->read_buffer_data = data;
   s->read_buffer_len = len;
   s->read_buffer_armed = true;
-  s->UpdateReading();
+  s->buffer_waits = 0;
+  s->UpdateReading();  // a parked stream reads again
   return was_armed;
 }
 
@@ -507,7 +523,8 @@ Napi::Value Loop::RearmReadBuffer(const Napi::CallbackInfo& info) {
   if (s->read_buffer == nullptr) throw Napi::Error::New(info.Env(), "rearmReadBuffer(): no buffer was set");
   if (!s->closing) {
     s->read_buffer_armed = true;
-    s->UpdateReading();
+    s->buffer_waits = 0;
+    s->UpdateReading();  // a parked stream reads again
   }
   return info.Env().Undefined();
 }

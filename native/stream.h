@@ -82,7 +82,7 @@ struct Stream {
   // BufferedProtocol zero copy: the protocol's buffer, kept alive by a
   // reference (setReadBuffer) until replaced, cleared or the stream closes.
   // Armed, the next read lands in it; each read disarms it, and reading
-  // waits, until JS has called bufferUpdated and armed it again
+  // waits (OnAlloc), until JS has called bufferUpdated and armed it again
   // (rearmReadBuffer when getBuffer returned the same buffer: no new
   // reference per read). Reads go through the batch only while no buffer is
   // held.
@@ -90,6 +90,7 @@ struct Stream {
   char* read_buffer_data = nullptr;
   size_t read_buffer_len = 0;
   bool read_buffer_armed = false;
+  uint8_t buffer_waits = 0;         // UV_ENOBUFS since the buffer was last armed (OnRead)
   int pending_writes = 0;           // uv_write requests not completed
 
   uv_handle_t* Handle() { return &h.handle; }

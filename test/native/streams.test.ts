@@ -373,6 +373,41 @@ describe.runIf(built)('native loop: the inbound slab', () => {
     expect(got.length).toBe(payload.length);
     expect(got.equals(payload)).toBe(true);
   });
+  it('a BufferedProtocol stream waits without spinning while the loop is stopped, and gets every byte in order once it runs', async () => {
+    const loop = new NativeLoop();
+    const received: Buffer[] = [];
+    let lost = false;
+    const buf = new Uint8Array(64 * 1024);
+    const payload = countingPayload(4 << 20);
+    const server = await loop.runUntilComplete(
+      loop.createServer(() => ({
+        getBuffer: () => buf,
+        bufferUpdated: (n: number) => received.push(Buffer.from(buf.subarray(0, n))),
+        connectionLost: () => {
+          lost = true;
+        },
+      }), HOST, 0),
+    );
+    const port = (server.addresses()[0] as { port: number }).port;
+    const client = net.connect(port, HOST);
+    await new Promise<void>((resolve) => client.once('connect', resolve));
+    await loop.runUntilComplete(loop.createTask(function* () { yield* sleep(20); }));
+    client.end(payload);
+    // Stopped: one read fills the armed buffer, then the stream must stop
+    // reading (the fd stays readable; libuv must not be asked to poll it in
+    // a loop) until JS arms the buffer again.
+    const cpuBefore = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 300));
+    const cpu = process.cpuUsage(cpuBefore);
+    const whileStopped = received.length;
+    await runUntilLostThenClose(loop, server, () => lost);
+    client.destroy();
+    expect(whileStopped).toBe(0);
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(150); // ms of CPU in 300 ms; a spinning poll takes ~300
+    const got = Buffer.concat(received);
+    expect(got.length).toBe(payload.length);
+    expect(got.equals(payload)).toBe(true);
+  });
 });
 
 describe.runIf(built)('native loop: both kinds of slab memory', () => {
