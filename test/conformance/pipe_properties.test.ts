@@ -52,6 +52,7 @@ class Collector implements DatagramProtocol {
   got: Buffer[] = [];
   errors: Error[] = [];
   private waiting: { count: number; fut: Future<void> } | null = null;
+  connectionMade(): void {}
   datagramReceived(data: Buffer): void {
     this.got.push(Buffer.from(data));
     if (this.waiting !== null && this.got.length >= this.waiting.count) {

@@ -1,16 +1,22 @@
 /**
  * Property tests of TCP transports over real sockets, on every loop: for
- * random write schedules (chunk sizes from 0 to 192 KiB, writelines, yields
+ * random write schedules (chunk sizes from 0 to 128 KiB, writelines, yields
  * between writes, waiting for resumeWriting), random write-buffer limits on
  * both sides, a server that reads through a Protocol or a BufferedProtocol
- * (small, large, or a different buffer each time) and pauses its reading at
- * random points, the bytes echoed back are exactly the bytes sent, in order,
- * and every protocol sees its events once, in order.
+ * (7 bytes to 64 KiB, a different size each time, or the free tail of
+ * one big buffer) and pauses its reading at
+ * random points, switching (setProtocol) between such readers at random
+ * byte counts, over TCP or a Unix socket, the bytes echoed back are exactly
+ * the bytes sent, in order, and every protocol sees its events once, in
+ * order.
  *
  * fast-check prints the seed and the shrunk schedule of a failure; replay
  * one with `fc.assert(..., { seed, path })` in this file.
  */
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -27,7 +33,9 @@ import {
 import { LOOPS, withLoop } from '../loops.js';
 
 const HOST = '127.0.0.1';
-const RUNS = 20;
+let unixCounter = 0;
+const unixPath = () => join(tmpdir(), `aioloop-sp-${process.pid}-${++unixCounter}.sock`);
+const RUNS = 60;
 
 /** Deterministic bytes: chunk `i` of a run is distinguishable from every other chunk. */
 function chunkBytes(i: number, size: number): Buffer {
@@ -39,7 +47,7 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** One client write: bytes, or several through writelines; then maybe a yield, or a wait for resumeWriting. */
 const writeStep = fc.record({
-  sizes: fc.array(fc.oneof({ arbitrary: fc.integer({ min: 0, max: 2048 }), weight: 3 }, { arbitrary: fc.integer({ min: 2049, max: 192 * 1024 }), weight: 1 }), {
+  sizes: fc.array(fc.oneof({ arbitrary: fc.integer({ min: 0, max: 2048 }), weight: 3 }, { arbitrary: fc.integer({ min: 2049, max: 128 * 1024 }), weight: 1 }), {
     minLength: 1,
     maxLength: 3,
   }),
@@ -49,11 +57,15 @@ const limits = fc.option(
   fc.tuple(fc.integer({ min: 0, max: 256 * 1024 }), fc.integer({ min: 0, max: 256 * 1024 })).map(([a, b]) => ({ high: Math.max(a, b), low: Math.min(a, b) })),
 );
 const scenario = fc.record({
-  writes: fc.array(writeStep, { minLength: 1, maxLength: 12 }),
+  writes: fc.array(writeStep, { minLength: 1, maxLength: 10 }),
   clientLimits: limits,
   serverLimits: limits,
-  // How the server reads: a Protocol, or a BufferedProtocol with this buffer size (0: a new size each time).
-  reader: fc.oneof(fc.constant<'protocol'>('protocol'), fc.constantFrom(1, 7, 4096, 65536, 0)),
+  // How the server reads: a Protocol, or a BufferedProtocol with this buffer
+  // size (0: a new size each time, -1: the free tail of one big buffer);
+  // after each of `switchAt` bytes it switches (setProtocol) to the next.
+  readers: fc.array(fc.oneof(fc.constant<'protocol'>('protocol'), fc.constantFrom(7, 512, 4096, 65536, 0, -1)), { minLength: 1, maxLength: 3 }),
+  switchAt: fc.array(fc.integer({ min: 0, max: 400 * 1024 }), { minLength: 2, maxLength: 2 }),
+  unix: fc.boolean(),
   // The server pauses reading after each of these byte counts, for a moment.
   pauses: fc.array(fc.integer({ min: 0, max: 400 * 1024 }), { maxLength: 3 }),
   end: fc.constantFrom('writeEof', 'close'),
@@ -74,10 +86,13 @@ class EchoServer {
   private pauses: number[];
   private readonly loop = getRunningLoop();
   readonly lost = this.loop.createFuture<Error | null>();
-  private buffer = new Uint8Array(0);
+  /** Which of the scenario's readers reads now, and the byte counts that switch to the next. */
+  private reader = 0;
+  private readonly switchAt: number[];
 
   constructor(private readonly s: Scenario) {
     this.pauses = [...s.pauses].sort((a, b) => a - b);
+    this.switchAt = [...s.switchAt].sort((a, b) => a - b);
   }
 
   connectionMade(t: Transport): void {
@@ -91,6 +106,10 @@ class EchoServer {
     this.received += data.length;
     this.hash.update(data);
     if (this.s.end === 'writeEof') this.transport.write(data); // copies: the caller's buffer may be reused at once
+    while (this.reader + 1 < this.s.readers.length && this.received >= this.switchAt[this.reader]!) {
+      this.reader++;
+      this.transport.setProtocol(this.protocol(this.s.readers[this.reader]!));
+    }
     while (this.pauses.length > 0 && this.received >= this.pauses[0]!) {
       this.pauses.shift();
       this.transport.pauseReading();
@@ -119,8 +138,8 @@ class EchoServer {
   pauseWriting(): void {}
   resumeWriting(): void {}
 
-  /** A Protocol or a BufferedProtocol view of this server, as the scenario says. */
-  protocol(): Protocol | BufferedProtocol {
+  /** A Protocol or a BufferedProtocol view of this server, reading as `reader` says (see the scenario). */
+  protocol(reader: Scenario['readers'][number]): Protocol | BufferedProtocol {
     const self = this;
     const common = {
       connectionMade: (t: Transport) => self.connectionMade(t),
@@ -129,21 +148,38 @@ class EchoServer {
       pauseWriting: () => self.pauseWriting(),
       resumeWriting: () => self.resumeWriting(),
     };
-    const reader = this.s.reader;
     if (reader === 'protocol') return { ...common, dataReceived: (d: Uint8Array) => self.got(d) };
+    if (reader === -1) {
+      // The free tail of one big buffer, as a framing reader hands out.
+      const big = new Uint8Array(256 * 1024);
+      let used = 0;
+      return {
+        ...common,
+        getBuffer: () => big.subarray(used),
+        bufferUpdated(nbytes: number): void {
+          expect(nbytes).toBeGreaterThan(0);
+          expect(used + nbytes).toBeLessThanOrEqual(big.length);
+          const data = big.subarray(used, used + nbytes);
+          used += nbytes;
+          if (used > 128 * 1024) used = 0; // got() below has taken what it needs
+          self.got(data);
+        },
+      };
+    }
     let turn = 0;
+    let buffer = new Uint8Array(0);
     return {
       ...common,
       getBuffer(sizeHint: number): Uint8Array {
         const size = reader === 0 ? 1 + ((turn++ * 7919) % 70_000) : reader;
-        if (self.buffer.length !== size) self.buffer = new Uint8Array(size);
+        if (buffer.length !== size) buffer = new Uint8Array(size);
         expect(sizeHint).toBeGreaterThanOrEqual(-1);
-        return self.buffer;
+        return buffer;
       },
       bufferUpdated(nbytes: number): void {
         expect(nbytes).toBeGreaterThan(0);
-        expect(nbytes).toBeLessThanOrEqual(self.buffer.length);
-        self.got(self.buffer.subarray(0, nbytes));
+        expect(nbytes).toBeLessThanOrEqual(buffer.length);
+        self.got(buffer.subarray(0, nbytes));
       },
     };
   }
@@ -189,10 +225,13 @@ class EchoClient implements Protocol {
 
 function* echoRun(loop: EventLoop, s: Scenario): Coroutine<void> {
   const server = new EchoServer(s);
-  const listener = yield* fromPromise(loop.createServer(() => server.protocol(), HOST, 0));
+  const first = () => server.protocol(s.readers[0]!);
+  const path = s.unix ? unixPath() : '';
+  const listener = s.unix ? yield* fromPromise(loop.createUnixServer(first, path)) : yield* fromPromise(loop.createServer(first, HOST, 0));
   try {
-    const port = (listener.addresses()[0] as SockAddr).port;
-    const [t, client] = yield* fromPromise(loop.createConnection(() => new EchoClient(), HOST, port));
+    const [t, client] = s.unix
+      ? yield* fromPromise(loop.createUnixConnection(() => new EchoClient(), path))
+      : yield* fromPromise(loop.createConnection(() => new EchoClient(), HOST, (listener.addresses()[0] as SockAddr).port));
     if (s.clientLimits) t.setWriteBufferLimits(s.clientLimits);
     const sent: Buffer[] = [];
     let n = 0;
@@ -228,6 +267,7 @@ function* echoRun(loop: EventLoop, s: Scenario): Coroutine<void> {
   } finally {
     listener.close();
     yield* listener.waitClosed();
+    if (path !== '') rmSync(path, { force: true });
   }
 }
 
