@@ -160,24 +160,21 @@ function* queueRun(c: QueueCase): Coroutine<void> {
   expect(drainer.cancelled()).toBe(true);
 }
 
+/** Check `numRuns` random cases of `cases`, each run to completion on the test's loop. */
+function checkOnLoop<C>(kind: (typeof LOOPS)[number], cases: fc.Arbitrary<C>, body: (c: C) => Coroutine<void>, numRuns: number): Promise<void> {
+  return withLoop(kind, async (loop: EventLoop) => {
+    await fc.assert(
+      fc.asyncProperty(cases, async (c) => {
+        await loop.runUntilComplete(body(c));
+      }),
+      { numRuns, endOnFailure: true },
+    );
+  });
+}
+
 describe.each(LOOPS)('$name loop: toolkit properties under cancellation', (kind) => {
-  it('a semaphore or lock keeps its count under random holders and cancellations', () =>
-    withLoop(kind, async (loop: EventLoop) => {
-      await fc.assert(
-        fc.asyncProperty(semaphoreCase, async (c) => {
-          await loop.runUntilComplete(semaphoreRun(c));
-        }),
-        { numRuns: 150, endOnFailure: true },
-      );
-    }), 60_000);
+  it('a semaphore or lock keeps its count under random holders and cancellations', () => checkOnLoop(kind, semaphoreCase, semaphoreRun, 150), 60_000);
 
   it('a bounded queue loses and duplicates no item under random cancellations of producers and consumers', () =>
-    withLoop(kind, async (loop: EventLoop) => {
-      await fc.assert(
-        fc.asyncProperty(queueCase, async (c) => {
-          await loop.runUntilComplete(queueRun(c));
-        }),
-        { numRuns: 200, endOnFailure: true },
-      );
-    }), 60_000);
+    checkOnLoop(kind, queueCase, queueRun, 200), 60_000);
 });

@@ -342,71 +342,58 @@ async function runUntilLostThenClose(loop: NativeLoop, server: Server, isLost: (
   loop.close();
 }
 
+/**
+ * Serve `protocol` on a fresh native loop; a plain Node client connects,
+ * and once the server accepted it sends 4 MiB while the loop is stopped for
+ * 300 ms. Returns what arrived while stopped (chunks, and the process's CPU
+ * time in ms) and after the loop ran to the connection's end.
+ */
+async function sendWhileStopped(protocol: (received: Buffer[], lost: () => void) => object) {
+  const loop = new NativeLoop();
+  const received: Buffer[] = [];
+  let lost = false;
+  const payload = countingPayload(4 << 20);
+  const server = await loop.runUntilComplete(loop.createServer(() => protocol(received, () => (lost = true)), HOST, 0));
+  const client = net.connect((server.addresses()[0] as { port: number }).port, HOST);
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  // The loop runs one turn so the server accepts the connection.
+  await loop.runUntilComplete(loop.createTask(function* () { yield* sleep(20); }));
+  client.end(payload);
+  const cpuBefore = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 300)); // the loop is stopped meanwhile
+  const cpu = process.cpuUsage(cpuBefore);
+  const whileStopped = received.length;
+  await runUntilLostThenClose(loop, server, () => lost);
+  client.destroy();
+  return { payload, whileStopped, cpuMs: (cpu.user + cpu.system) / 1000, got: Buffer.concat(received) };
+}
+
 describe.runIf(built)('native loop: the inbound slab', () => {
   it('bytes that arrive while the loop is stopped wait (reading pauses when the slab is full) and all arrive in order once it runs', async () => {
-    const loop = new NativeLoop();
-    const received: Buffer[] = [];
-    let lost = false;
-    // A plain Node client sends 4 MiB while the loop is stopped: more than
-    // a slab holds, so the native reader must starve and resume later.
-    const payload = countingPayload(4 << 20);
-    const server = await loop.runUntilComplete(
-      loop.createServer(() => ({
-        dataReceived: (d: Buffer) => received.push(d), // kept, not copied
-        connectionLost: () => {
-          lost = true;
-        },
-      }), HOST, 0),
-    );
-    const port = (server.addresses()[0] as { port: number }).port;
-    const client = net.connect(port, HOST);
-    await new Promise<void>((resolve) => client.once('connect', resolve));
-    // The loop runs one turn so the server accepts the connection.
-    await loop.runUntilComplete(loop.createTask(function* () { yield* sleep(20); }));
-    client.end(payload);
-    await new Promise((r) => setTimeout(r, 300)); // the loop is stopped meanwhile
-    const whileStopped = received.length;
-    await runUntilLostThenClose(loop, server, () => lost);
-    client.destroy();
-    expect(whileStopped).toBe(0); // nothing ran while stopped
-    const got = Buffer.concat(received);
-    expect(got.length).toBe(payload.length);
-    expect(got.equals(payload)).toBe(true);
+    // More than a slab holds, so the native reader must starve and resume later.
+    const r = await sendWhileStopped((received, lost) => ({
+      dataReceived: (d: Buffer) => received.push(d), // kept, not copied
+      connectionLost: lost,
+    }));
+    expect(r.whileStopped).toBe(0); // nothing ran while stopped
+    expect(r.got.length).toBe(r.payload.length);
+    expect(r.got.equals(r.payload)).toBe(true);
   });
+
   it('a BufferedProtocol stream waits without spinning while the loop is stopped, and gets every byte in order once it runs', async () => {
-    const loop = new NativeLoop();
-    const received: Buffer[] = [];
-    let lost = false;
+    // One read fills the armed buffer; then the stream must stop reading
+    // (its fd stays readable: libuv must not poll it in a loop) until JS
+    // arms the buffer again.
     const buf = new Uint8Array(64 * 1024);
-    const payload = countingPayload(4 << 20);
-    const server = await loop.runUntilComplete(
-      loop.createServer(() => ({
-        getBuffer: () => buf,
-        bufferUpdated: (n: number) => received.push(Buffer.from(buf.subarray(0, n))),
-        connectionLost: () => {
-          lost = true;
-        },
-      }), HOST, 0),
-    );
-    const port = (server.addresses()[0] as { port: number }).port;
-    const client = net.connect(port, HOST);
-    await new Promise<void>((resolve) => client.once('connect', resolve));
-    await loop.runUntilComplete(loop.createTask(function* () { yield* sleep(20); }));
-    client.end(payload);
-    // Stopped: one read fills the armed buffer, then the stream must stop
-    // reading (the fd stays readable; libuv must not be asked to poll it in
-    // a loop) until JS arms the buffer again.
-    const cpuBefore = process.cpuUsage();
-    await new Promise((r) => setTimeout(r, 300));
-    const cpu = process.cpuUsage(cpuBefore);
-    const whileStopped = received.length;
-    await runUntilLostThenClose(loop, server, () => lost);
-    client.destroy();
-    expect(whileStopped).toBe(0);
-    expect((cpu.user + cpu.system) / 1000).toBeLessThan(150); // ms of CPU in 300 ms; a spinning poll takes ~300
-    const got = Buffer.concat(received);
-    expect(got.length).toBe(payload.length);
-    expect(got.equals(payload)).toBe(true);
+    const r = await sendWhileStopped((received, lost) => ({
+      getBuffer: () => buf,
+      bufferUpdated: (n: number) => received.push(Buffer.from(buf.subarray(0, n))),
+      connectionLost: lost,
+    }));
+    expect(r.whileStopped).toBe(0);
+    expect(r.cpuMs).toBeLessThan(150); // in 300 ms; a spinning poll takes ~300
+    expect(r.got.length).toBe(r.payload.length);
+    expect(r.got.equals(r.payload)).toBe(true);
   });
 });
 
