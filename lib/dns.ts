@@ -75,6 +75,38 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 
 /**
+ * getaddrinfo flags (asyncio's `socket.AI_*`): AI_PASSIVE makes a missing
+ * host the wildcard address (to bind) instead of the loopback one;
+ * AI_NUMERICHOST refuses a host that is not an IP address instead of
+ * resolving it. AI_ADDRCONFIG, AI_V4MAPPED and AI_ALL are passed on.
+ *
+ * @example
+ * ```ts
+ * const [[, , , , [address]]] = await loop.getaddrinfo(null, 8080, { flags: AI_PASSIVE }); // '0.0.0.0'
+ * ```
+ */
+export const AI_PASSIVE = 1;
+/** See AI_PASSIVE. @example `loop.getaddrinfo('10.0.0.1', 80, { flags: AI_NUMERICHOST })` */
+export const AI_NUMERICHOST = 4;
+
+/**
+ * getnameinfo flags (asyncio's `socket.NI_*`, with Linux's and the BSDs'
+ * values): the numeric host instead of a name, the numeric port instead of
+ * a service name, an error instead of the numeric host when the address
+ * has no name.
+ *
+ * @example
+ * ```ts
+ * const [host, port] = await loop.getnameinfo(['10.0.0.1', 80], NI_NUMERICHOST | NI_NUMERICSERV);
+ * ```
+ */
+export const NI_NUMERICHOST = 1;
+/** See NI_NUMERICHOST. @example `loop.getnameinfo(addr, NI_NUMERICSERV)` */
+export const NI_NUMERICSERV = 2;
+/** See NI_NUMERICHOST. @example `loop.getnameinfo(addr, NI_NAMEREQD)` */
+export const NI_NAMEREQD = process.platform === 'darwin' || process.platform === 'freebsd' ? 4 : 8;
+
+/**
  * One result of `getaddrinfo`: `[family, type, proto, canonname, [address, port]]`
  * (asyncio's 5-tuple; the IPv6 sockaddr is `[address, port]` too, without
  * flowinfo and scope id).
@@ -121,15 +153,58 @@ export interface Resolver {
 
 /** @internal Node's resolver (libuv's thread pool, through node:dns). */
 export const nodeResolver: Resolver = {
+  // dns.lookup takes only some AI_* bits as hints (and throws on others):
+  // those go through, AI_NUMERICHOST is applied here, and AI_PASSIVE and
+  // AI_CANONNAME have done their part already (getaddrinfo below).
   lookup(host, family, hints, cb) {
+    if ((hints & AI_NUMERICHOST) !== 0 && net.isIP(host) === 0) {
+      const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${host}`);
+      err.code = 'ENOTFOUND';
+      err.syscall = 'getaddrinfo';
+      queueMicrotask(() => cb(err, []));
+      return;
+    }
     const opts: dns.LookupAllOptions = { all: true, family };
-    if (hints) opts.hints = hints;
+    const nodeHints = hints & (dns.ADDRCONFIG | dns.V4MAPPED | dns.ALL);
+    if (nodeHints) opts.hints = nodeHints;
     dns.lookup(host, opts, (err, addresses) => cb(err, addresses ?? []));
   },
-  lookupService(address, port, _flags, cb) {
-    dns.lookupService(address, port, (err, host, service) => cb(err, host, service));
+  // Node's lookupService always asks getnameinfo(3) for NI_NAMEREQD and
+  // takes no flags; the flags asyncio passes are applied around it, so both
+  // loops answer alike (the native loop passes them to uv_getnameinfo).
+  lookupService(address, port, flags, cb) {
+    const numericHost = (flags & NI_NUMERICHOST) !== 0;
+    const numericServ = (flags & NI_NUMERICSERV) !== 0;
+    const numeric = net.isIPv6(address) ? normalizeIPv6(address) : address;
+    if (numericHost && numericServ) {
+      queueMicrotask(() => cb(null, numeric, String(port)));
+      return;
+    }
+    dns.lookupService(address, port, (err, host, service) => {
+      if (err === null) {
+        cb(null, numericHost ? numeric : host, numericServ ? String(port) : service);
+      } else if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND' && (flags & NI_NAMEREQD) === 0) {
+        // No name: getnameinfo(3) without NI_NAMEREQD gives the numeric
+        // host. The service name does not depend on the address: ask for it
+        // with the loopback address, which always has a name.
+        if (numericServ) cb(null, numeric, String(port));
+        else dns.lookupService('127.0.0.1', port, (err2, _host, service2) => cb(null, numeric, err2 === null ? service2 : String(port)));
+      } else {
+        cb(err, '', '');
+      }
+    });
   },
 };
+
+/** Resolver flags are a C int of bits: RangeError unless in [0, 2**31 - 1]. */
+function checkFlags(flags: number, method: string): void {
+  if (flags < 0 || flags > 0x7fffffff) throw new RangeError(`${method}() flags must be in [0, 2**31 - 1], not ${flags}`);
+}
+
+/** The text inet_ntop gives for an IPv6 address (what getnameinfo's numeric host is). */
+function normalizeIPv6(address: string): string {
+  return new URL(`http://[${address.split('%')[0]}]/`).hostname.slice(1, -1) + (address.includes('%') ? address.slice(address.indexOf('%')) : '');
+}
 
 const TYPES: [number, number][] = [
   [SOCK_STREAM, IPPROTO_TCP],
@@ -173,7 +248,10 @@ export function getaddrinfo(
   if (type !== 0 && !TYPES.some(([t]) => t === type)) {
     throw new RangeError(`getaddrinfo() type must be 0, SOCK_STREAM, SOCK_DGRAM or SOCK_RAW, not ${type}`);
   }
-  const name = host === null || host === '' ? (family === AF_INET6 ? '::1' : '127.0.0.1') : host;
+  checkFlags(opts?.flags ?? 0, 'getaddrinfo');
+  // No host: the loopback address, or with AI_PASSIVE the wildcard one (to bind), as getaddrinfo(3) gives.
+  const passive = ((opts?.flags ?? 0) & AI_PASSIVE) !== 0;
+  const name = host === null || host === '' ? (family === AF_INET6 ? (passive ? '::' : '::1') : passive ? '0.0.0.0' : '127.0.0.1') : host;
   const types = type === 0 ? TYPES : TYPES.filter(([t]) => t === type);
   return new Promise((resolve, reject) => {
     resolver.lookup(name, family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, opts?.flags ?? 0, (err, addresses) => {
@@ -212,6 +290,7 @@ export function getnameinfo(
   if (net.isIP(address) === 0) throw new RangeError(`getnameinfo() address must be an IP address, not ${JSON.stringify(address)}`);
   checkPort(port, 'getnameinfo', 0);
   if (typeof flags !== 'number' || !Number.isInteger(flags)) throw new TypeError(`getnameinfo() flags must be an integer, not ${describe(flags)}`);
+  checkFlags(flags, 'getnameinfo');
   return new Promise((resolve, reject) => {
     resolver.lookupService(address as string, port as number, flags, (err, hostname, service) => {
       if (err) reject(err);

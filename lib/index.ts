@@ -112,6 +112,11 @@ export {
   SOCK_RAW,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  AI_PASSIVE,
+  AI_NUMERICHOST,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+  NI_NAMEREQD,
   type AddrInfo,
   type GetaddrinfoOptions,
 } from './dns.js';

@@ -13,6 +13,7 @@
  * delivered stays in the inbox until `resumeReading()`.
  * @module
  */
+import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { markAsUntransferable } from 'node:worker_threads';
 import { describe, type EventLoop } from './events.js';
@@ -427,6 +428,27 @@ export function checkString(value: unknown, what: string): asserts value is stri
   if (value === '') throw new TypeError(`${what} must not be empty`);
 }
 
+/** The most bytes of a Unix socket path (sun_path holds 108, with the trailing NUL). */
+export const UNIX_PATH_MAX = 107;
+
+/**
+ * @internal A Unix socket path both loops accept: a non-empty string of at
+ * most UNIX_PATH_MAX bytes, without NUL bytes except a leading one (a name
+ * in Linux's abstract namespace, as asyncio and Node take it). A longer
+ * path is a RangeError rather than the silent truncation Node and libuv's
+ * uv_pipe_bind apply (which listens on, or connects to, another path).
+ * @example
+ * ```ts
+ * checkUnixPath(path, 'createUnixServer() path');
+ * ```
+ */
+export function checkUnixPath(value: unknown, what: string): asserts value is string {
+  checkString(value, what);
+  if (value.indexOf('\0', 1) !== -1) throw new TypeError(`${what} must not contain NUL bytes (but a leading one, for the abstract namespace)`);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > UNIX_PATH_MAX) throw new RangeError(`${what} is ${bytes} bytes long; a Unix socket path holds at most ${UNIX_PATH_MAX}`);
+}
+
 /**
  * @internal TypeError unless undefined or an object.
  * @example
@@ -496,11 +518,27 @@ export function createConnection<P extends BaseProtocol>(
 ): Promise<[Transport, P]> {
   const localAddr = checkConnectionArgs(factory, host, port, opts);
   const options: net.TcpNetConnectOpts = { host, port, noDelay: true };
-  if (localAddr !== undefined) {
-    options.localAddress = localAddr[0];
-    if (localAddr[1] !== 0) options.localPort = localAddr[1];
-  }
-  return connect(loop, factory, options, null);
+  if (localAddr === undefined) return connect(loop, factory, options, null);
+  if (localAddr[1] !== 0) options.localPort = localAddr[1];
+  // Node takes only an IP address here; asyncio (and the native loop) resolve a name.
+  return resolveHost(localAddr[0]).then((address) => {
+    options.localAddress = address;
+    return connect(loop, factory, options, null);
+  });
+}
+
+/**
+ * @internal `host` as an IP address: itself, or the first address the
+ * system resolver gives for the name.
+ * @example
+ * ```ts
+ * const address = await resolveHost('localhost'); // '127.0.0.1'
+ * ```
+ */
+export async function resolveHost(host: string): Promise<string> {
+  if (net.isIP(host) !== 0) return host;
+  const { address } = await dns.promises.lookup(host);
+  return address;
 }
 
 /**
@@ -544,6 +582,6 @@ export function createUnixConnection<P extends BaseProtocol>(
   path: string,
 ): Promise<[Transport, P]> {
   checkFactory(factory, 'createUnixConnection');
-  checkString(path, 'createUnixConnection() path');
+  checkUnixPath(path, 'createUnixConnection() path');
   return connect(loop, factory, { path }, path);
 }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
 import { Future } from './futures.js';
-import { SocketTransport, checkFactory, checkOptions, checkPort, checkString, readingThroughRoute } from './net_transport.js';
+import { SocketTransport, checkFactory, checkOptions, checkPort, checkString, checkUnixPath, readingThroughRoute } from './net_transport.js';
 import type { BaseStreamTransport, ConnectionOwner } from './stream_transport.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr } from './transports.js';
@@ -325,10 +325,11 @@ export function checkServerArgs(
  */
 export function prepareUnixServer(loop: EventLoop, factory: unknown, path: unknown, opts: ServerOptions | undefined): number | undefined {
   checkFactory(factory, 'createUnixServer');
-  checkString(path, 'createUnixServer() path');
+  checkUnixPath(path, 'createUnixServer() path');
   const backlog = checkBacklog(opts, 'createUnixServer');
   if (opts?.reusePort) throw new TypeError('createUnixServer() does not take reusePort (TCP only)');
   if (loop.isClosed()) throw new Error('Event loop is closed');
+  if (path[0] === '\0') return backlog; // the abstract namespace has no files
   try {
     if (fs.statSync(path).isSocket()) fs.unlinkSync(path);
   } catch {

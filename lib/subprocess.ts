@@ -76,6 +76,12 @@ export type Item =
 
 const STDIO_MODES = new Set(['pipe', 'inherit', 'ignore']);
 
+/** A string for exec(2): non-empty, no NUL byte (C strings end there). */
+function checkExecString(value: unknown, what: string): asserts value is string {
+  checkString(value, what);
+  if (value.includes('\0')) throw new TypeError(`${what} must not contain NUL bytes`);
+}
+
 function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: string): [StdioMode, StdioMode, StdioMode] {
   checkOptions(opts, method);
   const modes = (['stdin', 'stdout', 'stderr'] as const).map((k) => {
@@ -87,7 +93,7 @@ function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: str
   if (opts?.env !== undefined && (typeof opts.env !== 'object' || opts.env === null)) {
     throw new TypeError(`${method}() env must be an object, not ${describe(opts.env)}`);
   }
-  if (opts?.cwd !== undefined) checkString(opts.cwd, `${method}() cwd`);
+  if (opts?.cwd !== undefined) checkExecString(opts.cwd, `${method}() cwd`);
   return modes;
 }
 
@@ -627,10 +633,11 @@ export function subprocessExec<P extends BaseProtocol>(
   spawner: Spawner = nodeSpawner,
 ): Promise<[SubprocessTransport, P]> {
   checkFactory(factory, 'subprocessExec');
-  checkString(program, 'subprocessExec() program');
+  checkExecString(program, 'subprocessExec() program');
   if (!Array.isArray(args)) throw new TypeError(`subprocessExec() args must be an array of strings, not ${describe(args)}`);
   for (const a of args) {
     if (typeof a !== 'string') throw new TypeError(`subprocessExec() args must be strings, not ${describe(a)}`);
+    if (a.includes('\0')) throw new TypeError('subprocessExec() args must not contain NUL bytes');
   }
   const modes = checkSubprocessOptions(opts, 'subprocessExec');
   return launch(loop, factory, program, [...args], modes, opts, spawner);
@@ -651,7 +658,7 @@ export function subprocessShell<P extends BaseProtocol>(
   spawner: Spawner = nodeSpawner,
 ): Promise<[SubprocessTransport, P]> {
   checkFactory(factory, 'subprocessShell');
-  checkString(cmd, 'subprocessShell() cmd');
+  checkExecString(cmd, 'subprocessShell() cmd');
   const modes = checkSubprocessOptions(opts, 'subprocessShell');
   if (process.platform === 'win32') return launch(loop, factory, process.env.ComSpec ?? 'cmd.exe', ['/d', '/s', '/c', cmd], modes, opts, spawner);
   return launch(loop, factory, '/bin/sh', ['-c', cmd], modes, opts, spawner);

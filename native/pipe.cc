@@ -13,12 +13,21 @@
 namespace aioloop {
 namespace {
 
+// sun_path holds 108 bytes; a file path needs its trailing NUL.
+constexpr size_t kUnixPathMax = 107;
+
+// A socket path: no NUL byte but a leading one (Linux's abstract
+// namespace), and short enough for sun_path (uv_pipe_bind and
+// uv_pipe_connect would truncate it, and use another path).
 std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* method) {
   if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must be a string");
   std::string path = info[i].As<Napi::String>().Utf8Value();
   if (path.empty()) throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must not be empty");
-  if (path.find('\0') != std::string::npos) {
-    throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must not contain NUL bytes");
+  if (path.find('\0', 1) != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), std::string(method) + "() path must not contain NUL bytes but a leading one");
+  }
+  if (path.size() > kUnixPathMax) {
+    throw Napi::RangeError::New(info.Env(), std::string(method) + "() path is longer than " + std::to_string(kUnixPathMax) + " bytes");
   }
   return path;
 }
@@ -35,7 +44,8 @@ Napi::Value Loop::PipeListen(const Napi::CallbackInfo& info) {
   int err = NewStream(Stream::kPipe, 0, &s);
   if (err != 0) ThrowUv(info, err, "listen", path);
   s->listener = true;
-  err = uv_pipe_bind(&s->h.pipe, path.c_str());
+  // With a length: an abstract name starts with a NUL byte.
+  err = uv_pipe_bind2(&s->h.pipe, path.data(), path.size(), UV_PIPE_NO_TRUNCATE);
   if (err == 0) err = uv_listen(s->AsStream(), static_cast<int>(backlog), Stream::OnConnection);
   if (err != 0) {
     Unregister(s);
@@ -53,9 +63,16 @@ Napi::Value Loop::PipeConnect(const Napi::CallbackInfo& info) {
   Stream* s = nullptr;
   int err = NewStream(Stream::kPipe, 0, &s);
   if (err != 0) ThrowUv(info, err, "connect", path);
-  // uv_pipe_connect reports every error (ENOENT, ECONNREFUSED, a path too
-  // long) through the callback.
-  uv_pipe_connect(new uv_connect_t(), &s->h.pipe, path.c_str(), Stream::OnConnect);
+  // uv_pipe_connect2 reports connection errors (ENOENT, ECONNREFUSED)
+  // through the callback, and bad arguments at once.
+  auto* req = new uv_connect_t();
+  err = uv_pipe_connect2(req, &s->h.pipe, path.data(), path.size(), UV_PIPE_NO_TRUNCATE, Stream::OnConnect);
+  if (err != 0) {
+    delete req;
+    Unregister(s);
+    s->Detach();
+    ThrowUv(info, err, "connect", path);
+  }
   return Napi::Number::New(info.Env(), s->id);
 }
 

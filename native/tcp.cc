@@ -65,7 +65,12 @@ Napi::Value Loop::TcpConnect(const Napi::CallbackInfo& info) {
   int err = NewStream(Stream::kTcp, addr.ss_family, &s);
   if (err != 0) ThrowUv(info, err, "connect", DescribeAddress(host, port));
   uv_tcp_nodelay(&s->h.tcp, 1);
-  if (bind_local) err = uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&local), 0);
+  // A local address of the other family cannot be bound to this socket
+  // (libuv would try IPV6_V6ONLY on an IPv4 socket: ENOPROTOOPT); EINVAL,
+  // as bind(2) and Node give.
+  if (bind_local) {
+    err = local.ss_family != addr.ss_family ? UV_EINVAL : uv_tcp_bind(&s->h.tcp, reinterpret_cast<sockaddr*>(&local), 0);
+  }
   if (err == 0) {
     auto* req = new uv_connect_t();
     err = uv_tcp_connect(req, &s->h.tcp, reinterpret_cast<sockaddr*>(&addr), Stream::OnConnect);

@@ -4,6 +4,11 @@ import { describe, expect, it } from 'vitest';
 import {
   AF_INET,
   AF_INET6,
+  AI_NUMERICHOST,
+  AI_PASSIVE,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
   SOCK_STREAM,
   fromPromise,
   getRunningLoop,
@@ -208,6 +213,25 @@ describe.each(LOOPS)('$name loop: datagram endpoints', (kind) => {
 });
 
 describe.each(LOOPS)('$name loop: getaddrinfo / getnameinfo', (kind) => {
+  it('applies asyncio\'s flags: AI_PASSIVE, AI_NUMERICHOST, NI_NUMERICHOST, NI_NUMERICSERV, NI_NAMEREQD', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const settle = <T>(p: Promise<T>) => fromPromise(p.then((v) => v, (e: NodeJS.ErrnoException) => e.code));
+        expect(yield* settle(loop.getaddrinfo(null, 80, { type: SOCK_STREAM, family: AF_INET, flags: AI_PASSIVE }))).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['0.0.0.0', 80]]]);
+        expect(yield* settle(loop.getaddrinfo(null, 80, { type: SOCK_STREAM, family: AF_INET }))).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]]]);
+        expect(yield* settle(loop.getaddrinfo('localhost', 80, { flags: AI_NUMERICHOST }))).toMatch(/ENOTFOUND|EAI_NONAME/);
+        expect(yield* settle(loop.getaddrinfo('127.0.0.1', 80, { type: SOCK_STREAM, flags: AI_NUMERICHOST }))).toEqual([[AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]]]);
+        expect(() => loop.getaddrinfo('localhost', 80, { flags: 2 ** 40 })).toThrow(RangeError);
+        // 192.0.2.0/24 (TEST-NET-1) has no name: the numeric host, unless a name is required.
+        expect(yield* settle(loop.getnameinfo(['192.0.2.1', 80]))).toEqual(['192.0.2.1', 'http']);
+        expect(yield* settle(loop.getnameinfo(['192.0.2.1', 80], NI_NAMEREQD))).toMatch(/ENOTFOUND|EAI_NONAME/);
+        expect(yield* settle(loop.getnameinfo(['127.0.0.1', 80], NI_NUMERICHOST | NI_NUMERICSERV))).toEqual(['127.0.0.1', '80']);
+        expect(yield* settle(loop.getnameinfo(['0:0::1', 22], NI_NUMERICHOST))).toEqual(['::1', 'ssh']);
+        expect(() => loop.getnameinfo(['127.0.0.1', 80], -1)).toThrow(RangeError);
+      }),
+    ),
+  );
+
   it("getaddrinfo('localhost') gives asyncio-shaped tuples", () =>
     withLoop(kind, (loop) =>
       run(loop, function* () {

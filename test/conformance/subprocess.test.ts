@@ -125,6 +125,11 @@ describe.each(LOOPS)('$name loop: subprocess protocol', (kind) => {
         expect(() => loop.subprocessExec(() => ({}), 'ls', [1 as never])).toThrow(TypeError);
         expect(() => loop.subprocessExec(() => ({}), 'ls', [], { stdout: 'file' as never })).toThrow(RangeError);
         expect(() => createSubprocessExec('ls', [], { cwd: 5 as never })).toThrow(TypeError);
+        // NUL bytes end a C string: refused up front, the same on both loops.
+        expect(() => loop.subprocessExec(() => ({}), 'l\0s', [])).toThrow(TypeError);
+        expect(() => loop.subprocessExec(() => ({}), 'ls', ['a\0'])).toThrow(TypeError);
+        expect(() => loop.subprocessShell(() => ({}), 'true\0')).toThrow(TypeError);
+        expect(() => loop.subprocessExec(() => ({}), 'ls', [], { cwd: '/\0' })).toThrow(TypeError);
         const [t] = yield* fromPromise(loop.subprocessExec(() => ({}), 'true', [], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' }));
         expect(t.getPipeTransport(1)).toBeNull();
         expect(() => (t as SubprocessTransport).sendSignal('SIGNOPE' as never)).toThrow(RangeError);

@@ -1001,6 +1001,20 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toEqual(['EADDRINUSE', 'shared']);
     }));
 
+  it('binds a localAddr given by name, as asyncio resolves it', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+        const [t] = yield* fromPromise(loop.createConnection(() => ({}), HOST, portOf(server), { localAddr: ['localhost', 0] }));
+        const sockname = t.getExtraInfo('sockname') as SockAddr;
+        t.close();
+        server.close();
+        yield* server.waitClosed();
+        return sockname.address;
+      }
+      expect(await run(loop, main)).toBe('127.0.0.1');
+    }));
+
   it('rejects bad arguments synchronously', () =>
     withLoop(kind, async (loop) => {
       const f = () => ({});
@@ -1065,5 +1079,38 @@ describe.each(LOOPS)('$name loop: Unix-socket transports', (kind) => {
         ['connectionMade', 'dataReceived', 'eofReceived', 'connectionLost'],
         'over unix',
       ]);
+    }));
+
+  it.runIf(process.platform === 'linux')("serves and connects on a name in Linux's abstract namespace (a leading NUL byte)", () =>
+    withLoop(kind, async (loop) => {
+      const name = `\0aioloop-abstract-${process.pid}-${kind.name}`;
+      function* main(): Coroutine<unknown> {
+        const server = yield* fromPromise(loop.createUnixServer(() => new Recorder({ echo: true, keepOpenOnEof: true }), name));
+        expect(server.addresses()).toEqual([name]);
+        const [t, client] = yield* fromPromise(loop.createUnixConnection(() => new Recorder(), name));
+        expect(t.getExtraInfo('peername')).toBe(name);
+        t.write('abstract');
+        t.writeEof();
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        return client.received().toString();
+      }
+      expect(await run(loop, main)).toBe('abstract');
+    }));
+
+  it('refuses a path longer than a socket address holds, and NUL bytes past the first, instead of truncating it', () =>
+    withLoop(kind, async (loop) => {
+      const f = () => ({});
+      const long = path.join(os.tmpdir(), 'x'.repeat(120));
+      expect(() => loop.createUnixServer(f, long)).toThrow(RangeError);
+      expect(() => loop.createUnixConnection(f, long)).toThrow(RangeError);
+      expect(() => loop.createUnixServer(f, '/tmp/a\0b')).toThrow(TypeError);
+      // 107 bytes is still a path (refused by the file system here, not by us).
+      const longest = '/nonexistent/' + 'y'.repeat(107 - '/nonexistent/'.length);
+      const e = await run(loop, function* () {
+        return yield* fromPromise(loop.createUnixConnection(f, longest).then(() => null, (err: NodeJS.ErrnoException) => err.code));
+      });
+      expect(e).toBe('ENOENT');
     }));
 });

@@ -16,7 +16,7 @@ import { monotonicMs } from '../../clock.js';
 import { anchorHiddenClasses } from '../../hidden_classes.js';
 import type { NumberedTimerStore, TimerHandle } from '../../events.js';
 import { PendingTimers } from '../../pending_timers.js';
-import { checkConnectionArgs, checkFactory, checkString, type ConnectionOptions } from '../../net_transport.js';
+import { checkConnectionArgs, checkFactory, checkUnixPath, type ConnectionOptions } from '../../net_transport.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
 import { checkServerArgs, prepareUnixServer, type Server, type ServerOptions } from '../../servers.js';
 import type { DatagramTransport, Transport } from '../../transports.js';
@@ -247,7 +247,7 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
 
   override createUnixConnection<P extends BaseProtocol>(protocolFactory: ProtocolFactory<P>, path: string): Promise<[Transport, P]> {
     checkFactory(protocolFactory, 'createUnixConnection');
-    checkString(path, 'createUnixConnection() path');
+    checkUnixPath(path, 'createUnixConnection() path');
     if (this._closed) throw new Error('Event loop is closed');
     return nativeConnectUnix(this._net, protocolFactory, path);
   }

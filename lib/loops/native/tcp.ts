@@ -4,8 +4,6 @@
  * loop), sockets in C++ (native/tcp.cc, native/pipe.cc).
  * @module
  */
-import * as dns from 'node:dns';
-import * as net from 'node:net';
 import type { EventLoop } from '../../events.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
 import { Server, type Listener } from '../../servers.js';
@@ -13,6 +11,7 @@ import type { SockAddr, Transport } from '../../transports.js';
 import type { NativeLoopBinding } from './addon.js';
 import { uvError, type NativeIo, type StreamOwner } from './io.js';
 import { NativeStreamTransport, sockAddr } from './stream_transport.js';
+import { resolveHost } from '../../net_transport.js';
 
 /** Node's default listen backlog. */
 const DEFAULT_BACKLOG = 511;
@@ -31,12 +30,6 @@ export interface NativeNet {
 }
 
 /** A numeric address for `host` (Node's resolver, as node:net uses). */
-async function resolveHost(host: string): Promise<string> {
-  if (net.isIP(host) !== 0) return host;
-  const { address } = await dns.promises.lookup(host);
-  return address;
-}
-
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
