@@ -5,7 +5,10 @@
  * unconnected endpoints, every datagram comes back from an echo endpoint
  * whole and in order; for random write schedules into `cat` through a
  * Process's StreamWriter (with drain() now and then) and random read sizes
- * from its StreamReader, what comes out is exactly what went in.
+ * from its StreamReader, what comes out is exactly what went in; for
+ * children that exit by themselves or are signalled at random moments,
+ * every wait() gives the exit status or minus the signal that came first,
+ * and every child is reaped.
  *
  * fast-check prints the seed and the shrunk case of a failure; replay one
  * with `fc.assert(..., { seed, path })` in this file.
@@ -172,6 +175,58 @@ describe.each(LOOPS)('$name loop: datagram and pipe properties', (kind) => {
           await loop.runUntilComplete(pipeRun(c));
         }),
         { numRuns: 15, endOnFailure: true },
+      );
+    }), 60_000);
+});
+
+/** A child's plan: how it would end by itself, and what we do to it meanwhile. */
+const childCase = fc.record({
+  program: fc.constantFrom<['sh', string[]]>(['sh', ['-c', 'exit 0']], ['sh', ['-c', 'exit 3']], ['sh', ['-c', 'sleep 0.02; exit 5']], ['sh', ['-c', 'exec sleep 30']]),
+  /** Send this signal after `afterMs` (0: none). */
+  signal: fc.constantFrom(0, 9, 15, 2),
+  afterMs: fc.constantFrom(0, 1, 5, 30),
+});
+
+/** `pid` is gone, not even a zombie (reaped). */
+function reaped(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function* childrenRun(loop: EventLoop, cases: (typeof childCase extends fc.Arbitrary<infer T> ? T : never)[]): Coroutine<void> {
+  const procs = [];
+  for (const c of cases) procs.push(yield* createSubprocessExec(c.program[0], c.program[1], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' }));
+  const selfExit = (c: (typeof cases)[number]) => (c.program[1][1]!.includes('exit 3') ? 3 : c.program[1][1]!.includes('exit 5') ? 5 : c.program[1][1]!.includes('sleep 30') ? null : 0);
+  cases.forEach((c, i) => {
+    if (c.signal !== 0) loop.callLater(c.afterMs, () => procs[i]!.sendSignal(c.signal));
+    else if (selfExit(c) === null) loop.callLater(c.afterMs, () => procs[i]!.kill()); // never let `sleep 30` run out the test
+  });
+  const codes: number[] = [];
+  for (const p of procs) codes.push(yield* p.wait());
+  cases.forEach((c, i) => {
+    const code = codes[i]!;
+    const own = selfExit(c);
+    // Its own exit status, or minus the signal that ended it first.
+    const byItself = own !== null && code === own;
+    const bySignal = code === -(c.signal === 0 ? 9 : c.signal);
+    expect(byItself || bySignal, `child ${i} (${c.program[1][1]}, signal ${c.signal} after ${c.afterMs} ms) ended with ${code}`).toBe(true);
+    expect(procs[i]!.returncode).toBe(code);
+    expect(reaped(procs[i]!.pid)).toBe(true);
+  });
+}
+
+describe.each(LOOPS)('$name loop: children under random signals', (kind) => {
+  it('reports every exit status or killing signal, and reaps every child', () =>
+    withLoop(kind, async (loop) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(childCase, { minLength: 1, maxLength: 4 }), async (cases) => {
+          await loop.runUntilComplete(childrenRun(loop, cases));
+        }),
+        { numRuns: 25 },
       );
     }), 60_000);
 });
