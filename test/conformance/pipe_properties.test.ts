@@ -24,6 +24,7 @@ import {
   type DatagramTransport,
   type EventLoop,
   type Future,
+  type Process,
   type SockAddr,
 } from '../../lib/index.js';
 import { LOOPS, withLoop } from '../loops.js';
@@ -198,7 +199,7 @@ function reaped(pid: number): boolean {
 }
 
 function* childrenRun(loop: EventLoop, cases: (typeof childCase extends fc.Arbitrary<infer T> ? T : never)[]): Coroutine<void> {
-  const procs = [];
+  const procs: Process[] = [];
   for (const c of cases) procs.push(yield* createSubprocessExec(c.program[0], c.program[1], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' }));
   const selfExit = (c: (typeof cases)[number]) => (c.program[1][1]!.includes('exit 3') ? 3 : c.program[1][1]!.includes('exit 5') ? 5 : c.program[1][1]!.includes('sleep 30') ? null : 0);
   cases.forEach((c, i) => {
