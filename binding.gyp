@@ -33,6 +33,9 @@
         'NAPI_VERSION=8',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
         'NAPI_CPP_EXCEPTIONS',
+        # A worker being terminated cannot take a JS exception: without this,
+        # node-addon-api's failed napi_throw ends in std::terminate.
+        'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
       ],
       # Node's common.gypi forces -fno-exceptions -fno-rtti -std=gnu++17.
       # Exceptions carry argument errors to JS; RTTI stays on so this build

@@ -45,9 +45,9 @@ Napi::Value LibuvVersion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::Function::New(env, Version, "version"));
+  exports.Set("version", Napi::Function::New(env, Guarded<Version>, "version"));
   exports.Set("libuvVersion",
-              Napi::Function::New(env, LibuvVersion, "libuvVersion"));
+              Napi::Function::New(env, Guarded<LibuvVersion>, "libuvVersion"));
   // napi_get_version (wrapped by node-addon-api): the highest Node-API version
   // the running node supports, not the NAPI_VERSION we compiled against.
   exports.Set("napiVersion", Napi::Number::New(

@@ -28,6 +28,39 @@
 
 namespace aioloop {
 
+// Whether a JS exception can be thrown now: not while one is pending (a
+// worker being terminated has one).
+inline bool CanThrowToJs(napi_env env) noexcept {
+  bool pending = false;
+  return napi_is_exception_pending(env, &pending) == napi_ok && !pending;
+}
+
+// Throw `error` to JS, or drop it when that cannot be done. node-addon-api
+// turns a Napi::Error leaving a callback into napi_throw, and when an
+// exception is already pending it throws again from its own catch block,
+// which ends in std::terminate (a worker terminated while it called into the
+// addon aborted the whole process). Every entry point catches its errors and
+// hands them here instead (Guarded, Loop::Guard, Loop::CallBound).
+inline void ThrowToJs(napi_env env, const Napi::Error& error) noexcept {
+  if (!CanThrowToJs(env)) return;
+  try {
+    napi_throw(env, error.Value());
+  } catch (...) {
+    // The error's value is gone with the environment: nothing to throw.
+  }
+}
+
+// A free function as a JS callback, its errors thrown through ThrowToJs.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return Fn(info);
+  } catch (const Napi::Error& error) {
+    ThrowToJs(info.Env(), error);
+    return Napi::Value();
+  }
+}
+
 // Convention for the upcoming per-handle-kind files (loop.cc, timer_heap.cc,
 // tcp.cc, ...): each defines one Init<Kind>(env, exports) that attaches its
 // exports, declares it here, and gets one call in addon.cc's Init. Keeping

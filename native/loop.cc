@@ -127,34 +127,46 @@ Napi::Function Loop::DefineClass(Napi::Env env) {
   return ObjectWrap<Loop>::DefineClass(
       env, "Loop",
       {
-          InstanceMethod<&Loop::Now>("now"),
-          InstanceMethod<&Loop::SetRunning>("setRunning"),
-          InstanceMethod<&Loop::AddTimer>("addTimer"),
-          InstanceMethod<&Loop::CancelTimer>("cancelTimer"),
-          InstanceMethod<&Loop::Close>("close"),
-          InstanceMethod<&Loop::Stats>("stats"),
-          InstanceMethod<&Loop::Outbound>("outbound"),
-          InstanceMethod<&Loop::Shutdown>("shutdown"),
-          InstanceMethod<&Loop::CloseStream>("closeStream"),
-          InstanceMethod<&Loop::Fileno>("fileno"),
-          InstanceMethod<&Loop::TcpListen>("tcpListen"),
-          InstanceMethod<&Loop::TcpConnect>("tcpConnect"),
-          InstanceMethod<&Loop::TcpAddress>("tcpAddress"),
-          InstanceMethod<&Loop::UdpBind>("udpBind"),
-          InstanceMethod<&Loop::UdpConnect>("udpConnect"),
-          InstanceMethod<&Loop::UdpAddress>("udpAddress"),
-          InstanceMethod<&Loop::SignalStart>("signalStart"),
-          InstanceMethod<&Loop::Spawn>("spawn"),
-          InstanceMethod<&Loop::Kill>("kill"),
-          InstanceMethod<&Loop::Getaddrinfo>("getaddrinfo"),
-          InstanceMethod<&Loop::Getnameinfo>("getnameinfo"),
-          InstanceMethod<&Loop::PipeListen>("pipeListen"),
-          InstanceMethod<&Loop::PipeConnect>("pipeConnect"),
-          InstanceMethod<&Loop::PipeOpen>("pipeOpen"),
+          InstanceMethod<&Loop::Guard<&Loop::Now>>("now"),
+          InstanceMethod<&Loop::Guard<&Loop::SetRunning>>("setRunning"),
+          InstanceMethod<&Loop::Guard<&Loop::AddTimer>>("addTimer"),
+          InstanceMethod<&Loop::Guard<&Loop::CancelTimer>>("cancelTimer"),
+          InstanceMethod<&Loop::Guard<&Loop::Close>>("close"),
+          InstanceMethod<&Loop::Guard<&Loop::Stats>>("stats"),
+          InstanceMethod<&Loop::Guard<&Loop::Outbound>>("outbound"),
+          InstanceMethod<&Loop::Guard<&Loop::Shutdown>>("shutdown"),
+          InstanceMethod<&Loop::Guard<&Loop::CloseStream>>("closeStream"),
+          InstanceMethod<&Loop::Guard<&Loop::Fileno>>("fileno"),
+          InstanceMethod<&Loop::Guard<&Loop::TcpListen>>("tcpListen"),
+          InstanceMethod<&Loop::Guard<&Loop::TcpConnect>>("tcpConnect"),
+          InstanceMethod<&Loop::Guard<&Loop::TcpAddress>>("tcpAddress"),
+          InstanceMethod<&Loop::Guard<&Loop::UdpBind>>("udpBind"),
+          InstanceMethod<&Loop::Guard<&Loop::UdpConnect>>("udpConnect"),
+          InstanceMethod<&Loop::Guard<&Loop::UdpAddress>>("udpAddress"),
+          InstanceMethod<&Loop::Guard<&Loop::SignalStart>>("signalStart"),
+          InstanceMethod<&Loop::Guard<&Loop::Spawn>>("spawn"),
+          InstanceMethod<&Loop::Guard<&Loop::Kill>>("kill"),
+          InstanceMethod<&Loop::Guard<&Loop::Getaddrinfo>>("getaddrinfo"),
+          InstanceMethod<&Loop::Guard<&Loop::Getnameinfo>>("getnameinfo"),
+          InstanceMethod<&Loop::Guard<&Loop::PipeListen>>("pipeListen"),
+          InstanceMethod<&Loop::Guard<&Loop::PipeConnect>>("pipeConnect"),
+          InstanceMethod<&Loop::Guard<&Loop::PipeOpen>>("pipeOpen"),
       });
 }
 
 Loop::Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info), env_(info.Env()), armed_for_(kInf) {
+  try {
+    Init(info);
+  } catch (const Napi::Error&) {
+    // A failed construction is a closed loop (its destructor releases
+    // nothing). Rethrown for ObjectWrap to throw to JS, unless JS cannot
+    // take it (see ThrowToJs): then the pending exception stands.
+    closed_ = true;
+    if (CanThrowToJs(env_)) throw;
+  }
+}
+
+void Loop::Init(const Napi::CallbackInfo& info) {
   // Validate before acquiring anything, so a throw here leaks nothing.
   ExpectArgs(info, 1, "Loop");
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env_, "Loop() onWake must be a function");
@@ -252,9 +264,14 @@ Loop::~Loop() {
 
 template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
 Napi::Value Loop::CallBound(const Napi::CallbackInfo& info) {
-  Loop* loop = static_cast<LoopRef*>(info.Data())->loop;
-  if (loop == nullptr) throw Napi::Error::New(info.Env(), "this native loop was garbage-collected");
-  return (loop->*Method)(info);
+  try {
+    Loop* loop = static_cast<LoopRef*>(info.Data())->loop;
+    if (loop == nullptr) throw Napi::Error::New(info.Env(), "this native loop was garbage-collected");
+    return (loop->*Method)(info);
+  } catch (const Napi::Error& error) {
+    ThrowToJs(info.Env(), error);
+    return Napi::Value();
+  }
 }
 
 template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
@@ -867,28 +884,36 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
 
 // -- registration ----------------------------------------------------------------
 
+namespace {
+
+Napi::Value ExportedNow(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "now");
+  return Napi::Number::New(info.Env(), NowMs());
+}
+
+Napi::Value DebugCounters(const Napi::CallbackInfo& info) {
+  ExpectArgs(info, 0, "debugCounters");
+#ifdef AIOLOOP_DEBUG
+  Napi::Object counters = Napi::Object::New(info.Env());
+  counters.Set("liveHandles", static_cast<double>(g_live_handles.load()));
+  counters.Set("liveLoops", static_cast<double>(g_live_loops.load()));
+  return counters;
+#else
+  return info.Env().Undefined();
+#endif
+}
+
+}  // namespace
+
 void InitLoop(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = Loop::DefineClass(env);
   env.SetInstanceData<AddonData>(new AddonData{Napi::Persistent(ctor)});
   exports.Set("Loop", ctor);
   // The clock without a Loop: the TS loop's time() must keep working after
   // close() (as the default loop's does), and it saves the receiver check.
-  exports.Set("now", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    ExpectArgs(info, 0, "now");
-    return Napi::Number::New(info.Env(), NowMs());
-  }, "now"));
+  exports.Set("now", Napi::Function::New(env, Guarded<ExportedNow>, "now"));
   // Process-wide leak counters, debug builds only (undefined otherwise).
-  exports.Set("debugCounters", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    ExpectArgs(info, 0, "debugCounters");
-#ifdef AIOLOOP_DEBUG
-    Napi::Object counters = Napi::Object::New(info.Env());
-    counters.Set("liveHandles", static_cast<double>(g_live_handles.load()));
-    counters.Set("liveLoops", static_cast<double>(g_live_loops.load()));
-    return counters;
-#else
-    return info.Env().Undefined();
-#endif
-  }, "debugCounters"));
+  exports.Set("debugCounters", Napi::Function::New(env, Guarded<DebugCounters>, "debugCounters"));
 }
 
 }  // namespace aioloop

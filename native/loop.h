@@ -129,6 +129,18 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // A method called through an own property of the wrapper (see LoopRef).
   template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
   static Napi::Value CallBound(const Napi::CallbackInfo& info);
+  // A prototype method, its errors thrown through ThrowToJs (addon.h).
+  template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Guard(const Napi::CallbackInfo& info) {
+    try {
+      return (this->*Method)(info);
+    } catch (const Napi::Error& error) {
+      ThrowToJs(info.Env(), error);
+      return Napi::Value();
+    }
+  }
+  // The constructor's work (the constructor catches what it throws).
+  void Init(const Napi::CallbackInfo& info);
   template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
   void BindMethod(Napi::Object self, const char* name);
 

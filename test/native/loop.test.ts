@@ -479,4 +479,32 @@ describe.runIf(built)('native loop', () => {
     expect(await new Promise((r) => runner.once('message', r))).toBe('running');
     expect(await runner.terminate()).toBe(1);
   });
+
+  it('survives workers terminated while they call into the addon and it throws (every kind of entry point)', async () => {
+    // An addon error in a worker being terminated: node-addon-api's napi_throw
+    // fails (a termination is pending) and it threw again into std::terminate,
+    // aborting the whole process (each of these four crashed within 20 tries).
+    const r = await runChild(
+      `const { Worker } = await import('node:worker_threads');
+       const calls = { proto: 'l.addTimer("x", 0)', bound: 'l.flush("x")', ctor: 'new native.Loop(1)', free: 'native.now(1)' };
+       for (const [kind, call] of Object.entries(calls)) {
+         for (let i = 0; i < 12; i++) {
+           const w = new Worker(\`
+             const native = require(process.env.AIOLOOP_NATIVE_BINARY);
+             const l = new native.Loop(() => {});
+             require('node:worker_threads').parentPort.postMessage('calling');
+             for (;;) { try { \${call}; } catch {} }\`, { eval: true, env: process.env, execArgv: [] }); // a script, not this -e module
+           w.on('error', (e) => console.error(e));
+           await new Promise((r) => w.once('message', r));
+           await new Promise((r) => setTimeout(r, 2 + (i % 5) * 3));
+           await w.terminate();
+         }
+       }
+       console.log('survived');`,
+      { env: binaryEnv, timeoutMs: 60_000 },
+    );
+    expect({ stderr: r.stderr, code: r.code, signal: r.signal }).toEqual({ stderr: '', code: 0, signal: null });
+    expect(r.stdout).toBe('survived\n');
+    expect(r.code).toBe(0);
+  }, 70_000);
 });
