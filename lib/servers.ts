@@ -256,8 +256,13 @@ export function checkBacklog(opts: ServerOptions | undefined, method: string): n
   if (backlog === undefined) return undefined;
   if (typeof backlog !== 'number') throw new TypeError(`${method}() backlog must be a number, not ${describe(backlog)}`);
   if (!Number.isInteger(backlog) || backlog < 0) throw new RangeError(`${method}() backlog must be an integer >= 0, not ${backlog}`);
-  return backlog;
+  // listen(2) caps it at the system's somaxconn anyway (asyncio passes any
+  // int); capped here too, both loops hand the same number on.
+  return Math.min(backlog, MAX_BACKLOG);
 }
+
+/** The largest backlog handed to listen() (Linux caps it lower, at net.core.somaxconn). */
+const MAX_BACKLOG = 65535;
 
 /**
  * @internal `loop.createServer()`. `host` null/undefined listens on all interfaces.

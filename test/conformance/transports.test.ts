@@ -1035,6 +1035,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         expect(() => loop.createServer(f, HOST, 0, { reusePort: true })).toThrow(/reusePort needs Node/);
       }
       function* main(): Coroutine<void> {
+        // A backlog past what listen() takes is capped, as the kernel caps it at somaxconn.
+        const big = yield* fromPromise(loop.createServer(f, HOST, 0, { backlog: 2 ** 40 }));
+        big.close();
         const server = yield* fromPromise(loop.createServer(f, HOST, 0));
         const [t] = yield* fromPromise(loop.createConnection(f, HOST, portOf(server)));
         expect(() => t.setWriteBufferLimits({ high: 10, low: 20 })).toThrow(RangeError);
