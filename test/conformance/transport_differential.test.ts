@@ -22,7 +22,9 @@ import {
   type Coroutine,
   type DatagramTransport,
   type EventLoop,
+  type Future,
   type SockAddr,
+  type Transport,
 } from '../../lib/index.js';
 import { loadAddon } from '../../lib/loops/native/addon.js';
 
@@ -45,6 +47,10 @@ const datagramCall = fc.oneof(
   fc.record({ m: fc.constant('sendto'), args: fc.array(hostile, { maxLength: 2 }) }),
   fc.record({ m: fc.constantFrom('isClosing', 'getWriteBufferSize', 'close', 'abort'), args: fc.constant([]) }),
   fc.record({ m: fc.constant('getExtraInfo'), args: fc.tuple(extraName) }),
+);
+/** One step on a server: a method, or a client connecting (`connect`) or leaving (`disconnect`). */
+const serverCall = fc.oneof(
+  fc.record({ m: fc.constantFrom('close', 'isServing', 'closeClients', 'abortClients', 'addresses', 'connect', 'connect', 'disconnect', 'startServing'), args: fc.constant([] as unknown[]) }),
 );
 type Call = { m: string; args: unknown[] };
 
@@ -140,6 +146,45 @@ function* datagramRun(loop: EventLoop, calls: Call[]): Coroutine<string[]> {
   }
 }
 
+function* serverRun(loop: EventLoop, calls: Call[]): Coroutine<string[]> {
+  const served: ReturnType<typeof recorder>[] = [];
+  const server = yield* fromPromise(loop.createServer(() => {
+    const r = recorder();
+    served.push(r);
+    return r.protocol;
+  }, HOST, 0));
+  const port = (server.addresses()[0] as SockAddr).port;
+  const clients: [Transport, ReturnType<typeof recorder>][] = [];
+  const out: string[] = [];
+  let serving = null as Future<void> | null; // set inside result() below
+  for (const c of calls) {
+    if (c.m === 'connect') {
+      const r = recorder();
+      const ended = yield* fromPromise(loop.createConnection(() => r.protocol, HOST, port).then(([t]) => { clients.push([t, r]); return 'connected'; }, (e: NodeJS.ErrnoException) => `refused ${e.code}`));
+      yield* sleep(2); // the server side accepts
+      out.push(`connect: ${ended}`);
+    } else if (c.m === 'disconnect') {
+      const client = clients.shift();
+      client?.[0].close();
+      yield* sleep(2);
+      out.push(`disconnect: ${client === undefined ? 'none' : 'closed'}`);
+    } else if (c.m === 'startServing') {
+      out.push(`startServing: ${result(() => (serving ??= server.serveForever()).done())}`);
+    } else {
+      const r = result(() => (server as unknown as Record<string, (...a: unknown[]) => unknown>)[c.m]!());
+      out.push(`${c.m}: ${c.m === 'addresses' ? r.replace(/port: 'number'|\d{4,5}/g, 'PORT') : r}`);
+    }
+  }
+  server.close();
+  for (const [t] of clients) t.close();
+  yield* server.waitClosed();
+  yield* sleep(5);
+  out.push(`serveForever: ${serving === null ? 'not started' : serving.cancelled() ? 'cancelled' : serving.done() ? 'done' : 'pending'}`);
+  out.push(`served: ${served.map((r) => r.events.join(' ')).join(' | ')}`);
+  out.push(`clients: ${clients.map(([, r]) => r.events.join(' ')).join(' | ')}`);
+  return out;
+}
+
 async function onBoth(body: (loop: EventLoop) => Coroutine<string[]>): Promise<[string[], string[]]> {
   const ends: string[][] = [];
   for (const make of [() => new DefaultLoop(), () => new NativeLoop()]) {
@@ -162,6 +207,16 @@ describe.runIf(loadAddon() !== null)('default and native transports agree', () =
         expect(n).toEqual(d);
       }),
       { numRuns: 80 },
+    );
+  }, 120_000);
+
+  it('a server answers every call and ends its connections the same way on both loops', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(serverCall, { minLength: 1, maxLength: 10 }), async (calls) => {
+        const [d, n] = await onBoth((loop) => serverRun(loop, calls as Call[]));
+        expect(n).toEqual(d);
+      }),
+      { numRuns: 60 },
     );
   }, 120_000);
 
