@@ -199,34 +199,22 @@ async function onBoth(body: (loop: EventLoop) => Coroutine<string[]>): Promise<[
   return [ends[0]!, ends[1]!];
 }
 
+/** For `numRuns` random call sequences, `run` must give the same lines on both loops. */
+function agree(calls: fc.Arbitrary<Call>, maxLength: number, run: (loop: EventLoop, calls: Call[]) => Coroutine<string[]>, numRuns: number): Promise<void> {
+  return fc.assert(
+    fc.asyncProperty(fc.array(calls, { minLength: 1, maxLength }), async (seq) => {
+      const [d, n] = await onBoth((loop) => run(loop, seq));
+      expect(n).toEqual(d);
+    }),
+    { numRuns },
+  );
+}
+
 describe.runIf(loadAddon() !== null)('default and native transports agree', () => {
-  it('a TCP transport answers every call and reports every event the same way on both loops', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(streamCall, { minLength: 1, maxLength: 12 }), async (calls) => {
-        const [d, n] = await onBoth((loop) => streamRun(loop, calls as Call[]));
-        expect(n).toEqual(d);
-      }),
-      { numRuns: 80 },
-    );
-  }, 120_000);
+  it('a TCP transport answers every call and reports every event the same way on both loops', () => agree(streamCall as fc.Arbitrary<Call>, 12, streamRun, 80), 120_000);
 
-  it('a server answers every call and ends its connections the same way on both loops', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(serverCall, { minLength: 1, maxLength: 10 }), async (calls) => {
-        const [d, n] = await onBoth((loop) => serverRun(loop, calls as Call[]));
-        expect(n).toEqual(d);
-      }),
-      { numRuns: 60 },
-    );
-  }, 120_000);
+  it('a server answers every call and ends its connections the same way on both loops', () => agree(serverCall, 10, serverRun, 60), 120_000);
 
-  it('a datagram transport answers every call and reports every event the same way on both loops', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(datagramCall, { minLength: 1, maxLength: 10 }), async (calls) => {
-        const [d, n] = await onBoth((loop) => datagramRun(loop, calls as Call[]));
-        expect(n).toEqual(d);
-      }),
-      { numRuns: 80 },
-    );
-  }, 120_000);
+  it('a datagram transport answers every call and reports every event the same way on both loops', () =>
+    agree(datagramCall as fc.Arbitrary<Call>, 10, datagramRun, 80), 120_000);
 });
