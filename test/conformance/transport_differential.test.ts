@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DefaultLoop,
+  createSubprocessExec,
   NativeLoop,
   fromPromise,
   sleep,
@@ -199,6 +200,44 @@ async function onBoth(body: (loop: EventLoop) => Coroutine<string[]>): Promise<[
   return [ends[0]!, ends[1]!];
 }
 
+/**
+ * One step on a child (`cat`): a Process method, or a write to its stdin.
+ * Its stdin closes only at the end, so the child never ends by itself while
+ * signals race with it: how it ends does not depend on timing.
+ */
+const processCall = fc.oneof(
+  fc.record({ m: fc.constantFrom('terminate', 'kill', 'returncode', 'wait'), args: fc.constant([] as unknown[]) }),
+  fc.record({ m: fc.constant('sendSignal'), args: fc.tuple(fc.constantFrom<unknown>('SIGTERM', 'SIGUSR2', 'SIGCONT', 0, 9, 'SIGNOPE', 99, null, 15.5)) }),
+  fc.record({ m: fc.constant('write'), args: fc.tuple(fc.constantFrom<unknown>('line\n', '', Buffer.from('b\n'), 5, null)) }),
+);
+
+function* processRun(loop: EventLoop, calls: Call[]): Coroutine<string[]> {
+  void loop;
+  const proc = yield* createSubprocessExec('cat', [], { stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' });
+  const out: string[] = [];
+  for (const c of calls) {
+    if (c.m === 'wait') {
+      // Only once the child is on its way out, or wait() would block the case.
+      if (proc.returncode === null) proc.kill();
+      out.push(`wait: ${yield* proc.wait()}`);
+    } else if (c.m === 'returncode') {
+      out.push(`returncode: ${proc.returncode}`);
+    } else if (c.m === 'write') {
+      out.push(`write: ${result(() => proc.stdin!.write(c.args[0] as string))}`);
+    } else {
+      out.push(`${c.m}: ${result(() => (proc as unknown as Record<string, (...a: unknown[]) => unknown>)[c.m]!(...c.args))}`);
+    }
+  }
+  if (proc.returncode === null) {
+    proc.stdin!.close();
+  }
+  const code = yield* proc.wait();
+  const rest = yield* proc.stdout!.read(-1);
+  // cat echoes what it read before it ended: all of it when stdin closed first, else a prefix.
+  out.push(`exit: ${code}`, `stdout: ${code === 0 ? rest.toString() : 'a prefix'}`);
+  return out;
+}
+
 /** For `numRuns` random call sequences, `run` must give the same lines on both loops. */
 function agree(calls: fc.Arbitrary<Call>, maxLength: number, run: (loop: EventLoop, calls: Call[]) => Coroutine<string[]>, numRuns: number): Promise<void> {
   return fc.assert(
@@ -214,6 +253,8 @@ describe.runIf(loadAddon() !== null)('default and native transports agree', () =
   it('a TCP transport answers every call and reports every event the same way on both loops', () => agree(streamCall as fc.Arbitrary<Call>, 12, streamRun, 80), 120_000);
 
   it('a server answers every call and ends its connections the same way on both loops', () => agree(serverCall, 10, serverRun, 60), 120_000);
+
+  it('a child process answers every call and ends the same way on both loops', () => agree(processCall as fc.Arbitrary<Call>, 8, processRun, 60), 120_000);
 
   it('a datagram transport answers every call and reports every event the same way on both loops', () =>
     agree(datagramCall as fc.Arbitrary<Call>, 10, datagramRun, 80), 120_000);
