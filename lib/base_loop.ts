@@ -753,6 +753,7 @@ export abstract class BaseEventLoop implements EventLoop {
    * ```
    */
   getaddrinfo(host: string | null, port: number | string | null, opts?: GetaddrinfoOptions): Promise<AddrInfo[]> {
+    this._checkClosed(); // as asyncio's run_in_executor: even Node's resolver, which needs no loop
     return getaddrinfo(host, port, opts, this._resolver());
   }
 
@@ -765,6 +766,7 @@ export abstract class BaseEventLoop implements EventLoop {
    * ```
    */
   getnameinfo(sockaddr: [string, number] | { address: string; port: number }, flags?: number): Promise<[string, string]> {
+    this._checkClosed();
     return getnameinfo(sockaddr, flags, this._resolver());
   }
 

@@ -517,6 +517,7 @@ export function createConnection<P extends BaseProtocol>(
   opts?: ConnectionOptions,
 ): Promise<[Transport, P]> {
   const localAddr = checkConnectionArgs(factory, host, port, opts);
+  if (loop.isClosed()) throw new Error('Event loop is closed');
   const options: net.TcpNetConnectOpts = { host, port, noDelay: true };
   if (localAddr === undefined) return connect(loop, factory, options, null);
   if (localAddr[1] !== 0) options.localPort = localAddr[1];

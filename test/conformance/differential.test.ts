@@ -133,7 +133,43 @@ async function outcome(loop: EventLoop, method: string, args: unknown[]): Promis
   );
 }
 
+/** Make the call on a closed `loop` (no loop runs it) and say how it ended. */
+async function outcomeWhenClosed(loop: EventLoop, method: string, args: unknown[]): Promise<Outcome> {
+  let result: unknown;
+  try {
+    result = (loop as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+  } catch (e) {
+    return `threw ${describeError(e)}`;
+  }
+  if (!(result instanceof Promise)) return `returned ${result === null ? 'null' : typeof result}`;
+  return Promise.race([
+    result.then(
+      (value) => {
+        release(value);
+        return 'resolved';
+      },
+      (e) => `rejected ${describeError(e)}`,
+    ),
+    new Promise<string>((resolve) => setTimeout(() => resolve('pending'), 200)),
+  ]);
+}
+
 describe.runIf(loadAddon() !== null)('default and native loops agree', () => {
+  it('a closed loop refuses every EventLoop method the same way on both loops', async () => {
+    await fc.assert(
+      fc.asyncProperty(call, async ({ method, args }) => {
+        const ends: Outcome[] = [];
+        for (const make of [() => new DefaultLoop(), () => new NativeLoop()]) {
+          const loop = make();
+          loop.close();
+          ends.push(await outcomeWhenClosed(loop, method, [...args]));
+        }
+        expect(ends[1], `${method}(${args.map((a) => inspect(a, { depth: 2, breakLength: Infinity })).join(', ')}) on a closed loop`).toBe(ends[0]);
+      }),
+      { numRuns: 300, endOnFailure: true },
+    );
+  }, 120_000);
+
   it('every EventLoop method ends the same way on both loops for random arguments', async () => {
     await fc.assert(
       fc.asyncProperty(call, async ({ method, args, extra }) => {

@@ -409,6 +409,11 @@ describe.each(LOOPS)('$name loop: lifecycle', (kind) => {
       expect(() => loop.callAt(1, () => {})).toThrow('Event loop is closed');
       expect(() => loop.runForever()).toThrow('Event loop is closed');
       expect(() => loop.createTask(function* () {})).toThrow('Event loop is closed');
+      // Also what needs no loop on the default loop (Node resolves and connects
+      // by itself): asyncio refuses every call on a closed loop.
+      expect(() => loop.getaddrinfo('localhost', 80)).toThrow('Event loop is closed');
+      expect(() => loop.getnameinfo(['127.0.0.1', 80])).toThrow('Event loop is closed');
+      expect(() => loop.createConnection(() => ({}), '127.0.0.1', 9)).toThrow('Event loop is closed');
     }));
 
   it('drops pending callbacks and timers on close', () =>
