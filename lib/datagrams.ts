@@ -170,6 +170,12 @@ export class UdpTransport extends BaseDatagramTransport {
   /** @internal */ _pumpScheduled = false;
   /** @internal Bytes handed to send() whose callback did not run yet. */
   _pending = 0;
+  /**
+   * @internal Datagrams handed to send() whose callback did not run yet:
+   * what close() waits for (an empty datagram adds no bytes to `_pending`,
+   * and closing under it made Node drop it).
+   */
+  _sending = 0;
   /** @internal The socket is closed (close finished or abort). */
   _socketClosed = false;
 
@@ -224,7 +230,7 @@ export class UdpTransport extends BaseDatagramTransport {
     }
     if (this._closing) inbox.length = 0;
     else inbox.splice(0, i);
-    if (this._closing && this._pending === 0) this._closeSocket();
+    if (this._closing && this._sending === 0) this._closeSocket();
     if (this._socketClosed) this._connectionLost();
   }
 
@@ -251,15 +257,17 @@ export class UdpTransport extends BaseDatagramTransport {
     if (this._closing) throw new Error('transport is closed');
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     this._pending += buf.length;
+    this._sending++;
     const onSent = (err: Error | null) => {
       this._pending -= buf.length;
+      this._sending--;
       if (err) {
         this._inbox.push([ERR, err]);
         this._schedulePump();
       } else if (this._protocolPaused && !this._loop.isClosed() && !this._lostCalled) {
         this._loop.callSoon(() => this._maybeResumeProtocol());
       }
-      if (this._closing && this._pending === 0) {
+      if (this._closing && this._sending === 0) {
         this._closeSocket();
         this._schedulePumpClosing();
       }
@@ -282,7 +290,7 @@ export class UdpTransport extends BaseDatagramTransport {
     if (this._closing) return;
     this._closing = true;
     this._inbox.length = 0;
-    if (this._pending === 0) this._closeSocket();
+    if (this._sending === 0) this._closeSocket();
     this._schedulePumpClosing();
   }
 

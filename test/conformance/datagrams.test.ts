@@ -150,6 +150,25 @@ describe.each(LOOPS)('$name loop: datagram endpoints', (kind) => {
     ),
   );
 
+  it('close() sends what was given to sendto() first, empty datagrams included', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const [server, got] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { localAddr: ['127.0.0.1', 0] }));
+        const port = (server.getExtraInfo('sockname') as SockAddr).port;
+        const [t, me] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { localAddr: ['127.0.0.1', 0] }));
+        t.sendto('first', ['127.0.0.1', port]);
+        yield* got.next;
+        // The only datagram in flight is empty: close() must still wait for it.
+        t.sendto('', ['127.0.0.1', port]);
+        t.close();
+        yield* me.lost;
+        for (let i = 0; i < 200 && got.got.length < 2; i++) yield* sleep(1);
+        expect(got.got.map(([d]) => d)).toEqual(['first', '']);
+        server.close();
+      }),
+    ),
+  );
+
   it('sendto after close throws; abort calls connectionLost once', () =>
     withLoop(kind, (loop) =>
       run(loop, function* () {
