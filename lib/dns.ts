@@ -248,13 +248,14 @@ export function getaddrinfo(
   if (type !== 0 && !TYPES.some(([t]) => t === type)) {
     throw new RangeError(`getaddrinfo() type must be 0, SOCK_STREAM, SOCK_DGRAM or SOCK_RAW, not ${type}`);
   }
-  checkFlags(opts?.flags ?? 0, 'getaddrinfo');
+  const flags = opts?.flags ?? 0;
+  checkFlags(flags, 'getaddrinfo');
   // No host: the loopback address, or with AI_PASSIVE the wildcard one (to bind), as getaddrinfo(3) gives.
-  const passive = ((opts?.flags ?? 0) & AI_PASSIVE) !== 0;
+  const passive = (flags & AI_PASSIVE) !== 0;
   const name = host === null || host === '' ? (family === AF_INET6 ? (passive ? '::' : '::1') : passive ? '0.0.0.0' : '127.0.0.1') : host;
   const types = type === 0 ? TYPES : TYPES.filter(([t]) => t === type);
   return new Promise((resolve, reject) => {
-    resolver.lookup(name, family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, opts?.flags ?? 0, (err, addresses) => {
+    resolver.lookup(name, family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0, flags, (err, addresses) => {
       if (err) {
         reject(err); // Node's error: code ENOTFOUND, EAI_AGAIN...
         return;

@@ -429,7 +429,7 @@ export function checkString(value: unknown, what: string): asserts value is stri
 }
 
 /** The most bytes of a Unix socket path (sun_path holds 108, with the trailing NUL). */
-export const UNIX_PATH_MAX = 107;
+const UNIX_PATH_MAX = 107;
 
 /**
  * @internal A Unix socket path both loops accept: a non-empty string of at

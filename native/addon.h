@@ -40,7 +40,7 @@ inline bool CanThrowToJs(napi_env env) noexcept {
 // exception is already pending it throws again from its own catch block,
 // which ends in std::terminate (a worker terminated while it called into the
 // addon aborted the whole process). Every entry point catches its errors and
-// hands them here instead (Guarded, Loop::Guard, Loop::CallBound).
+// hands them here instead (Guarded, Loop::Guard).
 inline void ThrowToJs(napi_env env, const Napi::Error& error) noexcept {
   if (!CanThrowToJs(env)) return;
   try {

@@ -264,14 +264,12 @@ Loop::~Loop() {
 
 template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
 Napi::Value Loop::CallBound(const Napi::CallbackInfo& info) {
-  try {
-    Loop* loop = static_cast<LoopRef*>(info.Data())->loop;
-    if (loop == nullptr) throw Napi::Error::New(info.Env(), "this native loop was garbage-collected");
-    return (loop->*Method)(info);
-  } catch (const Napi::Error& error) {
-    ThrowToJs(info.Env(), error);
+  Loop* loop = static_cast<LoopRef*>(info.Data())->loop;
+  if (loop == nullptr) {
+    ThrowToJs(info.Env(), Napi::Error::New(info.Env(), "this native loop was garbage-collected"));
     return Napi::Value();
   }
+  return loop->Guard<Method>(info);
 }
 
 template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>

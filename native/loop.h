@@ -129,7 +129,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   // A method called through an own property of the wrapper (see LoopRef).
   template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
   static Napi::Value CallBound(const Napi::CallbackInfo& info);
-  // A prototype method, its errors thrown through ThrowToJs (addon.h).
+  // A method (prototype or bound), its errors thrown through ThrowToJs (addon.h).
   template <Napi::Value (Loop::*Method)(const Napi::CallbackInfo&)>
   Napi::Value Guard(const Napi::CallbackInfo& info) {
     try {

@@ -103,45 +103,18 @@ function release(value: unknown): void {
   }
 }
 
-/** Make the call on `loop` (running, inside a task) and say how it ended. */
-async function outcome(loop: EventLoop, method: string, args: unknown[]): Promise<Outcome> {
-  return loop.runUntilComplete(
-    (async (): Promise<Outcome> => {
-      let result: unknown;
-      try {
-        result = (loop as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
-      } catch (e) {
-        return `threw ${describeError(e)}`;
-      }
-      if (!(result instanceof Promise)) {
-        if (method === 'addSignalHandler') loop.removeSignalHandler(args[0] as number);
-        return `returned ${result === null ? 'null' : typeof result}`;
-      }
-      // A promise settles within 5 s (names resolve, connections are local).
-      const settled = await Promise.race([
-        result.then(
-          (value) => {
-            release(value);
-            return 'resolved';
-          },
-          (e) => `rejected ${describeError(e)}`,
-        ),
-        new Promise<string>((resolve) => setTimeout(() => resolve('pending'), 5000)),
-      ]);
-      return settled;
-    })(),
-  );
-}
-
-/** Make the call on a closed `loop` (no loop runs it) and say how it ended. */
-async function outcomeWhenClosed(loop: EventLoop, method: string, args: unknown[]): Promise<Outcome> {
+/** Make the call on `loop` and say how it ended; a Promise it returns gets `waitMs` to settle. */
+async function callOutcome(loop: EventLoop, method: string, args: unknown[], waitMs: number): Promise<Outcome> {
   let result: unknown;
   try {
     result = (loop as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
   } catch (e) {
     return `threw ${describeError(e)}`;
   }
-  if (!(result instanceof Promise)) return `returned ${result === null ? 'null' : typeof result}`;
+  if (!(result instanceof Promise)) {
+    if (method === 'addSignalHandler') loop.removeSignalHandler(args[0] as number);
+    return `returned ${result === null ? 'null' : typeof result}`;
+  }
   return Promise.race([
     result.then(
       (value) => {
@@ -150,8 +123,18 @@ async function outcomeWhenClosed(loop: EventLoop, method: string, args: unknown[
       },
       (e) => `rejected ${describeError(e)}`,
     ),
-    new Promise<string>((resolve) => setTimeout(() => resolve('pending'), 200)),
+    new Promise<string>((resolve) => setTimeout(() => resolve('pending'), waitMs)),
   ]);
+}
+
+/** The call on a running `loop`: a promise settles within 5 s (names resolve, connections are local). */
+function outcome(loop: EventLoop, method: string, args: unknown[]): Promise<Outcome> {
+  return loop.runUntilComplete(callOutcome(loop, method, args, 5000));
+}
+
+/** The call on a closed `loop` (no loop runs it). */
+function outcomeWhenClosed(loop: EventLoop, method: string, args: unknown[]): Promise<Outcome> {
+  return callOutcome(loop, method, args, 200);
 }
 
 describe.runIf(loadAddon() !== null)('default and native loops agree', () => {

@@ -5,13 +5,13 @@
  * @module
  */
 import type { EventLoop } from '../../events.js';
+import { resolveHost } from '../../net_transport.js';
 import type { BaseProtocol, ProtocolFactory } from '../../protocols.js';
 import { Server, type Listener } from '../../servers.js';
 import type { SockAddr, Transport } from '../../transports.js';
 import type { NativeLoopBinding } from './addon.js';
 import { uvError, type NativeIo, type StreamOwner } from './io.js';
 import { NativeStreamTransport, sockAddr } from './stream_transport.js';
-import { resolveHost } from '../../net_transport.js';
 
 /** Node's default listen backlog. */
 const DEFAULT_BACKLOG = 511;
@@ -29,7 +29,6 @@ export interface NativeNet {
   native: NativeLoopBinding;
 }
 
-/** A numeric address for `host` (Node's resolver, as node:net uses). */
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
