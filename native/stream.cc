@@ -520,12 +520,14 @@ Napi::Value Loop::SetReadBuffer(const Napi::CallbackInfo& info) {
 Napi::Value Loop::RearmReadBuffer(const Napi::CallbackInfo& info) {
   ExpectArgCount(info, 1, "rearmReadBuffer");
   Stream* s = StreamArg(info, 0, "rearmReadBuffer");
+  // A stream C++ began to close (a write that failed during bufferUpdated)
+  // has let its buffer go; JS hears of it with the error event, after the
+  // event it is handling now. Nothing reads any more: nothing to arm.
+  if (s->closing) return info.Env().Undefined();
   if (s->read_buffer == nullptr) throw Napi::Error::New(info.Env(), "rearmReadBuffer(): no buffer was set");
-  if (!s->closing) {
-    s->read_buffer_armed = true;
-    s->buffer_waits = 0;
-    s->UpdateReading();  // a parked stream reads again
-  }
+  s->read_buffer_armed = true;
+  s->buffer_waits = 0;
+  s->UpdateReading();  // a parked stream reads again
   return info.Env().Undefined();
 }
 

@@ -508,6 +508,47 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expectReceived(await run(loop, main), [payload]);
     }));
 
+  it('a BufferedProtocol whose reply fails on a reset peer loses the connection quietly', () =>
+    withLoop(kind, async (loop) => {
+      // The reply is too big for the native loop's write batch, so it is
+      // written at once and fails at once (the peer sent a reset): the
+      // native loop closed the stream in C++ during bufferUpdated, and
+      // arming the buffer for the next read then threw an internal error
+      // into the exception handler.
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+      function* main(): Coroutine<[number, string]> {
+        const buf = new Uint8Array(4096);
+        let received = 0;
+        const lost = loop.createFuture<Error | null>();
+        const proto: BufferedProtocol = {
+          getBuffer: () => buf,
+          bufferUpdated: (n) => {
+            received += n;
+            transport!.write(Buffer.alloc(1024 * 1024, 1));
+          },
+          connectionLost: (err) => lost.setResult(err),
+        };
+        let transport: Transport | null = null;
+        const server = yield* fromPromise(
+          loop.createServer(() => ({ ...proto, connectionMade: (t: Transport) => void (transport = t) }), HOST, 0),
+        );
+        const client = net.connect(portOf(server), HOST);
+        yield* fromPromise(new Promise((resolve) => client.once('connect', resolve)));
+        client.on('error', () => {});
+        // The byte and the reset reach the server's socket before it reads.
+        client.write('x', () => client.resetAndDestroy());
+        const err = yield* lost;
+        server.close();
+        yield* server.waitClosed();
+        return [received, err === null ? 'null' : (err as NodeJS.ErrnoException).code ?? err.message];
+      }
+      const [received, code] = await run(loop, main);
+      expect(received).toBe(1);
+      expect(['ECONNRESET', 'EPIPE']).toContain(code);
+      expect(contexts.map((c) => c.message)).toEqual([]);
+    }));
+
   it('switching from a BufferedProtocol to a Protocol mid-stream loses no byte', () =>
     withLoop(kind, async (loop) => {
       const payload = randomBytes(200 * 1024 + 3);
