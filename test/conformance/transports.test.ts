@@ -508,6 +508,57 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expectReceived(await run(loop, main), [payload]);
     }));
 
+  it('48 connections whose bytes all wait at once each get them intact, chunks kept to the end', () =>
+    withLoop(kind, async (loop) => {
+      // Everything is sent while the loop is stopped, so its first poll
+      // finds more reads ready than the native loop's inbound slab holds
+      // (32 of 64 KiB): readers starve and resume, each connection's chunks
+      // stay in order, and no kept chunk is overwritten.
+      const conns = 48;
+      const payloads = Array.from({ length: conns }, (_, i) => {
+        const p = randomBytes(256 * 1024);
+        p[0] = i; // the first byte names the sender
+        return p;
+      });
+      const received = new Map<number, Buffer[]>();
+      let made = 0;
+      let lost = 0;
+      const server = await loop.runUntilComplete(
+        loop.createServer(
+          () => {
+            let index = -1;
+            const chunks: Buffer[] = [];
+            return {
+              connectionMade: () => void made++,
+              dataReceived: (d: Buffer) => {
+                if (index < 0) index = d[0]!;
+                chunks.push(d);
+              },
+              connectionLost: () => {
+                received.set(index, chunks);
+                lost++;
+              },
+            };
+          },
+          HOST,
+          0,
+        ),
+      );
+      const clients = payloads.map(() => net.connect(portOf(server), HOST));
+      await Promise.all(clients.map((c) => new Promise((resolve) => c.once('connect', resolve))));
+      await run(loop, function* () {
+        while (made < conns) yield* sleep(1);
+      });
+      clients.forEach((c, i) => c.end(payloads[i]));
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the loop is stopped meanwhile
+      await run(loop, function* () {
+        while (lost < conns) yield* sleep(1);
+      });
+      server.close();
+      await loop.runUntilComplete(server.waitClosed());
+      payloads.forEach((p, i) => expectReceived(digest(Buffer.concat(received.get(i) ?? [])), [p]));
+    }));
+
   it('a BufferedProtocol whose reply fails on a reset peer loses the connection quietly', () =>
     withLoop(kind, async (loop) => {
       // The reply is too big for the native loop's write batch, so it is
