@@ -316,6 +316,7 @@ void Loop::Release(bool from_env_cleanup) {
     if (stream != nullptr) stream->Detach();
   }
   streams_.clear();
+  closed_streams_.clear();  // Detach freed them
   free_ids_.clear();
   starved_.clear();
   live_streams_ = 0;
@@ -402,6 +403,7 @@ void Loop::Wake() {
   if (fn == nullptr) return;  // collected: cannot happen while running (strong ref)
   napi_value argv[3];
   size_t argc = 0;
+  std::vector<Stream*> delivered_closed;
   if (!events_.empty()) {
     // The batch: the slab the reads landed in (JS slices it; nothing is
     // copied), and the event records in the reused Int32Array. Then the
@@ -417,6 +419,9 @@ void Loop::Wake() {
       std::memcpy(events_out_, events_.data(), count * sizeof(int32_t));
       argc = 3;
       events_.clear();
+      // Every closed stream's kEventClosed is in this batch: they go (and
+      // their ids may be reused) once JS has handled it, below.
+      delivered_closed.swap(closed_streams_);
       last_batch_ = slab_used_ - batch_start_;
       batch_start_ = slab_used_;
     }
@@ -440,6 +445,14 @@ void Loop::Wake() {
     // leave it pending for the next, unrelated call into JS.
     napi_value error;
     if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_fatal_exception(env_, error);
+  }
+  // JS has handled the batch: its closed streams go, and their ids are
+  // free. (A loop JS closed meanwhile freed them already, see Close.)
+  if (!closed_) {
+    for (Stream* s : delivered_closed) {
+      Unregister(s);
+      delete s;
+    }
   }
   // JS took its slices of this batch: the next reads may need a new slab
   // (the first one comes with the first read, see AllocRead).
@@ -627,6 +640,12 @@ void Loop::Register(Stream* s) {
   s->id = id;
   s->loop = this;
   live_streams_++;
+}
+
+void Loop::StreamClosed(Stream* s) {
+  s->closed = true;
+  closed_streams_.push_back(s);
+  PushEvent(kEventClosed, s->id, 0, 0);
 }
 
 void Loop::Unregister(Stream* s) {

@@ -96,9 +96,16 @@ class Loop : public Napi::ObjectWrap<Loop> {
   void CommitDatagram(Stream* s, const uv_buf_t* buf, ssize_t n, const struct sockaddr* addr);
   // A read found no room: reading resumes on `s` after the next delivery.
   void Starve(Stream* s);
-  // Gives `s` an id and stores it; Unregister frees the id (close callback).
+  // Gives `s` an id and stores it; Unregister frees the id.
   void Register(Stream* s);
   void Unregister(Stream* s);
+  // The close callback of a stream JS knows: kEventClosed is queued, and the
+  // Stream stays registered (closed) until JS has been handed that event
+  // (Wake). JS may call with the id until then: a stream C++ closed while JS
+  // ran (a write that failed at once) is news to JS only at the next
+  // delivery, and an id freed at once could meanwhile be a new connection's,
+  // which would then get writes meant for the lost one.
+  void StreamClosed(Stream* s);
   // A new registered Stream with an initialised, unreferenced handle. For
   // TCP, `af` (AF_INET/AF_INET6) creates the socket at once (uv_tcp_init_ex),
   // AF_UNSPEC lazily. Returns a libuv error (nothing allocated), or 0.
@@ -250,6 +257,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
   std::vector<Stream*> streams_;
   std::vector<int32_t> free_ids_;
   size_t live_streams_ = 0;
+  // Closed streams whose kEventClosed JS has not been handed yet (StreamClosed).
+  std::vector<Stream*> closed_streams_;
   std::vector<int32_t> starved_;
  public:
   // dns.cc: requests in the thread pool (opaque: dns.cc owns the type).

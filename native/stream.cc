@@ -167,6 +167,10 @@ void Stream::Detach() {
   ReleaseReadBuffer();
   if (loop != nullptr) loop->Unregister(this);
   loop = nullptr;
+  if (closed) {
+    delete this;  // its close callback ran already (Loop::StreamClosed)
+    return;
+  }
   if (!closing) {
     closing = true;
     uv_close(Handle(), OnClose);
@@ -326,11 +330,9 @@ void Stream::OnClose(uv_handle_t* handle) {
 #ifdef AIOLOOP_DEBUG
   g_live_handles--;
 #endif
-  Loop* loop = s->loop;
-  if (loop != nullptr) {
-    int32_t id = s->id;
-    loop->Unregister(s);  // the id is free; kClosed reaches JS before its reuse
-    loop->PushEvent(kEventClosed, id, 0, 0);
+  if (s->loop != nullptr) {
+    s->loop->StreamClosed(s);  // freed once JS has been told
+    return;
   }
   delete s;
 }

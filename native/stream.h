@@ -72,6 +72,7 @@ struct Stream {
   Kind kind = kTcp;
   bool listener = false;
   bool closing = false;             // uv_close called (or will be, see below)
+  bool closed = false;              // its close callback ran; JS has yet to hear (Loop::StreamClosed)
   bool close_after_writes = false;  // close() with writes still queued
   bool starved = false;             // reading stopped for lack of slab space
   bool reading = false;             // JS wants reads (pauseReading clears it)

@@ -559,6 +559,87 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       payloads.forEach((p, i) => expectReceived(digest(Buffer.concat(received.get(i) ?? [])), [p]));
     }));
 
+  it('what is written to a connection lost by a failed write never reaches the next connection', () =>
+    withLoop(kind, async (loop) => {
+      // The native loop closed such a stream in C++ while JS ran, and the
+      // close callback freed its id before JS heard: the next connection
+      // accepted got the same id, and writes to the lost transport (from a
+      // Node callback, before the loop's next delivery) went to it.
+      const contexts: ExceptionContext[] = [];
+      loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
+      const HOSTILE = 'meant for the first client only';
+      const results: { got: string; threw: unknown[]; lost: (Error | null)[] }[] = [];
+      for (let round = 0; round < 5; round++) {
+        let c1: net.Socket | null = null;
+        let c2: net.Socket | null = null;
+        let got = '';
+        const threw: unknown[] = [];
+        const lost: (Error | null)[] = [];
+        let lostTransport: Transport | null = null;
+        const server = await loop.runUntilComplete(
+          loop.createServer(
+            () => {
+              let transport: Transport | null = null;
+              return {
+                connectionMade: (t: Transport) => void (transport = t),
+                dataReceived: (d: Buffer) => {
+                  if (lostTransport !== null || d.toString() !== 'x') return;
+                  lostTransport = transport;
+                  // The peer resets, then a reply too big for the write batch
+                  // fails at once; a second client connects meanwhile.
+                  c1!.resetAndDestroy();
+                  transport!.write(Buffer.alloc(1024 * 1024));
+                  c2 = net.connect(portOf(server), HOST);
+                  c2.on('error', () => {});
+                  c2.on('data', (b) => (got += b.toString()));
+                  c2.on('connect', () => {
+                    // A Node callback: the loop has not delivered the news yet.
+                    for (const call of [
+                      () => lostTransport!.write(HOSTILE),
+                      () => lostTransport!.pauseReading(),
+                      () => lostTransport!.resumeReading(),
+                      () => lostTransport!.write(Buffer.alloc(512 * 1024, 'z')),
+                      () => lostTransport!.close(),
+                    ]) {
+                      try {
+                        call();
+                      } catch (e) {
+                        threw.push(e);
+                      }
+                    }
+                  });
+                },
+                connectionLost: (err: Error | null) => {
+                  if (transport === lostTransport) lost.push(err);
+                },
+              };
+            },
+            HOST,
+            0,
+          ),
+        );
+        c1 = net.connect(portOf(server), HOST);
+        c1.on('error', () => {});
+        await new Promise((resolve) => c1!.once('connect', resolve));
+        c1.write('x');
+        await run(loop, function* () {
+          while (lost.length === 0 || c2 === null) yield* sleep(1);
+          yield* sleep(50); // time for stray bytes to reach the second client
+        });
+        results.push({ got, threw, lost });
+        c2!.destroy();
+        server.close();
+        await loop.runUntilComplete(server.waitClosed());
+      }
+      for (const r of results) {
+        expect(r.got).toBe('');
+        expect(r.threw).toEqual([]);
+        expect(r.lost.length).toBe(1);
+        expect(r.lost[0]).toBeInstanceOf(Error);
+      }
+      expect(contexts.map((c) => c.message)).toEqual([]);
+    }));
+
   it('a BufferedProtocol whose reply fails on a reset peer loses the connection quietly', () =>
     withLoop(kind, async (loop) => {
       // The reply is too big for the native loop's write batch, so it is
