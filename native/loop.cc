@@ -644,6 +644,7 @@ void Loop::Register(Stream* s) {
 
 void Loop::StreamClosed(Stream* s) {
   s->closed = true;
+  s->read_started = false;  // uv_close stopped reading: no libuv call on it again
   closed_streams_.push_back(s);
   PushEvent(kEventClosed, s->id, 0, 0);
 }
