@@ -106,6 +106,49 @@ function nodeTimers(delays) {
   }).then((destroyed) => check('setTimeout/clearTimeout', destroyed, true));
 }
 
+// -- 3b. Timers that reach the timer store ------------------------------------------
+
+/**
+ * As above, but the loop iterates between scheduling and cancelling, so
+ * every timer reaches the loop's store (the native loop's C++ heap, the
+ * default loop's millisecond buckets) and every cancel leaves it; the time
+ * ends once the loop has taken the cancellations in.
+ */
+function aioStoredTimers(create, delays) {
+  return onFreshLoop(create, (loop) =>
+    loop.createTask(
+      (function* scheduleIterateCancel() {
+        const n = delays.length;
+        const handles = new Array(n);
+        for (let i = 0; i < n; i++) handles[i] = loop.callLater(delays[i], noop);
+        yield* aio.sleep(0); // an iteration: the timers join the store
+        for (let i = 0; i < n; i++) handles[i].cancel();
+        yield* aio.sleep(0); // and the cancellations reach it
+        return handles[n - 1].cancelled();
+      })(),
+    ),
+  ).then((cancelled) => check('callLater, iterate, cancel', cancelled, true));
+}
+
+function nodeStoredTimers(delays) {
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      const n = delays.length;
+      const handles = new Array(n);
+      for (let i = 0; i < n; i++) handles[i] = setTimeout(noop, delays[i]);
+      // A turn of Node's loop (its timers phase sees the lists), then cancel.
+      setImmediate(() => {
+        try {
+          for (let i = 0; i < n; i++) clearTimeout(handles[i]);
+          setImmediate(() => resolve(handles[n - 1]._destroyed));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }).then((destroyed) => check('setTimeout, turn, clearTimeout', destroyed, true));
+}
+
 // -- 4. Future ping-pong between two tasks -------------------------------------
 
 function aioPingPong(create, rounds) {
@@ -223,6 +266,15 @@ export function loopBenchmarks(n) {
       target: { default: 2, native: 3 }, // issue 2 (default loop), issue 4 (native loop)
       node: { label: 'setTimeout+clearTimeout', run: () => nodeTimers(delays) },
       aio: { label: 'callLater+cancel', run: (create) => aioTimers(create, delays) },
+    },
+    {
+      id: 'timers-stored',
+      title: 'timers through the store',
+      ops: n,
+      unit: 'timer',
+      target: null,
+      node: { label: 'setTimeout, turn, clearTimeout', run: () => nodeStoredTimers(delays) },
+      aio: { label: 'callLater, iterate, cancel', run: (create) => aioStoredTimers(create, delays) },
     },
     {
       id: 'future-ping-pong',
