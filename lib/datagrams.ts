@@ -294,12 +294,17 @@ export class UdpTransport extends BaseDatagramTransport {
     this._schedulePumpClosing();
   }
 
-  /** Close at once (pending datagrams may be lost); `connectionLost(null)` follows. */
+  /**
+   * Close at once; `connectionLost(null)` follows. Datagrams already handed
+   * to Node's socket still go out: asyncio's sendto() sends at once when
+   * nothing is buffered (as the native loop does), and closing the socket
+   * under a send that is still resolving its address made Node drop it.
+   */
   abort(): void {
     if (this._lostCalled) return;
     this._closing = true;
     this._inbox.length = 0;
-    this._closeSocket();
+    if (this._sending === 0) this._closeSocket();
     this._schedulePumpClosing();
   }
 

@@ -169,6 +169,35 @@ describe.each(LOOPS)('$name loop: datagram endpoints', (kind) => {
     ),
   );
 
+  it('abort() still sends what sendto() was given (asyncio sends at once), after close() too', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        // The native loop dropped what was still in its write batch, and
+        // the default loop closed Node's socket under a send that was still
+        // resolving its address.
+        const [server, got] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { localAddr: ['127.0.0.1', 0] }));
+        const port = (server.getExtraInfo('sockname') as SockAddr).port;
+        const sequences: [string, (t: DatagramTransport) => void][] = [
+          ['abort', (t) => t.abort()],
+          ['close, abort', (t) => (t.close(), t.abort())],
+        ];
+        for (const [name, end] of sequences) {
+          const [t, me] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { localAddr: ['127.0.0.1', 0] }));
+          t.sendto(name, ['127.0.0.1', port]);
+          end(t);
+          yield* me.lost;
+          const [c, cme] = yield* fromPromise(loop.createDatagramEndpoint(() => new Client(), { remoteAddr: ['127.0.0.1', port] }));
+          c.sendto(`${name}, connected`);
+          end(c);
+          yield* cme.lost;
+        }
+        for (let i = 0; i < 200 && got.got.length < 4; i++) yield* sleep(1);
+        expect(got.got.map(([d]) => d).sort()).toEqual(['abort', 'abort, connected', 'close, abort', 'close, abort, connected']);
+        server.close();
+      }),
+    ),
+  );
+
   it('sendto after close throws; abort calls connectionLost once', () =>
     withLoop(kind, (loop) =>
       run(loop, function* () {

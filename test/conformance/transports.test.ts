@@ -640,6 +640,32 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(contexts.map((c) => c.message)).toEqual([]);
     }));
 
+  it('abort() right after write() still sends what the kernel takes (asyncio writes at once)', () =>
+    withLoop(kind, async (loop) => {
+      // The native loop dropped writes still in its batch.
+      let got = '';
+      const closed = new Promise<void>((resolve) => {
+        const srv = net.createServer((s) => {
+          s.on('data', (d) => (got += d));
+          s.on('error', () => {});
+          s.on('close', () => {
+            srv.close();
+            resolve();
+          });
+        });
+        srv.listen(0, HOST, async () => {
+          const [t] = await loop.runUntilComplete(loop.createConnection(() => ({}), HOST, (srv.address() as net.AddressInfo).port));
+          await run(loop, function* () {
+            t.write('last words');
+            t.abort();
+            yield* sleep(1);
+          });
+        });
+      });
+      await closed;
+      expect(got).toBe('last words');
+    }));
+
   it('a BufferedProtocol whose reply fails on a reset peer loses the connection quietly', () =>
     withLoop(kind, async (loop) => {
       // The reply is too big for the native loop's write batch, so it is

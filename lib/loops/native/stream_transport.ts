@@ -284,6 +284,11 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
     if (this._lostCalled) return;
     this._closing = this._aborted = true;
     this._inbox.length = 0;
+    // asyncio's write() sends at once when nothing is buffered, so abort()
+    // drops only what the kernel did not take: writes still in the batch
+    // go to the kernel first (as on the default loop, whose writes reach
+    // Node's socket at once).
+    if (this._id >= 0 && this._unflushed > 0) this._io.flush();
     this._destroy();
   }
 

@@ -160,11 +160,18 @@ export class NativeUdpTransport extends BaseDatagramTransport implements StreamO
     this._native.closeStream(this._id, false);
   }
 
-  /** Close at once (queued datagrams are dropped); `connectionLost(null)` follows. */
+  /**
+   * Close at once (datagrams the kernel has not taken are dropped);
+   * `connectionLost(null)` follows. Datagrams still in the loop's batch go
+   * to the kernel first: asyncio's sendto() sends at once when nothing is
+   * buffered.
+   */
   abort(): void {
     if (this._lostCalled) return;
     this._closing = true;
-    if (this._id >= 0) this._native.closeStream(this._id, true);
+    if (this._id < 0) return;
+    if (this._unflushed > 0) this._io.flush();
+    this._native.closeStream(this._id, true);
   }
 
   /** Bytes given to `sendto()` that the kernel did not take yet. */
