@@ -151,6 +151,19 @@ export interface Resolver {
   lookupService(address: string, port: number, flags: number, cb: (err: Error | null, host: string, service: string) => void): void;
 }
 
+/** libuv's UV_EAI_ADDRFAMILY, the errno the native loop's resolver reports. */
+const UV_EAI_ADDRFAMILY = -3000;
+
+/** The error getaddrinfo gives for an IP literal of the other family, shaped as Node's resolver errors. */
+function addressFamilyError(host: string): NodeJS.ErrnoException & { hostname: string } {
+  const err = new Error(`getaddrinfo EAI_ADDRFAMILY ${host}`) as NodeJS.ErrnoException & { hostname: string };
+  err.code = 'EAI_ADDRFAMILY';
+  err.errno = UV_EAI_ADDRFAMILY;
+  err.syscall = 'getaddrinfo';
+  err.hostname = host;
+  return err;
+}
+
 /** @internal Node's resolver (libuv's thread pool, through node:dns). */
 export const nodeResolver: Resolver = {
   // dns.lookup takes only some AI_* bits as hints (and throws on others):
@@ -162,6 +175,19 @@ export const nodeResolver: Resolver = {
       err.code = 'ENOTFOUND';
       err.syscall = 'getaddrinfo';
       queueMicrotask(() => cb(err, []));
+      return;
+    }
+    const literal = net.isIP(host);
+    if (literal !== 0 && family !== 0 && literal !== family) {
+      // dns.lookup hands an IP literal back as it is, whatever family was
+      // asked for. getaddrinfo(3), which asyncio and the native loop call,
+      // maps an IPv4 literal to IPv6 only under AI_V4MAPPED, and otherwise
+      // refuses the literal: EAI_ADDRFAMILY.
+      if (literal === 4 && (hints & dns.V4MAPPED) !== 0) {
+        queueMicrotask(() => cb(null, [{ address: `::ffff:${host}`, family: 6 }]));
+      } else {
+        queueMicrotask(() => cb(addressFamilyError(host), []));
+      }
       return;
     }
     const opts: dns.LookupAllOptions = { all: true, family };

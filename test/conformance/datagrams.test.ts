@@ -1,5 +1,6 @@
 /** Datagram endpoints and DNS over real sockets (asyncio's test_events UDP parts), on every loop. */
 import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
 import { describe, expect, it } from 'vitest';
 import {
   AF_INET,
@@ -276,6 +277,25 @@ describe.each(LOOPS)('$name loop: getaddrinfo / getnameinfo', (kind) => {
         expect(yield* settle(loop.getnameinfo(['127.0.0.1', 80], NI_NUMERICHOST | NI_NUMERICSERV))).toEqual(['127.0.0.1', '80']);
         expect(yield* settle(loop.getnameinfo(['0:0::1', 22], NI_NUMERICHOST))).toEqual(['::1', 'ssh']);
         expect(() => loop.getnameinfo(['127.0.0.1', 80], -1)).toThrow(RangeError);
+      }),
+    ),
+  );
+
+  it('an IP literal of the other family: EAI_ADDRFAMILY, or a v4-mapped address under AI_V4MAPPED (as getaddrinfo(3))', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        // The default loop used to hand the literal back whatever family was asked for.
+        const settle = <T>(p: Promise<T>) =>
+          fromPromise(p.then((v) => v, (e: NodeJS.ErrnoException) => [e.code, e.syscall, e.message]));
+        const refused = (host: string) => ['EAI_ADDRFAMILY', 'getaddrinfo', `getaddrinfo EAI_ADDRFAMILY ${host}`];
+        expect(yield* settle(loop.getaddrinfo('127.0.0.1', 80, { family: AF_INET6, type: SOCK_STREAM }))).toEqual(refused('127.0.0.1'));
+        expect(yield* settle(loop.getaddrinfo('::1', 80, { family: AF_INET, type: SOCK_STREAM }))).toEqual(refused('::1'));
+        expect(yield* settle(loop.getaddrinfo('127.0.0.1', 80, { family: AF_INET6, type: SOCK_STREAM, flags: dns.V4MAPPED }))).toEqual([
+          [AF_INET6, SOCK_STREAM, 6, '', ['::ffff:127.0.0.1', 80]],
+        ]);
+        expect(yield* settle(loop.getaddrinfo('127.0.0.1', 80, { family: AF_INET, type: SOCK_STREAM }))).toEqual([
+          [AF_INET, SOCK_STREAM, 6, '', ['127.0.0.1', 80]],
+        ]);
       }),
     ),
   );
