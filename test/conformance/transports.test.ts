@@ -644,25 +644,22 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
     withLoop(kind, async (loop) => {
       // The native loop dropped writes still in its batch.
       let got = '';
-      const closed = new Promise<void>((resolve) => {
-        const srv = net.createServer((s) => {
-          s.on('data', (d) => (got += d));
-          s.on('error', () => {});
-          s.on('close', () => {
-            srv.close();
-            resolve();
-          });
-        });
-        srv.listen(0, HOST, async () => {
-          const [t] = await loop.runUntilComplete(loop.createConnection(() => ({}), HOST, (srv.address() as net.AddressInfo).port));
-          await run(loop, function* () {
-            t.write('last words');
-            t.abort();
-            yield* sleep(1);
-          });
-        });
+      let peerClosed!: () => void;
+      const closed = new Promise<void>((resolve) => (peerClosed = resolve));
+      const srv = net.createServer((s) => {
+        s.on('data', (d) => (got += d));
+        s.on('error', () => {});
+        s.on('close', peerClosed);
+      });
+      await new Promise<void>((resolve) => srv.listen(0, HOST, resolve));
+      const [t] = await loop.runUntilComplete(loop.createConnection(() => ({}), HOST, (srv.address() as net.AddressInfo).port));
+      await run(loop, function* () {
+        t.write('last words');
+        t.abort();
+        yield* sleep(1);
       });
       await closed;
+      srv.close();
       expect(got).toBe('last words');
     }));
 
