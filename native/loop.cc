@@ -317,6 +317,7 @@ void Loop::Release(bool from_env_cleanup) {
   }
   streams_.clear();
   closed_streams_.clear();  // Detach freed them
+  unacked_closed_ = 0;
   free_ids_.clear();
   starved_.clear();
   live_streams_ = 0;
@@ -453,6 +454,7 @@ void Loop::Wake() {
       Unregister(s);
       delete s;
     }
+    unacked_closed_ -= delivered_closed.size();
   }
   // JS took its slices of this batch: the next reads may need a new slab
   // (the first one comes with the first read, see AllocRead).
@@ -644,6 +646,7 @@ void Loop::Register(Stream* s) {
 
 void Loop::StreamClosed(Stream* s) {
   s->closed = true;
+  unacked_closed_++;
   s->read_started = false;  // uv_close stopped reading: no libuv call on it again
   closed_streams_.push_back(s);
   PushEvent(kEventClosed, s->id, 0, 0);
@@ -898,7 +901,10 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->idle)) +
                                       uv_is_active(reinterpret_cast<uv_handle_t*>(&handles_->check)));
   stats.Set("timers", static_cast<double>(heap_.Size()));
-  stats.Set("streams", static_cast<double>(live_streams_));
+  // Open streams; closed ones whose close JS has not been handed yet are
+  // counted apart (their libuv handles are gone already).
+  stats.Set("streams", static_cast<double>(live_streams_ - unacked_closed_));
+  stats.Set("closedStreams", static_cast<double>(unacked_closed_));
   stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1) + read_buffers_ +
                               (slab_ref_ == nullptr ? 0 : 1) + (events_ref_ == nullptr ? 0 : 1));
   stats.Set("readBuffers", read_buffers_);

@@ -40,12 +40,13 @@ export async function withLoop(kind: LoopKind, body: (loop: EventLoop) => Promis
     if (!loop.isRunning()) loop.close();
   }
   if (loop instanceof NativeLoop && addon?.debugBuild) {
-    const { handles, activeHandles, timers, streams, references, strongReferences } = loop._nativeStats();
-    expect({ handles, activeHandles, timers, streams, references, strongReferences }).toEqual({
+    const { handles, activeHandles, timers, streams, closedStreams, references, strongReferences } = loop._nativeStats();
+    expect({ handles, activeHandles, timers, streams, closedStreams, references, strongReferences }).toEqual({
       handles: 0,
       activeHandles: 0,
       timers: 0,
       streams: 0,
+      closedStreams: 0,
       references: 0,
       strongReferences: 0,
     });

@@ -112,7 +112,7 @@ describe.runIf(built)('native addon: Loop boundary', () => {
     ]) {
       expect(call).toThrow(/closed/);
     }
-    expect(l.stats()).toEqual({ handles: 0, activeHandles: 0, timers: 0, streams: 0, references: 0, readBuffers: 0, strongReferences: 0, closed: true });
+    expect(l.stats()).toEqual({ handles: 0, activeHandles: 0, timers: 0, streams: 0, closedStreams: 0, references: 0, readBuffers: 0, strongReferences: 0, closed: true });
   });
 
   it('pops due ids in (deadline, insertion) order, in caller-sized batches', () => {
@@ -262,7 +262,7 @@ describe.runIf(built)('native loop', () => {
     loop.close();
     expect(far.cancelled()).toBe(false);
     far.cancel(); // after close: a no-op, not a crash
-    expect(loop._nativeStats()).toEqual({ handles: 0, activeHandles: 0, timers: 0, streams: 0, references: 0, readBuffers: 0, strongReferences: 0, closed: true });
+    expect(loop._nativeStats()).toEqual({ handles: 0, activeHandles: 0, timers: 0, streams: 0, closedStreams: 0, references: 0, readBuffers: 0, strongReferences: 0, closed: true });
     await closeCallbacksRan();
     if (debug) {
       const after = addon.debugCounters()!;

@@ -11,8 +11,10 @@ export interface NativeLoopStats {
   handles: number;
   activeHandles: number;
   timers: number;
-  /** Stream handles (TCP, pipes) not closed yet. */
+  /** Stream handles (TCP, pipes, UDP, processes, signal watchers) not closed yet. */
   streams: number;
+  /** Closed streams kept, with their ids, until JS has been handed their close event. */
+  closedStreams: number;
   /** napi references held: onWake, the async context, the inbound slab, the events array, read buffers. */
   references: number;
   /** BufferedProtocol buffers referenced now (one per stream waiting to read into its buffer). */
