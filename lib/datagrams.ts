@@ -288,10 +288,7 @@ export class UdpTransport extends BaseDatagramTransport {
   /** Stop receiving; once pending datagrams are sent, close; `connectionLost(null)` follows. */
   close(): void {
     if (this._closing) return;
-    this._closing = true;
-    this._inbox.length = 0;
-    if (this._sending === 0) this._closeSocket();
-    this._schedulePumpClosing();
+    this._beginClosing();
   }
 
   /**
@@ -302,6 +299,11 @@ export class UdpTransport extends BaseDatagramTransport {
    */
   abort(): void {
     if (this._lostCalled) return;
+    this._beginClosing();
+  }
+
+  /** Stop receiving; close the socket once Node has sent what it was handed. */
+  private _beginClosing(): void {
     this._closing = true;
     this._inbox.length = 0;
     if (this._sending === 0) this._closeSocket();

@@ -170,14 +170,14 @@ export const nodeResolver: Resolver = {
   // those go through, AI_NUMERICHOST is applied here, and AI_PASSIVE and
   // AI_CANONNAME have done their part already (getaddrinfo below).
   lookup(host, family, hints, cb) {
-    if ((hints & AI_NUMERICHOST) !== 0 && net.isIP(host) === 0) {
+    const literal = net.isIP(host);
+    if ((hints & AI_NUMERICHOST) !== 0 && literal === 0) {
       const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${host}`);
       err.code = 'ENOTFOUND';
       err.syscall = 'getaddrinfo';
       queueMicrotask(() => cb(err, []));
       return;
     }
-    const literal = net.isIP(host);
     if (literal !== 0 && family !== 0 && literal !== family) {
       // dns.lookup hands an IP literal back as it is, whatever family was
       // asked for. getaddrinfo(3), which asyncio and the native loop call,

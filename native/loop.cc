@@ -317,7 +317,6 @@ void Loop::Release(bool from_env_cleanup) {
   }
   streams_.clear();
   closed_streams_.clear();  // Detach freed them
-  unacked_closed_ = 0;
   free_ids_.clear();
   starved_.clear();
   live_streams_ = 0;
@@ -404,7 +403,7 @@ void Loop::Wake() {
   if (fn == nullptr) return;  // collected: cannot happen while running (strong ref)
   napi_value argv[3];
   size_t argc = 0;
-  std::vector<Stream*> delivered_closed;
+  size_t delivered_closed = 0;
   if (!events_.empty()) {
     // The batch: the slab the reads landed in (JS slices it; nothing is
     // copied), and the event records in the reused Int32Array. Then the
@@ -422,7 +421,7 @@ void Loop::Wake() {
       events_.clear();
       // Every closed stream's kEventClosed is in this batch: they go (and
       // their ids may be reused) once JS has handled it, below.
-      delivered_closed.swap(closed_streams_);
+      delivered_closed = closed_streams_.size();
       last_batch_ = slab_used_ - batch_start_;
       batch_start_ = slab_used_;
     }
@@ -449,12 +448,14 @@ void Loop::Wake() {
   }
   // JS has handled the batch: its closed streams go, and their ids are
   // free. (A loop JS closed meanwhile freed them already, see Close.)
-  if (!closed_) {
-    for (Stream* s : delivered_closed) {
-      Unregister(s);
-      delete s;
+  // No close callback runs while JS does, so they are still the first
+  // delivered_closed entries.
+  if (!closed_ && delivered_closed > 0) {
+    for (size_t i = 0; i < delivered_closed; i++) {
+      Unregister(closed_streams_[i]);
+      delete closed_streams_[i];
     }
-    unacked_closed_ -= delivered_closed.size();
+    closed_streams_.erase(closed_streams_.begin(), closed_streams_.begin() + static_cast<std::ptrdiff_t>(delivered_closed));
   }
   // JS took its slices of this batch: the next reads may need a new slab
   // (the first one comes with the first read, see AllocRead).
@@ -646,7 +647,6 @@ void Loop::Register(Stream* s) {
 
 void Loop::StreamClosed(Stream* s) {
   s->closed = true;
-  unacked_closed_++;
   s->read_started = false;  // uv_close stopped reading: no libuv call on it again
   closed_streams_.push_back(s);
   PushEvent(kEventClosed, s->id, 0, 0);
@@ -903,8 +903,8 @@ Napi::Value Loop::Stats(const Napi::CallbackInfo& info) {
   stats.Set("timers", static_cast<double>(heap_.Size()));
   // Open streams; closed ones whose close JS has not been handed yet are
   // counted apart (their libuv handles are gone already).
-  stats.Set("streams", static_cast<double>(live_streams_ - unacked_closed_));
-  stats.Set("closedStreams", static_cast<double>(unacked_closed_));
+  stats.Set("streams", static_cast<double>(live_streams_ - closed_streams_.size()));
+  stats.Set("closedStreams", static_cast<double>(closed_streams_.size()));
   stats.Set("references", (on_wake_.IsEmpty() ? 0 : 1) + (async_context_ == nullptr ? 0 : 1) + read_buffers_ +
                               (slab_ref_ == nullptr ? 0 : 1) + (events_ref_ == nullptr ? 0 : 1));
   stats.Set("readBuffers", read_buffers_);

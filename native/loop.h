@@ -257,10 +257,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
   std::vector<Stream*> streams_;
   std::vector<int32_t> free_ids_;
   size_t live_streams_ = 0;
-  // Closed streams whose kEventClosed JS has not been handed yet (StreamClosed).
+  // Closed streams not freed yet: JS has not handled their kEventClosed
+  // (StreamClosed, Wake).
   std::vector<Stream*> closed_streams_;
-  // Closed streams not freed yet: those, and the ones JS is being handed (Wake).
-  size_t unacked_closed_ = 0;
   std::vector<int32_t> starved_;
  public:
   // dns.cc: requests in the thread pool (opaque: dns.cc owns the type).
