@@ -61,7 +61,6 @@ export class TaskGroup {
   *_exit(failed: boolean, error: unknown): Coroutine<void> {
     this._exiting = true;
     let propagateCancel: unknown = failed && error instanceof CancelledError ? error : null;
-    if (this._parentCancelRequested && this._parent!.uncancel() === 0) propagateCancel = null;
     if (failed && !this._aborting) this._abort();
     while (this._tasks.size > 0) {
       this._onCompleted ??= this._loop!.createFuture<void>();
@@ -76,9 +75,19 @@ export class TaskGroup {
       }
       this._onCompleted = null;
     }
+    // Only now, with every child done (3.13's order): the group's own
+    // cancellation of the parent is taken back; one from outside stays.
+    if (this._parentCancelRequested && this._parent!.uncancel() === 0) propagateCancel = null;
     if (propagateCancel !== null && this._errors.length === 0) throw propagateCancel;
     if (failed && !(error instanceof CancelledError)) this._errors.push(error);
     if (this._errors.length > 0) {
+      // A cancellation from outside must not be lost to the ExceptionGroup:
+      // uncancel and cancel again, so the parent is interrupted at its next
+      // suspension with its count unchanged.
+      if (this._parent!.cancelling() > 0) {
+        this._parent!.uncancel();
+        this._parent!.cancel();
+      }
       const errors = this._errors;
       this._errors = [];
       throw new ExceptionGroup('unhandled errors in a TaskGroup', errors);

@@ -12,6 +12,7 @@ import {
   timeoutAt,
   type Coroutine,
   type EventLoop,
+  type Future,
   type Task,
 } from '../../lib/index.js';
 import { LOOPS, withLoop } from '../loops.js';
@@ -314,6 +315,101 @@ describe.each(LOOPS)('$name loop: taskGroup', (kind) => {
       loop.callLater(5, () => t.cancel());
       await expect(loop.runUntilComplete(t)).rejects.toThrow(CancelledError);
       expect(log).toEqual(['child cleaned up']);
+    }));
+
+  // The three cases below follow Python 3.13's TaskGroup.__aexit__ (the
+  // group's own cancellation of its parent is taken back only after every
+  // child is done; a cancellation from outside survives the ExceptionGroup).
+  it('keeps a cancellation from outside that came while a child failed (3.13 re-cancel)', () =>
+    withLoop(kind, async (loop) => {
+      const log: string[] = [];
+      let started!: Future<void>;
+      function* inner(): Coroutine<string> {
+        try {
+          yield* taskGroup(function* (tg) {
+            tg.createTask(function* () {
+              started.setResult();
+              yield* sleep(0);
+              throw new Error('child');
+            });
+            yield* sleep(1000);
+          });
+        } catch (e) {
+          if (!(e instanceof ExceptionGroup)) throw e;
+          log.push(`ExceptionGroup, cancelling ${currentTask()!.cancelling()}`);
+        }
+        yield* sleep(50);
+        return 'finished normally';
+      }
+      function* main(): Coroutine<void> {
+        started = loop.createFuture<void>();
+        const t = loop.createTask(inner());
+        yield* started;
+        log.push(`cancel() ${t.cancel()}`);
+        try {
+          log.push(yield* t);
+        } catch (e) {
+          log.push(`${(e as Error).name}, cancelled ${t.cancelled()}`);
+        }
+      }
+      await run(loop, main);
+      expect(log).toEqual(['cancel() true', 'ExceptionGroup, cancelling 1', 'CancelledError, cancelled true']);
+    }));
+
+  it('leaves the parent uncancelled when a child fails after the body finished, so an enclosing timeout still says TimeoutError', () =>
+    withLoop(kind, async (loop) => {
+      const log: string[] = [];
+      function* main(): Coroutine<void> {
+        try {
+          yield* timeout(30, function* () {
+            try {
+              yield* taskGroup(function* (tg) {
+                tg.createTask(function* () {
+                  yield* sleep(0);
+                  throw new Error('child');
+                });
+              });
+            } catch (e) {
+              log.push(`${(e as Error).name}, cancelling ${currentTask()!.cancelling()}`);
+            }
+            yield* sleep(1000);
+          });
+        } catch (e) {
+          log.push((e as Error).name);
+        }
+      }
+      await run(loop, main);
+      expect(log).toEqual(['ExceptionGroup, cancelling 0', 'TimeoutError']);
+    }));
+
+  it('interrupts the outer body when a child of the outer group fails during an inner group', () =>
+    withLoop(kind, async (loop) => {
+      const log: string[] = [];
+      function* boom(err: Error): Coroutine<never> {
+        yield* sleep(0);
+        throw err;
+      }
+      function* main(): Coroutine<void> {
+        try {
+          yield* taskGroup(function* (outer) {
+            try {
+              yield* taskGroup(function* (inner) {
+                inner.createTask(boom(new RangeError('inner child')));
+                outer.createTask(boom(new TypeError('outer child')));
+              });
+            } catch (e) {
+              log.push(`inner ${(e as Error).name}, cancelling ${currentTask()!.cancelling()}`);
+            }
+            yield* sleep(0);
+            log.push('outer body went on');
+          });
+        } catch (e) {
+          const eg = e as ExceptionGroup;
+          log.push(`outer ${eg.name} [${eg.errors.map((x: Error) => x.message)}], cancelling ${currentTask()!.cancelling()}`);
+        }
+      }
+      await run(loop, main);
+      expect(log).toEqual(['inner ExceptionGroup, cancelling 1', 'outer ExceptionGroup [outer child], cancelling 0']);
     }));
 
   it('refuses new tasks once finished', () =>
