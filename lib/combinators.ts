@@ -228,6 +228,7 @@ export function wait<T>(
   const { loop, distinct } = toFutures(list, 'wait');
   const futs = new Set(distinct) as Set<Future<T>>;
   const outer = loop.createFuture<[Set<Future<T>>, Set<Future<T>>]>();
+  outer._hooks = WAIT_RESULT;
   const settle = () => {
     if (outer.done()) return;
     const done = new Set<Future<T>>();
@@ -255,6 +256,24 @@ export function wait<T>(
   });
   return outer;
 }
+
+/**
+ * asyncio's `wait()` builds its sets when the waiting coroutine resumes, an
+ * iteration after it was released; ours are built on release, so a coroutine
+ * resuming from `yield* wait(...)` first moves what finished in between from
+ * `pending` to `done`.
+ */
+const WAIT_RESULT = new FutureHooks({
+  next: (fut) => {
+    if (fut._state !== State.FINISHED) return;
+    const [done, pending] = fut._result as [Set<Future<unknown>>, Set<Future<unknown>>];
+    for (const f of pending) {
+      if (f._state === State.PENDING) continue;
+      pending.delete(f);
+      done.add(f);
+    }
+  },
+});
 
 function checkTimeout(value: unknown, fn: string): number | null {
   if (value === undefined || value === null) return null;

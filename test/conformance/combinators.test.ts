@@ -167,6 +167,22 @@ describe.each(LOOPS)('$name loop: wait', (kind) => {
       expect(await run(loop, main)).toEqual([['a'], 2, true, true]);
     }));
 
+  it('builds its sets when the waiting coroutine resumes, as asyncio does', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const f1 = loop.createFuture<number>();
+        const f2 = loop.createFuture<number>();
+        // f1 releases the wait; f2 finishes in the next iteration, before the waiter resumes.
+        loop.callSoon(() => {
+          f1.setResult(1);
+          loop.callSoon(() => f2.setResult(2));
+        });
+        const [done, pending] = yield* wait([f1, f2], { returnWhen: 'FIRST_COMPLETED' });
+        return [[...done].map((f) => f.result()).sort(), pending.size];
+      }
+      expect(await run(loop, main)).toEqual([[1, 2], 0]);
+    }));
+
   it('refuses coroutines, empty input and a bad returnWhen', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<string[]> {
