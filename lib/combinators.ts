@@ -365,8 +365,9 @@ export function shield<T>(aw: Awaitable<T>): Future<T> {
 
 /**
  * Iterate over awaitables in completion order (asyncio.as_completed, 3.13).
- * Plain iteration yields one Future per input, each resolving to the next
- * result to arrive; `for await` yields the completed Futures themselves
+ * Plain iteration yields one awaitable per input (a coroutine, also
+ * awaitable from async code), each taking the next result to arrive when
+ * it is awaited; `for await` yields the completed Futures themselves
  * (the ones you passed, or the Tasks wrapping your coroutines). With
  * `timeout`, whatever is still pending then raises TimeoutError.
  *
@@ -383,8 +384,8 @@ export function asCompleted<T>(
   return new AsCompleted<T>(aws, checkTimeout(opts?.timeout, 'asCompleted'));
 }
 
-/** What `asCompleted` returns: iterable (Futures of results) and async-iterable (done Futures). */
-export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future<T>> {
+/** What `asCompleted` returns: iterable (awaitables of results) and async-iterable (done Futures). */
+export class AsCompleted<T> implements Iterable<Coroutine<T> & PromiseLike<T>>, AsyncIterable<Future<T>> {
   private _todo = new Set<Future<T>>();
   private _total = 0;
   /** Completed futures not yet handed out; null entries mean "timed out". */
@@ -471,20 +472,20 @@ export class AsCompleted<T> implements Iterable<Future<T>>, AsyncIterable<Future
     return { fut: this._doneQueue.shift()! };
   }
 
-  /** One Future per input, each resolving to the next result to arrive. */
-  *[Symbol.iterator](): Iterator<Future<T>> {
+  /**
+   * One awaitable per input: a coroutine (also awaitable from async code)
+   * that, once awaited, takes the next result to arrive. Lazy, as asyncio's:
+   * whichever is awaited first gets the first completion.
+   */
+  *[Symbol.iterator](): Iterator<Coroutine<T> & PromiseLike<T>> {
     if (this._sourceDone !== null) throw new TypeError('asCompleted() of an async iterable: use for await');
-    for (let i = 0; i < this._total; i++) {
-      const self = this;
-      yield ensureFuture(
-        (function* (): Coroutine<T> {
-          const next = yield* self._next();
-          if (next === undefined || next.fut === null) throw new TimeoutError();
-          return next.fut.result();
-        })(),
-        { loop: this._loop },
-      );
-    }
+    for (let i = 0; i < this._total; i++) yield _thenable(this._nextResult());
+  }
+
+  private *_nextResult(): Coroutine<T> {
+    const next = yield* this._next();
+    if (next === undefined || next.fut === null) throw new TimeoutError();
+    return next.fut.result();
   }
 
   /**

@@ -328,6 +328,24 @@ describe.each(LOOPS)('$name loop: asCompleted', (kind) => {
       expect(await run(loop, main)).toEqual(['a', 'b', 'c']);
     }));
 
+  it('hands the next result to whichever awaitable is awaited first (lazy, as in asyncio 3.13)', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string[]> {
+        const order: string[] = [];
+        const items = [...asCompleted([after(1, 'a'), after(10, 'b'), after(20, 'c')])];
+        for (const next of items.reverse()) order.push(yield* next);
+        return order;
+      }
+      expect(await run(loop, main)).toEqual(['a', 'b', 'c']);
+      // From async code too, with await.
+      const t = loop.createTask(async () => {
+        const order: string[] = [];
+        for (const next of asCompleted([after(15, 'y'), after(1, 'x')])) order.push(await next);
+        return order;
+      });
+      expect(await loop.runUntilComplete(t)).toEqual(['x', 'y']);
+    }));
+
   it('yields the completed futures themselves in for await', () =>
     withLoop(kind, async (loop) => {
       const t = loop.createTask(async () => {
