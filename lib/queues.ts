@@ -194,8 +194,9 @@ function signalOf(opts: SignalOptions | undefined, method: string): AbortSignal 
 
 function checkMaxsize(maxsize: unknown, cls: string): number {
   if (typeof maxsize !== 'number') throw new TypeError(`${cls} maxsize must be a number, not ${describe(maxsize)}`);
-  if (!Number.isSafeInteger(maxsize) || maxsize < 0) {
-    throw new RangeError(`${cls} maxsize must be an integer >= 0 (0 means unbounded), not ${maxsize}`);
+  // asyncio: 0 or less means unbounded (and maxsize reads back as given).
+  if (!Number.isSafeInteger(maxsize)) {
+    throw new RangeError(`${cls} maxsize must be an integer (0 or less means unbounded), not ${maxsize}`);
   }
   return maxsize;
 }
@@ -203,7 +204,7 @@ function checkMaxsize(maxsize: unknown, cls: string): number {
 // ---------------------------------------------------------------------------
 
 /**
- * A first in, first out queue (asyncio.Queue). `maxsize` 0 means unbounded;
+ * A first in, first out queue (asyncio.Queue). `maxsize` 0 (or less) means unbounded;
  * otherwise `put()` waits while `maxsize` items are queued.
  *
  * Items are counted by `join()` until a consumer calls `taskDone()` for each.
@@ -258,7 +259,7 @@ export class Queue<T = unknown> implements AsyncIterable<T> {
   readonly _joiners = new WaiterQueue<Future<void>>();
 
   /**
-   * @param maxsize the most items queued at once; 0 (default) for no limit.
+   * @param maxsize the most items queued at once; 0 (default) or less for no limit.
    * RangeError unless an integer >= 0.
    */
   constructor(maxsize: number = 0) {

@@ -148,9 +148,17 @@ describe.each(LOOPS)('$name loop: Queue basics', (kind) => {
       expect(new PriorityQueue<number>({ maxsize: 2 }).maxsize).toBe(2);
     }));
 
+  it('treats a maxsize of 0 or less as unbounded, as asyncio does', () =>
+    withLoop(kind, async () => {
+      for (const q of [new Queue<number>(-1), new LifoQueue<number>(-5), new PriorityQueue<number>({ maxsize: -1 })]) {
+        for (let i = 0; i < 1000; i++) q.putNowait(i);
+        expect([q.qsize(), q.full(), q.maxsize < 0]).toEqual([1000, false, true]);
+      }
+    }));
+
   it('rejects bad arguments with TypeError / RangeError', () =>
     withLoop(kind, async () => {
-      for (const bad of [-1, 1.5, NaN, Infinity, -Infinity]) {
+      for (const bad of [1.5, NaN, Infinity, -Infinity]) {
         expect(() => new Queue(bad)).toThrow(RangeError);
         expect(() => new LifoQueue(bad)).toThrow(RangeError);
         expect(() => new PriorityQueue(bad)).toThrow(RangeError);
@@ -159,7 +167,7 @@ describe.each(LOOPS)('$name loop: Queue basics', (kind) => {
       expect(() => new Queue(null as never)).toThrow(TypeError);
       expect(() => new PriorityQueue({ compare: 'desc' as never })).toThrow(TypeError);
       expect(() => new PriorityQueue(1, 5 as never)).toThrow(TypeError);
-      expect(() => new PriorityQueue({ maxsize: -2 })).toThrow(RangeError);
+      expect(() => new PriorityQueue({ maxsize: -2.5 })).toThrow(RangeError);
       const q = new Queue<number>(1);
       expect(() => q.put(1, 5 as never)).toThrow(TypeError);
       expect(() => q.get({ signal: 'stop' as never })).toThrow(TypeError);
