@@ -78,6 +78,8 @@ export const WAITING: IteratorYieldResult<unknown> = Object.freeze({
  */
 export interface FutureWaiter {
   _onFutureDone(fut: Future<any>): void;
+  /** A Task: run `check(fut)` at the start of its next turn (Task._recheck). */
+  _recheck?(check: (fut: Future<any>) => void): void;
 }
 
 /** @internal The part of a Task that `next()` sets (tasks.ts; no import cycle). */
@@ -291,6 +293,22 @@ export class Future<T = unknown> implements PromiseLike<T> {
     if (cbs === null) this._callbacks = cb;
     else if (Array.isArray(cbs)) cbs.push(cb);
     else this._callbacks = [cbs, cb];
+  }
+
+  /**
+   * @internal Run `check(this)` on the next iteration, to complete this
+   * pending Future if it can. When a Task is its only waiter, the check runs
+   * in that task's own turn, which resumes at once if the check completed
+   * the Future (Task._recheck); otherwise it is a callback of its own.
+   */
+  _recheckSoon(check: (fut: Future<any>) => void): void {
+    const cbs = this._callbacks;
+    if (cbs !== null && typeof cbs === 'object' && !Array.isArray(cbs) && cbs._recheck !== undefined) {
+      this._callbacks = null;
+      cbs._recheck(check);
+    } else {
+      this._loop.callSoon(check, this);
+    }
   }
 
   /** Remove every registration of `cb`; returns how many were removed. */

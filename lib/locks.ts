@@ -33,7 +33,7 @@ import { abortError, cancelOnAbort, checkSignal, type SignalOptions } from './ab
 import { _generatorNext, isCoroutine, isPromiseLike, resumesWithBuiltinNext, type Coroutine } from './coroutines.js';
 import { BrokenBarrierError, type CancelledError } from './errors.js';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
-import { Flag, Future, FutureHooks, State, fromPromise } from './futures.js';
+import { Flag, Future, FutureHooks, State, fromPromise, type FutureWaiter } from './futures.js';
 import { LoopBound } from './mixins.js';
 import { WaiterQueue } from './waiters.js';
 import { _thenable } from './tasks.js';
@@ -616,21 +616,33 @@ function condSleep(waiter: Future<any>): void {
 /**
  * Notified or cancelled: take the lock again on the next iteration, when
  * asyncio's woken task would ask for it (so other acquirers keep their
- * asyncio order relative to it).
+ * asyncio order relative to it), in the waiting task's own turn when a
+ * task waits (it then resumes in that turn, as asyncio's does).
  */
 function condWake(waiter: Future<any>): void {
   (waiter._owner as Condition)._waiters.delete(waiter);
   waiter._flags |= WAKING;
-  waiter._loop.callSoon(condReacquire, waiter);
+  waiter._recheckSoon(condReacquire);
 }
 
 function condReacquire(waiter: Future<any>): void {
   waiter._flags = (waiter._flags & ~WAKING) | REACQUIRING;
   const grant = (waiter._owner as Condition)._lock._acquire(waiter._loop);
   if (grant === null) condReacquired(waiter);
-  // Through callSoon, never from inside another task's release(): a false
-  // predicate releases the lock again, which must not nest.
-  else grant.addDoneCallback(() => condReacquired(waiter));
+  else grant._addCallback(new CondGrantWaiter(waiter));
+}
+
+/**
+ * Waits on the lock's grant for a Condition waiter. Granted, it has the
+ * waiter's task finish on its next turn (asyncio's task, waiting in
+ * acquire(), resumes then), never from inside the release() that granted
+ * it: a false predicate releases the lock again, which must not nest.
+ */
+class CondGrantWaiter implements FutureWaiter {
+  constructor(private readonly _waiter: Future<any>) {}
+  _onFutureDone(): void {
+    this._waiter._recheckSoon(condReacquired);
+  }
 }
 
 /** The lock is held again, on behalf of whoever waits on the Future. */
@@ -845,10 +857,10 @@ function barrierAdvance(waiter: Future<number>): void {
   barrierLeave(waiter, b._state === DRAINING ? null : new BrokenBarrierError('Abort or reset of barrier'));
 }
 
-/** Notified: look at the state again on the next iteration. */
+/** Notified: look at the state again on the next iteration (in the waiting task's turn, see condWake). */
 function barrierWake(waiter: Future<number>): void {
   (waiter._owner as Barrier)._waiters.delete(waiter);
-  waiter._loop.callSoon(barrierWoken, waiter);
+  waiter._recheckSoon(barrierWoken);
 }
 
 function barrierWoken(waiter: Future<number>): void {

@@ -63,6 +63,8 @@ const enum TaskFlag {
   GENERATOR = Flag.FIRST_KIND_BIT << 3,
   /** Resume after a sleep(0) this Task completes itself (`_resumeValue` is its Future). */
   SLEPT = Flag.FIRST_KIND_BIT << 4,
+  /** Run a check on `_futWaiter` first (`_resumeValue`), then resume if it completed it (see `_recheck`). */
+  RECHECK = WAKE | SLEPT,
   RESUME = WAKE | THROW | SLEPT,
 }
 
@@ -327,7 +329,33 @@ export class Task<T = unknown> extends Future<T> implements Runnable, FutureWait
       this._step(false, undefined);
       return;
     }
+    if (resume === TaskFlag.RECHECK) {
+      this._runRecheck(value as (fut: Future<any>) => void);
+      return;
+    }
     this._step(resume === TaskFlag.THROW, value);
+  }
+
+  /**
+   * @internal The Future this task waits on (its only waiter) needs a look
+   * before it can complete: a Condition's or Barrier's waiter, notified.
+   * The task runs `check(fut)` first thing in its next turn and goes on in
+   * that same turn if the check completed the Future, as asyncio's task,
+   * woken by the notify, re-checks and returns. (As a callback of its own,
+   * the check took one iteration and the task's wake-up another.) The task
+   * is off the Future's callbacks until then (Future._recheckSoon), so
+   * nothing else can queue it twice.
+   */
+  _recheck(check: (fut: Future<any>) => void): void {
+    this._schedule(TaskFlag.RECHECK, check);
+  }
+
+  private _runRecheck(check: (fut: Future<any>) => void): void {
+    const fut = this._futWaiter!;
+    if (fut._state === State.PENDING) check(fut);
+    if (fut._state === State.PENDING) this._waitOnFutWaiter(); // not yet: wait on it again
+    else if (fut._state === State.FINISHED) this._step(false, undefined);
+    else this._step(true, wakeUpError(fut));
   }
 
   /** @internal The Future this task waits on (`_futWaiter`) is done: wake up next iteration. */

@@ -724,6 +724,83 @@ describe.each(LOOPS)('$name loop: Event', (kind) => {
 });
 
 describe.each(LOOPS)('$name loop: Condition', (kind) => {
+  // The traces asyncio 3.13 prints for the same programs (a ticker task
+  // gives the iterations their names).
+  it('resumes a notified waiter in the next iteration, as asyncio does', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string[]> {
+        const trace: string[] = [];
+        const cond = new Condition();
+        const ticker = createTask(function* () {
+          for (let i = 0; i < 4; i++) {
+            trace.push(`t${i}`);
+            yield* sleep(0);
+          }
+        });
+        const waiter = createTask(
+          cond.use(function* () {
+            yield* cond.wait();
+            trace.push('waiter resumed');
+          }),
+        );
+        yield* sleep(0);
+        yield* cond.use(() => {
+          trace.push('notify');
+          cond.notify();
+        });
+        yield* ticker;
+        yield* waiter;
+        return trace;
+      }
+      expect(await run(loop, main)).toEqual(['t0', 'notify', 't1', 'waiter resumed', 't2', 't3']);
+    }));
+
+  it('resumes a waiter granted the lock back in the iteration after the release, before the waiters it notified', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string[]> {
+        const trace: string[] = [];
+        const cond = new Condition();
+        const w1 = createTask(
+          cond.use(function* () {
+            try {
+              yield* cond.wait();
+              trace.push('w1 woke');
+            } catch (e) {
+              trace.push(`w1 ${isCancel(e) ? 'cancelled' : e}, holding ${cond.locked()}`);
+              throw e;
+            }
+          }),
+        );
+        const w2 = createTask(
+          cond.use(function* () {
+            yield* cond.wait();
+            trace.push('w2 woke');
+          }),
+        );
+        yield* sleep(0);
+        yield* cond.acquire();
+        cond.notify(1); // w1 must wait for the lock we hold
+        yield* sleep(10);
+        w1.cancel();
+        yield* sleep(10);
+        trace.push(`w1 done while the lock is held: ${w1.done()}`);
+        cond.release(); // w1 takes it, raises, passes the notification on to w2
+        try {
+          yield* w1;
+        } catch {
+          trace.push('main saw w1 cancelled');
+        }
+        yield* w2;
+        return trace;
+      }
+      expect(await run(loop, main)).toEqual([
+        'w1 done while the lock is held: false',
+        'w1 cancelled, holding true',
+        'w2 woke',
+        'main saw w1 cancelled',
+      ]);
+    }));
+
   it('notifies waiters in FIFO order; each resumes holding the lock', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<unknown> {
@@ -910,7 +987,10 @@ describe.each(LOOPS)('$name loop: Condition', (kind) => {
   it('passes a notification on when the notified waiter is cancelled', () =>
     withLoop(kind, async (loop) => {
       // Both windows: cancelled while re-acquiring, and cancelled after its
-      // wait() was done (lock held) but before its task resumed.
+      // wait() was done (lock held) but before its task resumed. That second
+      // window exists only when the task is not the wait's only waiter (a
+      // lone task finishes the wait in its own turn and resumes at once),
+      // hence the extra done callback.
       for (const late of [false, true]) {
         function* main(): Coroutine<unknown> {
           const cond = new Condition();
@@ -921,6 +1001,7 @@ describe.each(LOOPS)('$name loop: Condition', (kind) => {
             yield* cond.acquire();
             try {
               w1Wait = cond.wait();
+              if (late) w1Wait.addDoneCallback(() => {});
               yield* w1Wait;
               w1Resumed = true;
             } catch (e) {
@@ -1010,6 +1091,26 @@ describe.each(LOOPS)('$name loop: Condition', (kind) => {
 });
 
 describe.each(LOOPS)('$name loop: Barrier', (kind) => {
+  it('lets its parties go in the iteration after it trips, as asyncio does', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown[]> {
+        const barrier = new Barrier(2);
+        const t0 = createTask(function* () {
+          return yield* barrier.wait();
+        });
+        const t1 = createTask(function* () {
+          return yield* barrier.wait();
+        });
+        yield* sleep(0); // both arrive: t1 trips it
+        yield* sleep(0); // t0 has resumed with its index
+        t0.cancel();
+        const results: unknown[] = [];
+        for (const t of [t0, t1]) results.push(yield* outcome(t));
+        return results;
+      }
+      expect(await run(loop, main)).toEqual([0, 1]);
+    }));
+
   it('releases all parties together, each with its arrival index, round after round', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<unknown> {
