@@ -72,6 +72,8 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
   /** @internal */ _started = false;
   /** @internal */ _closing = false;
   /** @internal */ _lostCalled = false;
+  /** @internal The error of a protocol callback that aborted the transport (for connectionLost). */
+  _lostError: Error | null = null;
 
   constructor(
     loop: EventLoop,
@@ -106,16 +108,17 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
     }
   }
 
-  /** @internal connectionLost(null), exactly once. */
+  /** @internal connectionLost, exactly once: null, or the error of a protocol callback that aborted the transport. */
   _connectionLost(): void {
     if (this._lostCalled) return;
     this._lostCalled = true;
-    callConnectionLost(this._loop, this, this._protocol, null);
+    callConnectionLost(this._loop, this, this._protocol, this._lostError);
   }
 
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
     reportProtocolError(this._loop, this, this._protocol, method, exception);
+    this._lostError ??= exception as Error;
     this.abort();
   }
 

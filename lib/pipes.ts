@@ -45,6 +45,8 @@ abstract class PipeBase extends WriteFlowControl {
   /** @internal */ _started = false;
   /** @internal */ _lostCalled = false;
   /** @internal */ _pumpScheduled = false;
+  /** @internal The first error (the stream's, or a protocol callback's): for connectionLost. */
+  _error: Error | null = null;
 
   /** @internal */
   abstract _pump(): void;
@@ -78,6 +80,7 @@ abstract class PipeBase extends WriteFlowControl {
   /** @internal */
   _protocolFailed(method: string, exception: unknown): void {
     reportProtocolError(this._loop, this, this._protocol, method, exception);
+    this._error ??= exception as Error;
     this.abort();
   }
 
@@ -117,7 +120,6 @@ export class PipeReadTransport extends PipeBase implements ReadTransport {
   /** @internal */ _inbox: (Buffer | typeof EOF)[] = [];
   /** @internal */ _reading = true;
   /** @internal */ _streamClosed = false;
-  /** @internal */ _error: Error | null = null;
 
   /** @internal Use loop.connectReadPipe(). */
   constructor(
@@ -224,7 +226,6 @@ export class PipeReadTransport extends PipeBase implements ReadTransport {
  */
 export class PipeWriteTransport extends PipeBase implements WriteTransport {
   /** @internal */ _streamClosed = false;
-  /** @internal */ _error: Error | null = null;
   /** @internal */ _droppedWrites = 0;
 
   /** @internal Use loop.connectWritePipe(). */

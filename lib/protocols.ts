@@ -44,8 +44,8 @@ export interface Protocol extends BaseProtocol {
   /** Some bytes arrived (a Buffer the protocol may keep). */
   dataReceived?(data: Buffer): void;
   /**
-   * The peer sent EOF (half-close). Return `true` to keep the write side
-   * open; anything else closes the transport.
+   * The peer sent EOF (half-close). Return `true` (any truthy value, as in
+   * asyncio) to keep the write side open; anything else closes the transport.
    */
   eofReceived?(): boolean | void;
 }

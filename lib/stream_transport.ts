@@ -176,8 +176,8 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
       this._protocolFailed('eofReceived', exception);
       return;
     }
-    // true keeps our write side open (half-close); else close like asyncio.
-    if (keepOpen !== true) this.close();
+    // A true value keeps our write side open (half-close); else close, as asyncio does.
+    if (!keepOpen) this.close();
   }
 
   /** @internal Tell the protocol, exactly once; then the server forgets us. */
@@ -192,9 +192,13 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
     }
   }
 
-  /** @internal A protocol callback threw: report it and abort only this transport. */
+  /**
+   * @internal A protocol callback threw: report it and abort only this
+   * transport; `connectionLost` gets the error (asyncio's `_fatal_error`).
+   */
   _protocolFailed(method: string, exception: unknown): void {
     reportProtocolError(this._loop, this, this._protocol, method, exception);
+    this._lostError ??= exception as Error;
     this.abort();
   }
 

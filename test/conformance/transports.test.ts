@@ -357,6 +357,36 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toBe('bye after eof');
     }));
 
+  it('keeps the write side open when eofReceived returns any truthy value, as asyncio does', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<string> {
+        const server = yield* fromPromise(
+          loop.createServer(() => {
+            const p: Protocol & { t?: Transport } = {
+              connectionMade(t) {
+                p.t = t;
+              },
+              eofReceived() {
+                loop.callLater(5, () => {
+                  p.t!.write('late reply');
+                  p.t!.close();
+                });
+                return 1 as unknown as boolean; // truthy, not true
+              },
+            };
+            return p;
+          }, HOST, 0),
+        );
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        t.writeEof();
+        yield* client.lost;
+        server.close();
+        yield* server.waitClosed();
+        return client.received().toString();
+      }
+      expect(await run(loop, main)).toBe('late reply');
+    }));
+
   it('reports a peer reset in the middle of a write through connectionLost(err)', () =>
     withLoop(kind, async (loop) => {
       // The peer is a node:net server outside the loop under test, so the
@@ -902,6 +932,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       const contexts: ExceptionContext[] = [];
       loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
       const boom = new Error('boom');
+      const lostWith: unknown[] = [];
       function* main(): Coroutine<unknown> {
         const server = yield* fromPromise(
           loop.createServer(() => {
@@ -912,6 +943,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
               dataReceived(d) {
                 if (d.toString() === 'boom') throw boom;
                 p.t!.write(d);
+              },
+              connectionLost(err) {
+                lostWith.push(err);
               },
             };
             return p;
@@ -932,6 +966,8 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         return b.received().toString();
       }
       expect(await run(loop, main)).toBe('still here');
+      // asyncio's _fatal_error: the aborted transport's connectionLost gets the error.
+      expect(lostWith).toEqual([boom, null]);
       expect(contexts).toHaveLength(1);
       expect(contexts[0]!.message).toMatch(/dataReceived/);
       expect(contexts[0]!.exception).toBe(boom);
