@@ -31,7 +31,7 @@
  * Prints one line when it listens; SIGINT (Ctrl-C) or SIGTERM closes the
  * server and its connections and exits with code 0.
  */
-import { run, getRunningLoop, currentTask, fromPromise, CancelledError } from '../dist/index.js';
+import { run, getRunningLoop, currentTask, fromPromise, sleep, CancelledError } from '../dist/index.js';
 import { Keyspace, RespConnection } from './_resp.mjs';
 import { serverArgs, loopName } from './_server_args.mjs';
 
@@ -85,7 +85,10 @@ function* main() {
   try {
     const { address, port } = server.addresses()[0];
     console.log(`resp server listening on ${address}:${port} (loop: ${loopName(loop)})`);
-    yield* server.serveForever();                 // accept connections until cancelled
+    // Serve until cancelled. Not serveForever(): cancelling that waits for
+    // every connection to end first (asyncio 3.12+), and the clients are
+    // closed below.
+    yield* sleep(Infinity);
   } catch (e) {
     if (!(e instanceof CancelledError)) throw e;  // a signal: shut down normally
   } finally {

@@ -12,11 +12,33 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { _getRunningLoop, describe, type EventLoop } from './events.js';
-import { Future } from './futures.js';
+import { Flag, Future, FutureHooks, State } from './futures.js';
+import type { CancelledError } from './errors.js';
 import { SocketTransport, checkFactory, checkOptions, checkPort, checkString, checkUnixPath, readingThroughRoute } from './net_transport.js';
 import type { BaseStreamTransport, ConnectionOwner } from './stream_transport.js';
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { SockAddr } from './transports.js';
+
+/** `_flags` of serveForever()'s Future: cancelled, waiting for the connections to end. */
+const CLOSING = Flag.FIRST_KIND_BIT;
+
+/**
+ * serveForever()'s Future (`_owner`: the Server): a cancel closes the
+ * server and completes once its connections have ended, as asyncio's
+ * serve_forever() awaits wait_closed() before it re-raises.
+ */
+const SERVING_FOREVER = new FutureHooks({
+  cancel: (fut: Future<any>, reason: string | CancelledError | undefined): boolean => {
+    if (fut._state !== State.PENDING) return false;
+    const server = fut._owner as Server;
+    if (server._serveForeverFut === fut) server._serveForeverFut = null;
+    if (fut._flags & CLOSING) return fut._markCancelled(reason); // a second cancel: stop waiting
+    fut._flags |= CLOSING;
+    server.close();
+    server.waitClosed().addDoneCallback(() => fut._markCancelled(reason));
+    return true;
+  },
+});
 
 /**
  * Options of `loop.createServer()` / `loop.createUnixServer()`.
@@ -176,18 +198,24 @@ export class Server implements ConnectionOwner {
 
   /**
    * Accept connections until cancelled: a Future that never resolves; it is
-   * cancelled by `close()`, and cancelling it (or the task waiting on it)
-   * closes the server.
+   * cancelled by `close()`. Cancelling it (or the task waiting on it)
+   * closes the server at once, and the Future ends cancelled once the
+   * server's connections have ended too (asyncio 3.12+: `close()`, then
+   * `await wait_closed()`); a second cancel stops that wait.
+   *
+   * @example
+   * ```ts
+   * const server = yield* fromPromise(loop.createServer(() => new Echo(), '127.0.0.1', 8888));
+   * yield* server.serveForever(); // until the task is cancelled, e.g. by SIGINT in run()
+   * ```
    */
   serveForever(): Future<void> {
     if (this._serveForeverFut !== null) throw new Error(`server ${this} is already being awaited on serveForever()`);
     if (this._closed) throw new Error(`server ${this} is closed`);
     const fut = new Future<void>({ loop: this._loop });
+    fut._hooks = SERVING_FOREVER;
+    fut._owner = this;
     this._serveForeverFut = fut;
-    fut.addDoneCallback(() => {
-      this._serveForeverFut = null;
-      this.close();
-    });
     return fut;
   }
 

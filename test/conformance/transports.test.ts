@@ -1057,6 +1057,57 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toEqual([true, false]);
     }));
 
+  it('a cancelled serveForever closes the server at once and ends once its connections have (asyncio 3.12+)', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const log: string[] = [];
+        const server = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+        const [t, client] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server)));
+        while (server._transports.size < 1) yield* sleep(1);
+        const serving = loop.createTask(function* () {
+          try {
+            yield* server.serveForever();
+          } catch (e) {
+            log.push(`serveForever: ${(e as Error).name}`);
+            throw e;
+          }
+        });
+        yield* sleep(1);
+        serving.cancel();
+        yield* sleep(0);
+        log.push(`serving after cancel: ${server.isServing()}`);
+        yield* sleep(20);
+        log.push(`task done while a client is connected: ${serving.done()}`);
+        t.close();
+        yield* client.lost;
+        try {
+          yield* serving;
+        } catch (e) {
+          log.push(`task ${(e as Error).name}`);
+        }
+        // A second cancel stops the wait for connections.
+        const server2 = yield* fromPromise(loop.createServer(() => ({}), HOST, 0));
+        const [t2] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, portOf(server2)));
+        while (server2._transports.size < 1) yield* sleep(1);
+        const forever = server2.serveForever();
+        forever.cancel();
+        log.push(`second server closed at once: ${!server2.isServing()}, future done: ${forever.done()}`);
+        forever.cancel();
+        log.push(`after a second cancel: ${forever.cancelled()}`);
+        t2.close();
+        yield* server2.waitClosed();
+        return log;
+      }
+      expect(await run(loop, main)).toEqual([
+        'serving after cancel: false',
+        'task done while a client is connected: false',
+        'serveForever: CancelledError',
+        'task CancelledError',
+        'second server closed at once: true, future done: false',
+        'after a second cancel: true',
+      ]);
+    }));
+
   it('reports peername/sockname/socket and lets the protocol be switched', () =>
     withLoop(kind, async (loop) => {
       function* main(): Coroutine<unknown> {
