@@ -326,7 +326,8 @@ export class SocketTransport extends BaseStreamTransport {
     this._resumeScheduled = true;
     this._loop.callSoon(() => {
       this._resumeScheduled = false;
-      if (!this._lostCalled) this._maybeResumeProtocol();
+      // After abort() the buffer is gone, not drained: no resumeWriting (asyncio).
+      if (!this._lostCalled && !this._aborted) this._maybeResumeProtocol();
     });
   };
 

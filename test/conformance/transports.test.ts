@@ -387,6 +387,55 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       expect(await run(loop, main)).toBe('late reply');
     }));
 
+  it('a paused protocol hears resumeWriting before connectionLost after close(), never after abort()', () =>
+    withLoop(kind, async (loop) => {
+      function* once(mode: 'close' | 'abort'): Coroutine<string[]> {
+        const log: string[] = [];
+        let peer!: Transport;
+        const server = yield* fromPromise(
+          loop.createServer(() => ({
+            connectionMade(t: Transport) {
+              peer = t;
+              t.pauseReading(); // the client's writes pile up in its buffer
+            },
+          }), HOST, 0),
+        );
+        const lost = loop.createFuture<void>();
+        const [t] = yield* fromPromise(
+          loop.createConnection(() => ({
+            pauseWriting: () => log.push('pauseWriting'),
+            resumeWriting: () => log.push(`resumeWriting, closing ${t.isClosing()}`),
+            connectionLost: () => {
+              log.push('connectionLost');
+              lost.setResult();
+            },
+          }), HOST, portOf(server)),
+        );
+        while (peer === undefined) yield* sleep(1);
+        while (t.getWriteBufferSize() <= t.getWriteBufferLimits().high) t.write(Buffer.alloc(65536));
+        if (mode === 'abort') {
+          t.abort();
+          log.push(`buffer after abort ${t.getWriteBufferSize()}`);
+        } else {
+          t.close();
+        }
+        peer.resumeReading();
+        yield* lost;
+        yield* sleep(20); // nothing comes after connectionLost
+        peer.close();
+        server.close();
+        yield* server.waitClosed();
+        return log;
+      }
+      function* main(): Coroutine<unknown> {
+        return [yield* once('close'), yield* once('abort')];
+      }
+      expect(await run(loop, main)).toEqual([
+        ['pauseWriting', 'resumeWriting, closing true', 'connectionLost'],
+        ['pauseWriting', 'buffer after abort 0', 'connectionLost'],
+      ]);
+    }));
+
   it('reports a peer reset in the middle of a write through connectionLost(err)', () =>
     withLoop(kind, async (loop) => {
       // The peer is a node:net server outside the loop under test, so the

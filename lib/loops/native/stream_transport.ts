@@ -101,6 +101,10 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
       connected(-125); // ECANCELED: closed before the connect completed
       return;
     }
+    // A graceful close drained the buffer: a paused protocol hears
+    // resumeWriting before connectionLost, as asyncio's _write_ready calls
+    // it (C++ reports no write completion for the last writes of a close).
+    if (this._protocolPaused && !this._aborted && this._lostError === null) this._maybeResumeProtocol();
     this._pump(); // connectionLost, after whatever the inbox may still deliver
   }
 
@@ -264,7 +268,8 @@ export class NativeStreamTransport extends BaseStreamTransport implements Stream
 
   /** Bytes not yet accepted by the kernel. */
   getWriteBufferSize(): number {
-    return this._id < 0 ? 0 : this._unflushed + this._queued;
+    // abort() drops the buffer at once (asyncio), though libuv has yet to close.
+    return this._id < 0 || this._aborted ? 0 : this._unflushed + this._queued;
   }
 
   // -- Closing ---------------------------------------------------------------
