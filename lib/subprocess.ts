@@ -54,11 +54,16 @@ export type StdioMode = 'pipe' | 'inherit' | 'ignore';
  * ```
  */
 export interface SubprocessOptions {
-  /** Default 'pipe'. */
+  /**
+   * Default 'pipe' for `loop.subprocessExec()`/`subprocessShell()`, and
+   * 'inherit' for `createSubprocessExec()`/`createSubprocessShell()` (as
+   * asyncio's loop methods and its `create_subprocess_*`, whose default is
+   * `None`). The same holds for stdout and stderr.
+   */
   stdin?: StdioMode;
-  /** Default 'pipe'. */
+  /** Default: see `stdin`. */
   stdout?: StdioMode;
-  /** Default 'pipe'. */
+  /** Default: see `stdin`. */
   stderr?: StdioMode;
   /** The child's environment (default: this process's). */
   env?: Record<string, string | undefined>;
@@ -537,8 +542,13 @@ export class SubprocessTransport {
     return this._pipes.get(fd) ?? null;
   }
 
-  /** Send `signal` (name or number) to the child; nothing once it exited. */
+  /**
+   * Send `signal` (name or number) to the child; nothing once it exited.
+   * Signal 0 sends nothing (kill(2)'s existence probe: the child is ours
+   * and not reaped while `returncode` is null).
+   */
   sendSignal(signal: NodeJS.Signals | number): void {
+    if (signal === 0) return;
     const name = signalName(signal, 'sendSignal');
     if (this._returncode !== null) return;
     this._child.kill(name);
@@ -740,7 +750,7 @@ export class SubprocessStreamProtocol implements SubprocessProtocol {
  * @example
  * ```ts
  * function* main() {
- *   const proc = yield* createSubprocessExec('sort', [], {});
+ *   const proc = yield* createSubprocessExec('sort', [], { stdin: 'pipe', stdout: 'pipe' });
  *   const [out] = yield* proc.communicate('b\na\n');
  *   console.log(String(out), proc.returncode); // "a\nb\n" 0
  * }
@@ -790,10 +800,8 @@ export class Process {
     if (input !== undefined && input !== null && typeof input !== 'string' && !(input instanceof Uint8Array)) {
       throw new TypeError(`communicate() input must be a Uint8Array, a string or null, not ${describe(input)}`);
     }
-    if (input !== undefined && input !== null && this.stdin === null) {
-      throw new Error('communicate() got input but stdin is not a pipe');
-    }
-    return _thenable(this._communicate(input ?? null));
+    // Without a stdin pipe the input is ignored, as in asyncio.
+    return _thenable(this._communicate(this.stdin === null ? null : (input ?? null)));
   }
 
   private *_communicate(input: Uint8Array | string | null): Coroutine<[Buffer | null, Buffer | null]> {
@@ -848,6 +856,11 @@ export class Process {
   }
 }
 
+/** The stream helpers' defaults: what is not asked for is inherited (asyncio's `None`). */
+function inheritByDefault(opts: SubprocessOptions | undefined): SubprocessOptions {
+  return { ...opts, stdin: opts?.stdin ?? 'inherit', stdout: opts?.stdout ?? 'inherit', stderr: opts?.stderr ?? 'inherit' };
+}
+
 function streamsOf(
   method: string,
   opts: SubprocessOptions | undefined,
@@ -874,12 +887,13 @@ function streamsOf(
 /**
  * Start `program` with `args` (no shell) and return a {@link Process} (a
  * Future: `yield*` or `await` it). A missing program fails with Node's
- * error, `code` 'ENOENT'.
+ * error, `code` 'ENOENT'. The child inherits stdin, stdout and stderr
+ * unless `opts` asks for `'pipe'` (or `'ignore'`), as in asyncio.
  *
  * @example
  * ```ts
  * function* main() {
- *   const proc = yield* createSubprocessExec('ls', ['-l'], { stderr: 'inherit' });
+ *   const proc = yield* createSubprocessExec('ls', ['-l'], { stdout: 'pipe' });
  *   const line = yield* proc.stdout!.readline();
  *   console.log(String(line), yield* proc.wait());
  * }
@@ -889,7 +903,8 @@ export function createSubprocessExec(program: string, args: readonly string[] = 
   // Bad arguments throw synchronously (the loop method validates at once).
   checkString(program, 'createSubprocessExec() program');
   checkSubprocessOptions(opts, 'createSubprocessExec');
-  return streamsOf('createSubprocessExec', opts, (l, f) => l.subprocessExec(f, program, args, opts));
+  const o = inheritByDefault(opts);
+  return streamsOf('createSubprocessExec', o, (l, f) => l.subprocessExec(f, program, args, o));
 }
 
 /**
@@ -898,7 +913,7 @@ export function createSubprocessExec(program: string, args: readonly string[] = 
  * @example
  * ```ts
  * function* main() {
- *   const proc = yield* createSubprocessShell('echo hi; exit 3', { stderr: 'ignore' });
+ *   const proc = yield* createSubprocessShell('echo hi; exit 3', { stdout: 'pipe', stderr: 'ignore' });
  *   const [out] = yield* proc.communicate();
  *   console.log(String(out), proc.returncode); // "hi\n" 3
  * }
@@ -907,5 +922,6 @@ export function createSubprocessExec(program: string, args: readonly string[] = 
 export function createSubprocessShell(cmd: string, opts?: SubprocessOptions): Future<Process> {
   checkString(cmd, 'createSubprocessShell() cmd');
   checkSubprocessOptions(opts, 'createSubprocessShell');
-  return streamsOf('createSubprocessShell', opts, (l, f) => l.subprocessShell(f, cmd, opts));
+  const o = inheritByDefault(opts);
+  return streamsOf('createSubprocessShell', o, (l, f) => l.subprocessShell(f, cmd, o));
 }

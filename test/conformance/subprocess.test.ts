@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   CancelledError,
@@ -149,13 +149,15 @@ describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
           env: { ...process.env, AIO_X: 'value-x' },
           cwd: dir,
           stdin: 'ignore',
+          stdout: 'pipe',
+          stderr: 'pipe',
         });
         expect(proc.returncode).toBeNull();
         const [out, err] = yield* proc.communicate();
         expect(String(out)).toBe(`value-x\n${dir}\n`);
         expect(String(err)).toBe('');
         expect(proc.returncode).toBe(7);
-        const ok = yield* createSubprocessExec('sh', ['-c', 'read x; echo "got $x"'], { stderr: 'inherit' });
+        const ok = yield* createSubprocessExec('sh', ['-c', 'read x; echo "got $x"'], { stdin: 'pipe', stdout: 'pipe' });
         expect(ok.stderr).toBeNull();
         ok.stdin!.write('line\n');
         expect(String(yield* ok.stdout!.readline())).toBe('got line\n');
@@ -165,6 +167,40 @@ describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
           Promise.resolve(createSubprocessExec('aioloop-no-such-program')).then(() => null, (e) => e),
         );
         expect((missing as NodeJS.ErrnoException).code).toBe('ENOENT');
+      }),
+    ),
+  );
+
+  it('inherits stdin, stdout and stderr unless asked to pipe them, as asyncio\'s create_subprocess_exec', () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        // The child's stdout is this process's: a temporary file here, so
+        // what the child wrote can be read back.
+        const file = path.join(os.tmpdir(), `aioloop-inherit-${process.pid}-${kind.name}.txt`);
+        const script = `const fs = require('fs'); fs.writeSync(1, 'to inherited stdout');`;
+        const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+          import * as aio from ${JSON.stringify(path.resolve('dist/index.js'))};
+          await aio.run(function* () {
+            const p = yield* aio.createSubprocessExec(process.execPath, ['-e', ${JSON.stringify(script)}]);
+            const piped = [p.stdin, p.stdout, p.stderr].map((s) => s !== null);
+            const out = yield* p.communicate('ignored without a stdin pipe');
+            process.stderr.write(JSON.stringify({ piped, out, code: p.returncode }));
+          }, { loop: ${JSON.stringify(kind.name)} });
+        `], { stdio: ['ignore', fs.openSync(file, 'w'), 'pipe'], encoding: 'utf8', timeout: 20_000 });
+        try {
+          expect(child.status).toBe(0);
+          expect(JSON.parse(child.stderr)).toEqual({ piped: [false, false, false], out: [null, null], code: 0 });
+          expect(fs.readFileSync(file, 'utf8')).toBe('to inherited stdout');
+        } finally {
+          fs.rmSync(file, { force: true });
+        }
+        // sendSignal(0) is kill(2)'s probe: it sends nothing.
+        const p = yield* createSubprocessExec('sleep', ['30'], { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' });
+        p.sendSignal(0);
+        yield* sleep(20);
+        expect(p.returncode).toBeNull();
+        p.kill();
+        expect(yield* p.wait()).toBe(-9);
       }),
     ),
   );
@@ -188,13 +224,13 @@ describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
     withLoop(kind, (loop) =>
       run(loop, function* () {
         const size = 64 * 1024 * 1024;
-        const big = yield* createSubprocessExec('head', ['-c', String(size), '/dev/zero'], { stdin: 'ignore' });
+        const big = yield* createSubprocessExec('head', ['-c', String(size), '/dev/zero'], { stdin: 'ignore', stdout: 'pipe' });
         const [out] = yield* big.communicate();
         expect(out!.length).toBe(size);
         expect(big.returncode).toBe(0);
         // stdin and stdout at once: cat echoes 8 MiB back while we still write.
         const input = Buffer.alloc(8 * 1024 * 1024, 'x');
-        const cat = yield* createSubprocessExec('cat', []);
+        const cat = yield* createSubprocessExec('cat', [], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
         const [echoed, err] = yield* cat.communicate(input);
         expect(echoed!.equals(input)).toBe(true);
         expect(err!.length).toBe(0);
@@ -205,7 +241,7 @@ describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
   it('cancelling a task in communicate() kills and reaps the child (no zombie)', () =>
     withLoop(kind, (loop) =>
       run(loop, function* () {
-        const proc = yield* createSubprocessExec('sleep', ['30']);
+        const proc = yield* createSubprocessExec('sleep', ['30'], { stdout: 'pipe' });
         const task = createTask(proc.communicate());
         yield* sleep(50);
         expect(alive(proc.pid)).toBe(true);

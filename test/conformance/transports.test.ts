@@ -401,7 +401,8 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
           }), HOST, 0),
         );
         const lost = loop.createFuture<void>();
-        const [t] = yield* fromPromise(
+        let t!: Transport;
+        [t] = yield* fromPromise(
           loop.createConnection(() => ({
             pauseWriting: () => log.push('pauseWriting'),
             resumeWriting: () => log.push(`resumeWriting, closing ${t.isClosing()}`),
