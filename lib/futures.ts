@@ -7,7 +7,7 @@
  * @module
  */
 import { CancelledError, InvalidStateError } from './errors.js';
-import { _getRunningLoop, describe, getEventLoop, type EventLoop } from './events.js';
+import { _getRunningLoop, describe, getEventLoop, type EventLoop, type ExceptionContext } from './events.js';
 import { isPromiseLike } from './coroutines.js';
 
 /*
@@ -595,13 +595,19 @@ function retrieved(fut: Future<any>): void {
 
 function report(record: UnretrievedError): void {
   const future = record.future.deref();
-  const context = {
-    message: record.isTask
-      ? `Task exception was never retrieved (task ${record.name})`
-      : 'Future exception was never retrieved',
-    exception: record.exception,
-    ...(future !== undefined ? { [record.isTask ? 'task' : 'future']: future } : {}),
-  };
+  const kind = record.isTask ? 'Task' : 'Future';
+  // asyncio's context: the message and `future` (a Task too); `task` as
+  // well for a Task. Once collected there is no object to hand over: the
+  // message names the task instead.
+  const context: ExceptionContext =
+    future === undefined
+      ? { message: `${kind} exception was never retrieved${record.isTask ? ` (task ${record.name})` : ''}`, exception: record.exception }
+      : {
+          message: `${kind} exception was never retrieved`,
+          exception: record.exception,
+          future,
+          ...(record.isTask ? { task: future as ExceptionContext['task'] } : {}),
+        };
   if (!record.loop.isClosed()) record.loop.callExceptionHandler(context);
   else record.loop.defaultExceptionHandler(context);
 }
