@@ -135,7 +135,7 @@ export function isBufferedProtocol(p: unknown): p is BufferedProtocol {
 export interface ProtocolHost<P extends BaseProtocol> {
   _protocol: P | null;
   _started: boolean;
-  _protocolFailed(method: string, exception: unknown): void;
+  readonly _loop: { callExceptionHandler(context: ExceptionContext): void };
 }
 
 /**
@@ -144,7 +144,8 @@ export interface ProtocolHost<P extends BaseProtocol> {
  * call its `connectionMade(transport)`. Reports to `done` (null or the
  * error) and returns true when the transport can start delivering data.
  * `onFactoryError` tears the transport down when there is no protocol to
- * tell; a failing connectionMade goes through `_protocolFailed`.
+ * tell; a failing connectionMade is reported to the loop's exception
+ * handler and the transport goes on, as in asyncio.
  *
  * @example
  * ```ts
@@ -174,9 +175,9 @@ export function startProtocol<P extends BaseProtocol>(
   try {
     protocol.connectionMade?.(transport as never);
   } catch (exception) {
-    host._protocolFailed('connectionMade', exception);
-    done(exception);
-    return false;
+    // asyncio calls connection_made through call_soon: an error is only
+    // reported, and the connection (or endpoint, or child) goes on.
+    host._loop.callExceptionHandler({ message: 'Exception in callback protocol.connectionMade()', exception, transport, protocol });
   }
   done(null);
   return true;

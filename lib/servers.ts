@@ -137,7 +137,7 @@ export class Server implements ConnectionOwner {
     this._transports.add(transport);
     start((err) => {
       if (err !== null && transport._protocol === null) {
-        // The factory threw (a throwing connectionMade was reported already).
+        // The factory threw: the connection is closed, nothing else can tell.
         this._loop.callExceptionHandler({ message: 'Protocol factory failed', exception: err, transport, server: this });
       }
     });

@@ -1268,7 +1268,7 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
       ]);
     }));
 
-  it('a failing protocol factory or connectionMade is reported; the server goes on', () =>
+  it('a failing protocol factory is reported and its connection closed; a failing connectionMade is reported and its connection goes on (asyncio)', () =>
     withLoop(kind, async (loop) => {
       const contexts: ExceptionContext[] = [];
       loop.setExceptionHandler((_l, ctx) => contexts.push(ctx));
@@ -1285,8 +1285,15 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         const port = portOf(server);
         const [, a] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
         yield* a.lost;
-        const [, b] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        const [tb, b] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
+        yield* sleep(20);
+        expect(b.events).toEqual(['connectionMade']); // still open
+        tb.close();
         yield* b.lost;
+        // A client whose connectionMade throws: reported, and createConnection still succeeds.
+        const [tc2] = yield* fromPromise(loop.createConnection(() => ({ connectionMade: () => { throw new Error('client made failed'); } }), HOST, port));
+        expect(tc2.isClosing()).toBe(false);
+        tc2.close();
         const [t, c] = yield* fromPromise(loop.createConnection(() => new Recorder(), HOST, port));
         t.write('ok');
         t.writeEof();
@@ -1302,8 +1309,9 @@ describe.each(LOOPS)('$name loop: TCP transports', (kind) => {
         return [c.received().toString(), clientError];
       }
       expect(await run(loop, main)).toEqual(['ok', 'ECONNREFUSED']);
-      expect(contexts.map((c) => (c.exception as Error).message)).toEqual(['factory failed', 'made failed']);
+      expect(contexts.map((c) => (c.exception as Error).message)).toEqual(['factory failed', 'made failed', 'client made failed']);
       expect(contexts[1]!.message).toMatch(/connectionMade/);
+      expect(contexts[2]!.message).toMatch(/connectionMade/);
     }));
 
   // SO_REUSEPORT: the native loop sets it itself; the default loop needs Node >= 22.12.
