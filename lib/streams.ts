@@ -6,9 +6,12 @@
  * coroutines write `yield* reader.readline()` and async functions
  * `await reader.readline()`. A read that can be answered from the buffer
  * returns a Future that is already done (`yield*` does not suspend).
- * Otherwise the reader keeps one pending read and retries it whenever data,
- * EOF or an error arrives; bytes stay in the buffer until the read
- * completes, so a read cancelled while it waits loses nothing.
+ * Otherwise the reader keeps one pending read. Data, EOF or an error only
+ * wakes it, as asyncio's `_wakeup_waiter` does: the read looks at the buffer
+ * again on the next iteration (in the waiting task's own turn), so all that
+ * arrived meanwhile counts, as it does for asyncio's resumed read. Bytes stay
+ * in the buffer until the read completes, so a read cancelled while it waits
+ * loses nothing.
  * @module
  */
 import { isCoroutine, isPromiseLike } from './coroutines.js';
@@ -33,6 +36,8 @@ import { Buffer } from 'node:buffer';
 export const DEFAULT_LIMIT = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
+/** readline()'s separator. */
+const NEWLINE: readonly Buffer[] = [Buffer.from('\n')];
 
 /** A pending read: returns its result, or NOT_YET to keep waiting (throws to fail). */
 type ReadOp = () => unknown;
@@ -79,6 +84,12 @@ export class StreamReader {
   _op: ReadOp | null = null;
   /** @internal Its Future. */
   _waiter: Future<any> | null = null;
+  /**
+   * @internal The waiting read is woken: a look at the buffer is queued
+   * (`_recheck`), once however many feeds come before it runs. A flag, not
+   * the Future's callbacks: a Task waiting on it is off them until its turn.
+   */
+  _woken = false;
   /** @internal The `n` of the read(n) that `_readSome` serves. */
   _readMax = 0;
   /**
@@ -91,6 +102,8 @@ export class StreamReader {
     if (this._size > 0) return this._take(Math.min(this._readMax, this._size));
     return this._eof ? EMPTY : NOT_YET;
   };
+  /** @internal The woken read's look at the buffer (Future._recheckSoon), made once per reader. */
+  private readonly _recheck = (fut: Future<any>): void => this._retry(fut);
   /** @internal */ readonly _limit: number;
   /** @internal */ readonly _loop: EventLoop;
 
@@ -114,14 +127,18 @@ export class StreamReader {
     return this._exception;
   }
 
-  /** Fail the pending read and every later one with `exc`. */
+  /**
+   * Fail the pending read and every later one with `exc`. A read already
+   * woken by data or EOF in this iteration first looks at the buffer, as
+   * asyncio's does (read(n) returns what is there); one that would wait for
+   * more fails with `exc` (asyncio's would wait on).
+   */
   setException(exc: unknown): void {
     this._exception = exc;
     const waiter = this._waiter;
-    if (waiter !== null) {
-      this._op = this._waiter = null;
-      if (!waiter.done()) waiter.setException(exc);
-    }
+    if (waiter === null || (this._woken && !waiter.done())) return;
+    this._clearWaiter();
+    if (!waiter.done()) waiter.setException(exc);
   }
 
   /** @internal Attach the transport (to pause it when the buffer fills). */
@@ -135,37 +152,18 @@ export class StreamReader {
     if (this._eof) throw new Error('feedData after feedEof');
     if (data.length === 0) return;
     const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
-    // A read(n) waiting on an empty buffer takes a chunk of at most n bytes
-    // whole: hand it over without buffering it (the streams echo's case).
-    if (this._size === 0 && this._op === this._readSome && chunk.length <= this._readMax) {
-      const waiter = this._waiter!;
-      this._op = this._waiter = null;
-      if (!waiter.done()) {
-        waiter.setResult(chunk);
-        return;
-      }
-      // Cancelled while waiting: buffer the chunk for the next read.
-    }
     this._chunks.push(chunk);
     this._size += chunk.length;
-    this._retry();
-    // Push back on the peer while the reader lags (asyncio: 2 × limit), but
-    // never while a read still waits for more (readexactly(n) with a large
-    // n): asyncio's _wait_for_data resumes reading for the same reason.
-    if (this._transport !== null && !this._paused && this._waiter === null && this._size > 2 * this._limit) {
-      try {
-        this._transport.pauseReading();
-        this._paused = true;
-      } catch {
-        // A transport that cannot pause: keep buffering.
-      }
-    }
+    // A waiting read decides about flow control when it has looked (_retry).
+    if (this._wake()) return;
+    // Push back on the peer while the reader lags (asyncio: 2 × limit).
+    if (this._transport !== null && !this._paused && this._size > 2 * this._limit) this._pause();
   }
 
   /** The peer sent EOF (called by the protocol). */
   feedEof(): void {
     this._eof = true;
-    this._retry();
+    this._wake();
   }
 
   /** True once EOF arrived and the buffer is empty. */
@@ -186,10 +184,10 @@ export class StreamReader {
       return this._start('read', () => {
         if (this._size > 0) blocks.push(this._take(this._size));
         return this._eof ? (blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks)) : NOT_YET;
-      }, true);
+      });
     }
-    if (n === 0) return this._start('read', () => EMPTY, false);
-    return this._start('read', this._readSome, true, n);
+    if (n === 0) return this._start('read', () => EMPTY);
+    return this._start('read', this._readSome, n);
   }
 
   /**
@@ -203,7 +201,7 @@ export class StreamReader {
       if (this._size >= n) return this._take(n);
       if (this._eof) throw new IncompleteReadError(this._take(this._size), n);
       return NOT_YET;
-    }, n !== 0);
+    });
   }
 
   /**
@@ -211,22 +209,59 @@ export class StreamReader {
    * `IncompleteReadError` at EOF without it (`partial` holds the rest);
    * `LimitOverrunError` when more than `limit` bytes come without it (the
    * data stays in the buffer).
+   *
+   * `separator` may also be an array of separators (asyncio 3.13's tuple):
+   * the read then ends at the first place where any of them ends, the
+   * shortest result. When several end there, the shortest separator is the
+   * one that matched (its start is what the limit is checked against, and
+   * `LimitOverrunError.consumed`). Each separator is a non-empty string
+   * (UTF-8) or Uint8Array; an empty one, or an empty array, is a RangeError.
+   *
+   * @example
+   * ```ts
+   * // Buffer holds 'line 1\nline 2\r'
+   * yield* reader.readuntil(['\r', '\n']); // 'line 1\n'
+   * yield* reader.readuntil(['\r', '\n']); // 'line 2\r'
+   * // Buffer holds 'ABCDEFG': 'BCDE' ends first, though 'DEF' starts later
+   * yield* reader.readuntil(['DEF', 'BCDE']); // 'ABCDE'
+   * ```
    */
-  readuntil(separator: Uint8Array | string = '\n'): Future<Buffer> {
-    const sep = toBuffer(separator, 'readuntil() separator');
-    if (sep.length === 0) throw new RangeError('Separator should be at least one-byte string');
-    return this._start('readuntil', () => this._readuntil(sep), true);
+  readuntil(separator: Uint8Array | string | readonly (Uint8Array | string)[] = '\n'): Future<Buffer> {
+    let seps: Buffer[];
+    if (Array.isArray(separator)) {
+      if (separator.length === 0) throw new RangeError('Separator should contain at least one element');
+      // Shortest first (a stable sort, as asyncio's sorted(key=len)): it wins a tie.
+      seps = separator.map((s) => toBuffer(s, 'readuntil() separator')).sort((x, y) => x.length - y.length);
+    } else {
+      seps = [toBuffer(separator as Uint8Array | string, 'readuntil() separator')];
+    }
+    if (seps[0]!.length === 0) throw new RangeError('Separator should be at least one-byte string');
+    return this._start('readuntil', () => this._readuntil(seps));
   }
 
-  private _readuntil(sep: Buffer): unknown {
+  /** asyncio's readuntil() on the buffer as it is now (`seps` shortest first). */
+  private _readuntil(seps: readonly Buffer[]): unknown {
     const buf = this._flatten();
-    const i = buf.indexOf(sep);
-    if (i >= 0) {
-      if (i > this._limit) throw new LimitOverrunError('Separator is found, but chunk is longer than limit', i);
-      return this._take(i + sep.length);
+    if (buf.length >= seps[0]!.length) {
+      // The match that ends first; among those, the shortest separator's.
+      let start = -1;
+      let end = -1;
+      for (let k = 0; k < seps.length; k++) {
+        const sep = seps[k]!;
+        const i = buf.indexOf(sep);
+        if (i >= 0 && (end < 0 || i + sep.length < end)) {
+          start = i;
+          end = i + sep.length;
+        }
+      }
+      if (end >= 0) {
+        if (start > this._limit) throw new LimitOverrunError('Separator is found, but chunk is longer than limit', start);
+        return this._take(end);
+      }
+      // No separator ends in the buffer: none starts before `offset`.
+      const offset = Math.max(0, buf.length + 1 - seps[seps.length - 1]!.length);
+      if (offset > this._limit) throw new LimitOverrunError('Separator is not found, and chunk exceed the limit', offset);
     }
-    const offset = Math.max(0, buf.length - sep.length + 1);
-    if (offset > this._limit) throw new LimitOverrunError('Separator is not found, and chunk exceed the limit', offset);
     if (this._eof) throw new IncompleteReadError(this._take(this._size), null);
     return NOT_YET;
   }
@@ -237,21 +272,19 @@ export class StreamReader {
    * after discarding the long line (asyncio raises ValueError there).
    */
   readline(): Future<Buffer> {
-    const sep = Buffer.from('\n');
     return this._start('readline', () => {
       try {
-        return this._readuntil(sep);
+        return this._readuntil(NEWLINE);
       } catch (e) {
         if (e instanceof IncompleteReadError) return e.partial;
         if (e instanceof LimitOverrunError) {
           // Discard the line (or all of it, if its end is not here yet), as asyncio does.
-          const buf = this._flatten();
-          if (buf.indexOf(sep, e.consumed) === e.consumed) this._take(e.consumed + sep.length);
+          if (this._flatten()[e.consumed] === 0x0a) this._take(e.consumed + 1);
           else this._take(this._size);
         }
         throw e;
       }
-    }, true);
+    });
   }
 
   /** `for await (const line of reader)`: lines until EOF. */
@@ -264,7 +297,7 @@ export class StreamReader {
   }
 
   /** Run `op` now, or keep it as the pending read (`readMax`: `_readSome`'s n). */
-  private _start(method: string, op: ReadOp, mayWait: boolean, readMax = 0): Future<Buffer> {
+  private _start(method: string, op: ReadOp, readMax = 0): Future<Buffer> {
     if (this._waiter !== null && !this._waiter.done()) {
       throw new Error(`${method}() called while another coroutine is already waiting for incoming data`);
     }
@@ -272,7 +305,8 @@ export class StreamReader {
     this._readMax = readMax;
     // Inside the loop (the usual case) the Future finds it itself: no options object.
     const fut = _getRunningLoop() !== null ? new Future<Buffer>() : new Future<Buffer>({ loop: this._loop });
-    if (this._exception !== null && mayWait) {
+    // asyncio checks the stored error first, even for read(0) and readexactly(0).
+    if (this._exception !== null) {
       fut.setException(this._exception);
       return fut;
     }
@@ -281,6 +315,7 @@ export class StreamReader {
       result = op();
     } catch (e) {
       fut.setException(e);
+      this._maybeResume(); // readline discarded a long line
       return fut;
     }
     if (result !== NOT_YET) {
@@ -290,39 +325,98 @@ export class StreamReader {
     }
     this._op = op;
     this._waiter = fut;
-    this._maybeResume(); // a pending read needs data: never wait on a paused transport
+    this._woken = false; // a look queued for an earlier (cancelled) read is not this one's
+    // asyncio's _wait_for_data: a read needs data, never wait on a paused transport.
+    if (this._paused) this._resume();
     return fut;
   }
 
-  /** Retry the pending read after new data, EOF or cancellation. */
-  private _retry(): void {
+  /**
+   * Data, EOF or an error for the waiting read (asyncio's `_wakeup_waiter`):
+   * queue one look at the buffer for the next iteration. True if a read waits.
+   */
+  private _wake(): boolean {
     const waiter = this._waiter;
-    const op = this._op;
-    if (waiter === null || op === null) return;
+    if (waiter === null) return false;
     if (waiter.done()) {
       // Cancelled while waiting: nothing was taken from the buffer.
-      this._op = this._waiter = null;
+      this._clearWaiter();
+      return false;
+    }
+    if (!this._woken) {
+      this._woken = true;
+      waiter._recheckSoon(this._recheck);
+    }
+    return true;
+  }
+
+  /** The woken read looks at everything that arrived: it completes, fails or waits on. */
+  private _retry(fut: Future<any>): void {
+    if (fut !== this._waiter) return; // an earlier read's, cancelled, and since replaced
+    this._woken = false;
+    const peak = this._size;
+    if (fut.done()) {
+      // Cancelled while woken: the buffer is untouched.
+      this._clearWaiter();
+      this._flowControl(peak);
       return;
     }
     let result: unknown;
     try {
-      result = op();
+      result = this._op!();
     } catch (e) {
-      this._op = this._waiter = null;
-      waiter.setException(e);
+      this._clearWaiter();
+      fut.setException(e);
+      this._flowControl(peak);
       return;
     }
-    if (result === NOT_YET) return;
+    if (result === NOT_YET) {
+      if (this._exception !== null) {
+        this._clearWaiter();
+        fut.setException(this._exception);
+      } else if (this._paused) {
+        this._resume(); // waits on: asyncio's _wait_for_data resumes reading
+      }
+      return;
+    }
+    this._clearWaiter();
+    fut.setResult(result);
+    this._flowControl(peak);
+  }
+
+  private _clearWaiter(): void {
     this._op = this._waiter = null;
-    waiter.setResult(result);
-    this._maybeResume();
+    this._woken = false;
+  }
+
+  /**
+   * After a woken read took its bytes (or gave up): asyncio's feed_data
+   * paused the transport once the buffer passed 2 × limit (`peak`: the
+   * buffer before the read), and its read resumes it once the buffer is
+   * down to the limit.
+   */
+  private _flowControl(peak: number): void {
+    if (this._transport === null) return;
+    if (this._paused) this._maybeResume();
+    else if (peak > 2 * this._limit && this._size > this._limit) this._pause();
+  }
+
+  private _pause(): void {
+    try {
+      this._transport!.pauseReading();
+      this._paused = true;
+    } catch {
+      // A transport that cannot pause: keep buffering.
+    }
+  }
+
+  private _resume(): void {
+    this._paused = false;
+    this._transport!.resumeReading();
   }
 
   private _maybeResume(): void {
-    if (this._paused && this._size <= this._limit && this._transport !== null) {
-      this._paused = false;
-      this._transport.resumeReading();
-    }
+    if (this._paused && this._size <= this._limit && this._transport !== null) this._resume();
   }
 
   /** The buffer as one Buffer (merging chunks only when there are several). */

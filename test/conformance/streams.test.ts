@@ -9,6 +9,7 @@ import {
   LimitOverrunError,
   StreamReader,
   TimeoutError,
+  createTask,
   fromPromise,
   gather,
   openConnection,
@@ -20,9 +21,11 @@ import {
   type Coroutine,
   type EventLoop,
   type ExceptionContext,
+  type Future,
   type Server,
   type SockAddr,
   type StreamWriter,
+  type Transport,
 } from '../../lib/index.js';
 import { LOOPS, withLoop } from '../loops.js';
 
@@ -334,6 +337,445 @@ describe.each(LOOPS)('$name loop: StreamReader over TCP', (kind) => {
       }
       await run(loop, main);
       expect(() => openConnection(HOST, 0)).toThrow(); // no running loop / bad port
+    }));
+});
+
+/** An error to store with setException() (asyncio's tests use ValueError). */
+class StoredError extends Error {}
+
+/** Outcome of a settled read Future, for comparing with asyncio's. */
+function outcome(fut: Future<Buffer>): string {
+  if (!fut.done()) return 'pending';
+  if (fut.cancelled()) return 'cancelled';
+  const e = fut.exception();
+  if (e === null) return `ok ${JSON.stringify(fut.result().toString('latin1'))}`;
+  if (e instanceof LimitOverrunError) return `LimitOverrunError ${e.consumed} ${e.message}`;
+  if (e instanceof IncompleteReadError) return `IncompleteReadError ${JSON.stringify(e.partial.toString('latin1'))} ${e.expected}`;
+  return `${(e as Error).constructor.name} ${(e as Error).message}`;
+}
+
+/** What is left in a reader, read without waiting. */
+const rest = (reader: StreamReader) => {
+  const fut = reader.read(1 << 20);
+  return fut.done() ? fut.result().toString('latin1') : '(nothing; a read would wait)';
+};
+
+/** A transport stand-in that records flow control. */
+function fakeTransport(): { transport: Transport; paused: () => boolean } {
+  let paused = false;
+  const transport = {
+    pauseReading: () => {
+      if (paused) throw new Error('paused twice');
+      paused = true;
+    },
+    resumeReading: () => {
+      if (!paused) throw new Error('resumed while reading');
+      paused = false;
+    },
+  } as unknown as Transport;
+  return { transport, paused: () => paused };
+}
+
+/** Futures the tests wait on, each in one of the ways a read is awaited. */
+type Waiting = 'a task' | 'await' | 'a Future with a done callback';
+const WAYS: Waiting[] = ['a task', 'await', 'a Future with a done callback'];
+
+/**
+ * Start `read`, have `feed` run in one callback, and return the read's
+ * outcome once it settles, with the read awaited in the way `how` says: by
+ * the task itself (yield*: the recheck runs in the task's turn), by an
+ * async function (await), or as a Future with another done callback (the
+ * recheck is a callback of its own).
+ */
+function* readFedInOneCallback(loop: EventLoop, how: Waiting, read: () => Future<Buffer>, feed: () => void): Coroutine<string> {
+  const fut = read();
+  yield* sleep(0); // the read is waiting
+  expect(fut.done()).toBe(false);
+  loop.callSoon(feed);
+  if (how === 'a task') {
+    try {
+      yield* fut;
+    } catch {
+      // reported below
+    }
+  } else if (how === 'await') {
+    yield* fromPromise(
+      (async () => {
+        try {
+          await fut;
+        } catch {
+          // reported below
+        }
+      })(),
+    );
+  } else {
+    let called = 0;
+    fut.addDoneCallback(() => called++);
+    while (!fut.done()) yield* sleep(0);
+    yield* sleep(0);
+    expect(called).toBe(1);
+  }
+  return outcome(fut);
+}
+
+describe.each(LOOPS)('$name loop: StreamReader fed directly (asyncio test_streams)', (kind) => {
+  it.each(WAYS)('a waiting read looks at all the data fed before it resumes, awaited by %s (test_readline_limit)', (how) =>
+    withLoop(kind, async (loop) => {
+      const B = (s: string) => Buffer.from(s, 'latin1');
+      function* main(): Coroutine<unknown> {
+        const out: unknown[] = [];
+        // CPython's test_readline_limit: the line is longer than the limit, and
+        // its end is there when the read looks: it is discarded whole.
+        for (const chunks of [
+          ['chunk1', 'chunk2', 'chunk3\n'],
+          ['chunk1', 'chunk2\n', 'chunk3\n'],
+        ]) {
+          const reader = new StreamReader({ limit: 7 });
+          out.push(
+            yield* readFedInOneCallback(loop, how, () => reader.readline(), () => {
+              for (const c of chunks) reader.feedData(B(c));
+              reader.feedEof();
+            }),
+          );
+          out.push(rest(reader));
+        }
+        // A waiting read(5) takes 5 of all the bytes fed, not the first chunk.
+        let reader = new StreamReader();
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.read(5), () => {
+            reader.feedData(B('ab'));
+            reader.feedData(B('cdefg'));
+          }),
+        );
+        out.push(rest(reader));
+        // readexactly: 'ab' alone leaves it waiting; three more chunks in one callback end it.
+        reader = new StreamReader();
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.readexactly(6), () => {
+            reader.feedData(B('ab'));
+            loop.callSoon(() => {
+              reader.feedData(B('cd'));
+              reader.feedData(B('ef'));
+              reader.feedData(B('gh'));
+            });
+          }),
+        );
+        out.push(rest(reader));
+        // readuntil with the separator found, past the limit: the data stays.
+        reader = new StreamReader({ limit: 5 });
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.readuntil('\n'), () => {
+            reader.feedData(B('abc'));
+            reader.feedData(B('defgh\nok\n'));
+          }),
+        );
+        out.push(rest(reader));
+        // A separator split across two chunks of one callback.
+        reader = new StreamReader({ limit: 4 });
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.readuntil('XYZ'), () => {
+            reader.feedData(B('abX'));
+            reader.feedData(B('YZrest'));
+          }),
+        );
+        out.push(rest(reader));
+        // Data and EOF in one callback: read(-1) gets it all, readexactly the partial bytes.
+        reader = new StreamReader({ limit: 2 });
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.read(), () => {
+            reader.feedData(B('hello'));
+            reader.feedData(B(' world'));
+            reader.feedEof();
+          }),
+        );
+        reader = new StreamReader();
+        out.push(
+          yield* readFedInOneCallback(loop, how, () => reader.readexactly(6), () => {
+            reader.feedData(B('x'));
+            reader.feedEof();
+          }),
+        );
+        return out;
+      }
+      // As Python 3.13 prints for the same script (/tmp/streamfix/batch.py);
+      // asyncio's readline raises ValueError with the same message.
+      expect(await run(loop, main)).toEqual([
+        'LimitOverrunError 18 Separator is found, but chunk is longer than limit',
+        '',
+        'LimitOverrunError 12 Separator is found, but chunk is longer than limit',
+        'chunk3\n',
+        'ok "abcde"',
+        'fg',
+        'ok "abcdef"',
+        'gh',
+        'LimitOverrunError 8 Separator is found, but chunk is longer than limit',
+        'abcdefgh\nok\n',
+        'ok "abXYZ"',
+        'rest',
+        'ok "hello world"',
+        'IncompleteReadError "x" 6',
+      ]);
+    }));
+
+  it('a read cancelled after data woke it takes nothing from the buffer', () =>
+    withLoop(kind, async (loop) => {
+      const B = (s: string) => Buffer.from(s, 'latin1');
+      function* main(): Coroutine<unknown> {
+        const out: unknown[] = [];
+        // A task waiting in readexactly, cancelled in the callback that fed it.
+        let reader = new StreamReader();
+        const task = createTask(
+          (function* (): Coroutine<Buffer> {
+            return yield* reader.readexactly(3);
+          })(),
+        );
+        yield* sleep(0);
+        loop.callSoon(() => {
+          reader.feedData(B('abc'));
+          task.cancel();
+        });
+        try {
+          yield* task;
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        out.push(rest(reader));
+        // A Future read cancelled, then new reads in the same callback: one
+        // served at once, one that waits; the first read's queued look at the
+        // buffer changes nothing.
+        reader = new StreamReader();
+        const first = reader.read(5);
+        let second: Future<Buffer> | null = null;
+        let third: Future<Buffer> | null = null;
+        loop.callSoon(() => {
+          reader.feedData(B('1'));
+          first.cancel();
+          second = reader.read(1);
+          third = reader.read(10);
+        });
+        yield* sleep(0);
+        yield* sleep(0);
+        out.push(outcome(first), outcome(second!), outcome(third!));
+        loop.callSoon(() => reader.feedData(B('345')));
+        out.push(String(yield* third!));
+        // Cancelled, then the data comes: the next read has it all.
+        const fourth = reader.read(10);
+        yield* sleep(0);
+        fourth.cancel();
+        reader.feedData(B('67'));
+        reader.feedData(B('89'));
+        yield* sleep(0);
+        out.push(outcome(fourth), rest(reader));
+        return out;
+      }
+      expect(await run(loop, main)).toEqual(['CancelledError', 'abc', 'cancelled', 'ok "1"', 'pending', '345', 'cancelled', '6789']);
+    }));
+
+  it('flow control: pauses past 2 × limit, resumes for a waiting read and once drained', () =>
+    withLoop(kind, async (loop) => {
+      const B = (s: string) => Buffer.from(s, 'latin1');
+      function* main(): Coroutine<unknown> {
+        const reader = new StreamReader({ limit: 4 });
+        const { transport, paused } = fakeTransport();
+        reader.setTransport(transport);
+        const out: unknown[] = [];
+        const state = (label: string) => out.push(`${label}: ${paused() ? 'paused' : 'reading'} ${reader._size}`);
+        reader.feedData(B('abcdefghij'));
+        state('fed 10, no read');
+        // A read that needs more than the buffer holds must not wait on a paused transport.
+        let fut = reader.readexactly(20);
+        state('readexactly(20) waits');
+        loop.callSoon(() => {
+          reader.feedData(B('klmnopqrst'));
+          reader.feedData(B('uvwxyz0123'));
+        });
+        out.push(String(yield* fut));
+        state('two more chunks end it');
+        out.push(String(yield* reader.read(100)));
+        state('read(100) drains');
+        // Waiting, and still short after 12 bytes (> 2 × limit): reading goes on.
+        fut = reader.readexactly(30);
+        loop.callSoon(() => reader.feedData(B('x'.repeat(12))));
+        yield* sleep(0);
+        yield* sleep(0);
+        state('readexactly(30) still waits');
+        loop.callSoon(() => reader.feedData(B('y'.repeat(20))));
+        out.push((yield* fut).length);
+        state('20 more end it');
+        reader.feedData(B('z'.repeat(20)));
+        state('fed 20, no read');
+        try {
+          yield* reader.readline();
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        state('readline discarded the long line');
+        return out;
+      }
+      // The states Python 3.13 shows for the same steps (/tmp/streamfix/flow.py).
+      expect(await run(loop, main)).toEqual([
+        'fed 10, no read: paused 10',
+        'readexactly(20) waits: reading 10',
+        'abcdefghijklmnopqrst',
+        'two more chunks end it: paused 10',
+        'uvwxyz0123',
+        'read(100) drains: reading 0',
+        'readexactly(30) still waits: reading 12',
+        30,
+        '20 more end it: reading 2',
+        'fed 20, no read: paused 22',
+        'LimitOverrunError',
+        'readline discarded the long line: reading 0',
+      ]);
+    }));
+
+  it('read(0) and readexactly(0) raise the stored exception; a woken read(n) returns the data first', () =>
+    withLoop(kind, async (loop) => {
+      function* main(): Coroutine<unknown> {
+        const out: unknown[] = [];
+        let reader = new StreamReader();
+        reader.feedData(Buffer.from('data'));
+        out.push(outcome(reader.read(0)), outcome(reader.readexactly(0)));
+        reader.setException(new StoredError('boom'));
+        out.push(
+          outcome(reader.read(0)),
+          outcome(reader.readexactly(0)),
+          outcome(reader.read(2)),
+          outcome(reader.readexactly(2)),
+          outcome(reader.readuntil('a')),
+          outcome(reader.readline()),
+        );
+        // A waiting read fails with it.
+        reader = new StreamReader();
+        let fut = reader.readline();
+        loop.callSoon(() => reader.setException(new StoredError('lost')));
+        yield* sleep(0);
+        out.push(outcome(fut));
+        // Data, then the error, in one callback: the woken read(n) has its bytes, the next read the error.
+        reader = new StreamReader();
+        fut = reader.read(10);
+        loop.callSoon(() => {
+          reader.feedData(Buffer.from('abc'));
+          reader.setException(new StoredError('lost'));
+        });
+        out.push(String(yield* fut), outcome(reader.read(10)));
+        return out;
+      }
+      expect(await run(loop, main)).toEqual([
+        'ok ""',
+        'ok ""',
+        'StoredError boom',
+        'StoredError boom',
+        'StoredError boom',
+        'StoredError boom',
+        'StoredError boom',
+        'StoredError boom',
+        'StoredError lost',
+        'abc',
+        'StoredError lost',
+      ]);
+    }));
+
+  it('readuntil with an array of separators ends at the earliest end (3.13 tuples)', () =>
+    withLoop(kind, async (loop) => {
+      const B = (s: string) => Buffer.from(s, 'latin1');
+      function* main(): Coroutine<unknown> {
+        const out: unknown[] = [];
+        // CPython's test_readuntil_multi_separator.
+        let reader = new StreamReader();
+        reader.feedData(B('line 1\nline 2\r'));
+        out.push(outcome(reader.readuntil(['\r', '\n'])), outcome(reader.readuntil([B('\r'), new Uint8Array([10])])));
+        reader.feedData(B('ABCDEFG'));
+        out.push(outcome(reader.readuntil(['DEF', 'BCDE'])), rest(reader)); // the first end, though a longer match
+        // test_readuntil_multi_separator_limit: the data stays.
+        reader = new StreamReader({ limit: 3 });
+        reader.feedData(B('some dataA'));
+        out.push(outcome(reader.readuntil(['A', 'ome dataA'])), rest(reader));
+        // Two separators end at the same place: the shorter one matched (consumed is its start).
+        reader = new StreamReader({ limit: 5 });
+        reader.feedData(B('aaaaaXA'));
+        out.push(outcome(reader.readuntil(['XA', 'A'])), outcome(reader.readuntil(['A', 'XA'])));
+        reader = new StreamReader({ limit: 6 });
+        reader.feedData(B('aaaaaXA'));
+        out.push(outcome(reader.readuntil(['XA', 'A'])));
+        // Not found: what may still hold the longest separator's start stays unconsumed.
+        reader = new StreamReader({ limit: 4 });
+        reader.feedData(B('0123456789'));
+        out.push(outcome(reader.readuntil(['Q', 'QRSTU'])));
+        reader = new StreamReader({ limit: 4 });
+        reader.feedData(B('012345'));
+        const waiting = reader.readuntil(['Q', 'QRSTU']);
+        out.push(outcome(waiting));
+        reader.feedEof();
+        yield* sleep(0);
+        out.push(outcome(waiting));
+        // test_readuntil_multi_separator_negative_offset: fed in two callbacks while it waits.
+        reader = new StreamReader();
+        reader.feedData(B('data'));
+        let fut = reader.readuntil(['A', 'long sep']);
+        loop.callSoon(() => reader.feedData(B('Z')));
+        loop.callSoon(() => reader.feedData(B('Aaaa')));
+        out.push(String(yield* fut), rest(reader));
+        // Waiting, a longer separator completed by the same callback as a shorter one later on.
+        reader = new StreamReader();
+        fut = reader.readuntil(['--END--', '\n']);
+        loop.callSoon(() => {
+          reader.feedData(B('head--EN'));
+          reader.feedData(B('D--x\ny'));
+        });
+        out.push(String(yield* fut), rest(reader));
+        // EOF without a separator.
+        reader = new StreamReader();
+        fut = reader.readuntil(['\r\n', '\n\n']);
+        loop.callSoon(() => {
+          reader.feedData(B('abc\r'));
+          reader.feedEof();
+        });
+        yield* sleep(0);
+        yield* sleep(0);
+        out.push(outcome(fut));
+        // One element, duplicates.
+        reader = new StreamReader();
+        reader.feedData(B('x;y;z'));
+        out.push(outcome(reader.readuntil([';'])), outcome(reader.readuntil([';', ';'])));
+        // Bad separators throw at once.
+        for (const sep of [[], [''], ['a', ''], '', [new Uint8Array(0)]]) {
+          try {
+            reader.readuntil(sep);
+          } catch (e) {
+            out.push(`${(e as Error).constructor.name}: ${(e as Error).message}`);
+          }
+        }
+        expect(() => reader.readuntil(['a', 5 as never])).toThrow(TypeError);
+        return out;
+      }
+      // As Python 3.13 prints for the same script (/tmp/streamfix/seps.py).
+      expect(await run(loop, main)).toEqual([
+        'ok "line 1\\n"',
+        'ok "line 2\\r"',
+        'ok "ABCDE"',
+        'FG',
+        'LimitOverrunError 9 Separator is found, but chunk is longer than limit',
+        'some dataA',
+        'LimitOverrunError 6 Separator is found, but chunk is longer than limit',
+        'LimitOverrunError 6 Separator is found, but chunk is longer than limit',
+        'ok "aaaaaXA"',
+        'LimitOverrunError 6 Separator is not found, and chunk exceed the limit',
+        'pending',
+        'IncompleteReadError "012345" null',
+        'dataZA',
+        'aaa',
+        'head--END--',
+        'x\ny',
+        'IncompleteReadError "abc\\r" null',
+        'ok "x;"',
+        'ok "y;"',
+        'RangeError: Separator should contain at least one element',
+        'RangeError: Separator should be at least one-byte string',
+        'RangeError: Separator should be at least one-byte string',
+        'RangeError: Separator should be at least one-byte string',
+        'RangeError: Separator should be at least one-byte string',
+      ]);
     }));
 });
 
