@@ -451,12 +451,35 @@ export abstract class BaseEventLoop implements EventLoop {
     return Promise.resolve();
   }
 
-  /** Shut down the default executor (if one was set), waiting for its jobs. */
-  async shutdownDefaultExecutor(): Promise<void> {
+  /**
+   * Shut down the default executor (if one was set), waiting for its jobs;
+   * with `timeoutMs`, at most that long: then a RuntimeWarning says so and
+   * the jobs go on without us (asyncio's `timeout`; `run()` gives 300 s).
+   */
+  async shutdownDefaultExecutor(timeoutMs: number | null = null): Promise<void> {
+    if (timeoutMs !== null && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
+      throw new TypeError(`shutdownDefaultExecutor() timeout must be a number or null, not ${describe(timeoutMs)}`);
+    }
     this._executorShutdownCalled = true;
     const executor = this._defaultExecutor;
     this._defaultExecutor = null;
-    if (executor !== null) await executor.shutdown(true);
+    if (executor === null) return;
+    const done = Promise.resolve(executor.shutdown(true)).then(() => true);
+    if (timeoutMs === null) {
+      await done;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+    });
+    try {
+      if (!(await Promise.race([done, timedOut]))) {
+        process.emitWarning(`The executor did not finish its jobs within ${timeoutMs} ms`, 'RuntimeWarning');
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** @internal */

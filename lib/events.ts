@@ -223,7 +223,8 @@ export interface EventLoop {
   isRunning(): boolean;
   isClosed(): boolean;
   shutdownAsyncgens(): Promise<void>;
-  shutdownDefaultExecutor(): Promise<void>;
+  /** Shut the default executor down, waiting for its jobs (at most `timeoutMs`, then a RuntimeWarning). */
+  shutdownDefaultExecutor(timeoutMs?: number | null): Promise<void>;
   // Scheduling.
   callSoon<A extends unknown[]>(cb: (...args: A) => unknown, ...args: A): Handle;
   callLater<A extends unknown[]>(delayMs: number, cb: (...args: A) => unknown, ...args: A): TimerHandle;

@@ -90,6 +90,21 @@ export interface SubmitOptions {
 }
 
 /**
+ * Options of `shutdown()` on a {@link ThreadPoolExecutor} or {@link ProcessPoolExecutor}.
+ *
+ * @example
+ * ```ts
+ * await pool.shutdown(true, { cancelFutures: true });
+ * ```
+ */
+export interface ShutdownOptions {
+  /** Cancel the queued jobs that have not started (concurrent.futures' `cancel_futures`). */
+  cancelFutures?: boolean;
+  /** Cancel running jobs too and stop their workers now (a thread terminated, a process killed). */
+  terminate?: boolean;
+}
+
+/**
  * What `loop.runInExecutor()` can use: a `submitWith` (preferred) or a
  * `submit` returning a Future or promise, and a `shutdown`.
  *
@@ -669,28 +684,38 @@ export abstract class PoolExecutor {
   }
 
   /**
-   * Stop accepting work (`submit` then throws), and end the workers.
-   * - `wait = true` (default): queued and running jobs run to the end first.
-   * - `wait = false`: queued jobs are cancelled (they never run); running jobs
-   *   are cancelled too and their workers are stopped now (a thread is
-   *   terminated, a process killed).
-   * Resolves once every worker has exited. Calling it again is harmless;
-   * `shutdown(false)` after `shutdown(true)` stops what still runs.
+   * Stop accepting work (`submit` then throws); each worker ends once it has
+   * no job left (concurrent.futures' `shutdown(wait, *, cancel_futures)`).
+   * - `wait = true` (default): resolves once every queued and running job
+   *   has finished and every worker has exited.
+   * - `wait = false`: resolves at once; the jobs still run to the end.
+   * - `cancelFutures: true`: queued jobs that have not started are cancelled.
+   * - `terminate: true` (beyond asyncio: JavaScript can stop a thread):
+   *   queued and running jobs are cancelled and the workers stopped now (a
+   *   thread is terminated, a process killed).
+   * Calling it again is harmless, and may add `cancelFutures`/`terminate`.
    *
    * @example
    * ```ts
-   * await pool.shutdown();      // let every submitted job finish
-   * await pool.shutdown(false); // or: drop the queue, stop running jobs now
+   * await pool.shutdown();                           // let every submitted job finish
+   * await pool.shutdown(true, { cancelFutures: true }); // or: drop the queue, finish what runs
+   * await pool.shutdown(true, { terminate: true });     // or: stop everything now
    * ```
    */
-  shutdown(wait = true): Promise<void> {
+  shutdown(wait = true, opts?: ShutdownOptions): Promise<void> {
     if (typeof wait !== 'boolean') throw new TypeError(`shutdown() wait must be a boolean, not ${describe(wait)}`);
+    const o = checkOptions(opts, 'shutdown()');
+    for (const k of ['cancelFutures', 'terminate'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new TypeError(`shutdown() ${k} must be a boolean, not ${describe(o[k])}`);
+    }
     this._shutdown = true;
     this._shutdownPromise ??= new Promise<void>((resolve) => (this._shutdownResolve = resolve));
-    if (!wait) {
+    if (o.cancelFutures === true || o.terminate === true) {
       const queued = [...this._queue];
       this._queue.clear();
       for (const job of queued) cancelJob(job, 'executor shut down');
+    }
+    if (o.terminate === true) {
       for (const slot of [...this._slots]) {
         const job = slot.job;
         if (job !== null && job.state === RUNNING) cancelJob(job, 'executor shut down');
@@ -700,7 +725,21 @@ export abstract class PoolExecutor {
       for (const slot of [...this._idle]) this._terminate(slot, false);
     }
     this._checkShutdownDone();
-    return this._shutdownPromise;
+    return wait ? this._shutdownPromise : Promise.resolve();
+  }
+
+  /**
+   * `await using pool = new ThreadPoolExecutor()`: `shutdown()` at the end
+   * of the block, waiting for the jobs (Python's `with ThreadPoolExecutor()`).
+   *
+   * @example
+   * ```ts
+   * await using pool = new ThreadPoolExecutor({ maxWorkers: 2 });
+   * console.log(await pool.submit((a: number) => a * 2, 21));
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown(true);
   }
 
   private _checkShutdownDone(): void {

@@ -52,6 +52,7 @@ export {
   type Work,
   type SubmitOptions,
   type SubmittingExecutor,
+  type ShutdownOptions,
   type ThreadPoolOptions,
   type ProcessPoolOptions,
 } from './executors.js';

@@ -11,6 +11,9 @@ import type { TaskTarget } from './coroutines.js';
 import { isMainThread } from 'node:worker_threads';
 import { checkLoopName, newLoopNamed } from './policies.js';
 
+/** How long closing waits for the default executor's jobs (asyncio's THREAD_JOIN_TIMEOUT, 300 s). */
+const EXECUTOR_SHUTDOWN_TIMEOUT_MS = 300_000;
+
 /** Options of `run()` and `Runner`. */
 export interface RunOptions {
   /** 'default', 'native', or a factory. Unset: the current policy decides. */
@@ -90,6 +93,20 @@ export class Runner {
     }
   }
 
+  /**
+   * `await using runner = new Runner()`: `close()` at the end of the block
+   * (Python's `with asyncio.Runner() as runner:`).
+   *
+   * @example
+   * ```ts
+   * await using runner = new Runner();
+   * await runner.run(main());
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Cancel what is left, shut down the executor, close the loop. */
   async close(): Promise<void> {
     if (this._state !== 'ready') return;
@@ -97,7 +114,7 @@ export class Runner {
     try {
       await cancelAllTasks(loop);
       await loop.shutdownAsyncgens();
-      await loop.shutdownDefaultExecutor();
+      await loop.shutdownDefaultExecutor(EXECUTOR_SHUTDOWN_TIMEOUT_MS);
     } finally {
       if (this._setEventLoop) setEventLoop(null);
       loop.close();

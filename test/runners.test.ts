@@ -100,6 +100,14 @@ describe.each(LOOPS)('$name loop: run()', (kind) => {
     await runner.close(); // idempotent
   });
 
+  it('closes a Runner at the end of an await using block (Symbol.asyncDispose)', async () => {
+    const runner = new Runner(opts);
+    const loop = runner.getLoop();
+    expect(await runner.run(function* () { return 'ran'; })).toBe('ran');
+    await runner[Symbol.asyncDispose]();
+    expect(loop.isClosed()).toBe(true);
+  });
+
   it('refuses Runner.run from inside its own running loop', async () => {
     const runner = new Runner(opts);
     try {

@@ -315,7 +315,7 @@ describe.each(LOOPS)('$name loop: ThreadPoolExecutor', (kind) => {
       await one.shutdown(); // again: harmless
     }));
 
-  it('shutdown(false) cancels queued and running jobs and stops the workers now', () =>
+  it('shutdown(true, { terminate: true }) cancels queued and running jobs and stops the workers now', () =>
     withLoop(kind, async (loop) => {
       const one = new ThreadPoolExecutor({ maxWorkers: 1 });
       function* main(): Coroutine<Future<unknown>[]> {
@@ -325,10 +325,50 @@ describe.each(LOOPS)('$name loop: ThreadPoolExecutor', (kind) => {
       }
       const futs = await run(loop, main);
       const t0 = performance.now();
-      await one.shutdown(false);
+      await one.shutdown(true, { terminate: true });
       expect(performance.now() - t0).toBeLessThan(5000); // the 10 s job was interrupted
       expect(futs.map((f) => f.cancelled())).toEqual([true, true]);
       expect(one.workerCount).toBe(0);
+    }));
+
+  it('shutdown(false) returns at once and lets every job finish; cancelFutures drops what has not started (concurrent.futures)', () =>
+    withLoop(kind, async (loop) => {
+      const dir = mkdtempSync(join(tmpdir(), 'aioloop-exec-'));
+      try {
+        const one = new ThreadPoolExecutor({ maxWorkers: 1 });
+        const futs = [
+          one.submitWith({ loop }, mod('blockThenTouch'), 100, join(dir, 'running')),
+          one.submitWith({ loop }, mod('touch'), join(dir, 'queued')),
+        ];
+        await run(loop, () => sleep(20)); // the first job runs
+        const t0 = performance.now();
+        await one.shutdown(false);
+        expect(performance.now() - t0).toBeLessThan(50); // did not wait for the jobs
+        expect(() => one.submit(mod('add'), 1, 2)).toThrow(/after shutdown/);
+        expect(await loop.runUntilComplete(futs[1]!)).toBe(join(dir, 'queued'));
+        expect(futs[0]!.result()).toBe(join(dir, 'running'));
+        await one.shutdown(); // now: the workers are gone
+        expect(one.workerCount).toBe(0);
+
+        const two = new ThreadPoolExecutor({ maxWorkers: 1 });
+        const started = two.submitWith({ loop }, mod('blockThenTouch'), 100, join(dir, 'started'));
+        const dropped = two.submitWith({ loop }, mod('touch'), join(dir, 'dropped'));
+        await run(loop, () => sleep(20));
+        await two.shutdown(true, { cancelFutures: true });
+        expect([started.result(), dropped.cancelled()]).toEqual([join(dir, 'started'), true]);
+        expect([existsSync(join(dir, 'started')), existsSync(join(dir, 'dropped'))]).toEqual([true, false]);
+        expect(() => two.shutdown(true, { terminate: 'yes' as never })).toThrow(TypeError);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }));
+
+  it('await using: an executor shuts down, waiting for its jobs, at the end of the block', () =>
+    withLoop(kind, async (loop) => {
+      const pool2 = new ThreadPoolExecutor({ maxWorkers: 1 });
+      const fut = pool2.submitWith({ loop }, mod('block'), 30, 'done');
+      await pool2[Symbol.asyncDispose]();
+      expect([fut.result(), pool2.workerCount]).toEqual(['done', 0]);
     }));
 
   it('submitWith({ loop }) makes a Future of that loop, usable before the loop runs', () =>
@@ -505,7 +545,7 @@ describe.each(LOOPS)('$name loop: ProcessPoolExecutor', (kind) => {
       }
     }));
 
-  it('shutdown(true) waits for the queue; shutdown(false) kills what runs', () =>
+  it('shutdown(true) waits for the queue; terminate kills what runs', () =>
     withLoop(kind, async (loop) => {
       const a = new ProcessPoolExecutor({ maxWorkers: 1 });
       const queued = [a.submitWith({ loop }, mod('add'), 1, 2), a.submitWith({ loop }, mod('block'), 20, 'b')];
@@ -517,7 +557,7 @@ describe.each(LOOPS)('$name loop: ProcessPoolExecutor', (kind) => {
       const slow = b.submitWith({ loop }, mod('later'), 10_000, 'never');
       const waiting = b.submitWith({ loop }, mod('add'), 1, 2);
       const t0 = performance.now();
-      await b.shutdown(false);
+      await b.shutdown(true, { terminate: true });
       expect(performance.now() - t0).toBeLessThan(5000);
       expect([slow.cancelled(), waiting.cancelled(), b.workerCount]).toEqual([true, true, 0]);
     }));
@@ -591,17 +631,48 @@ describe.each(LOOPS)('$name loop: toThread and loop.runInExecutor', (kind) => {
       expect(() => l.runInExecutor(null, mod('add'), 1, 2)).toThrow(/shutdown/i);
     }));
 
-  it('loop.close() stops the default executor without waiting', () =>
+  it('loop.close() shuts the default executor down without waiting; running and queued jobs still finish (asyncio)', () =>
     withLoop(kind, async (loop) => {
       const l = loop as ExecLoop;
-      const fut = l.runInExecutor(null, mod('block'), 10_000);
-      await run(loop, () => sleep(20));
-      const executor = l._defaultExecutor as ThreadPoolExecutor;
-      expect(executor.workerCount).toBe(1);
-      loop.close();
-      await executor.shutdown(); // already going down: resolves when the worker is gone
-      expect(executor.workerCount).toBe(0);
-      expect(fut.done()).toBe(false); // its loop is closed: nobody can see it settle
+      const dir = mkdtempSync(join(tmpdir(), 'aioloop-exec-'));
+      try {
+        const fut = l.runInExecutor(null, mod('blockThenTouch'), 150, join(dir, 'running'));
+        await run(loop, () => sleep(20));
+        const executor = l._defaultExecutor as ThreadPoolExecutor;
+        expect(executor.workerCount).toBe(1);
+        const t0 = performance.now();
+        loop.close();
+        expect(performance.now() - t0).toBeLessThan(50);
+        await executor.shutdown(); // resolves once the job has finished and the worker is gone
+        expect(existsSync(join(dir, 'running'))).toBe(true);
+        expect(executor.workerCount).toBe(0);
+        expect(fut.done()).toBe(false); // its loop is closed: nobody can see it settle
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }));
+
+  it('shutdownDefaultExecutor(timeout) stops waiting after timeout with a RuntimeWarning', () =>
+    withLoop(kind, async (loop) => {
+      const l = loop as ExecLoop;
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+      process.on('warning', onWarning);
+      try {
+        const fut = l.runInExecutor(null, mod('block'), 400, 'late');
+        await run(loop, () => sleep(10));
+        const executor = l._defaultExecutor as ThreadPoolExecutor;
+        const t0 = performance.now();
+        await loop.shutdownDefaultExecutor(30);
+        expect(performance.now() - t0).toBeLessThan(300);
+        await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+        expect(warnings).toEqual(['RuntimeWarning: The executor did not finish its jobs within 30 ms']);
+        await executor.shutdown(); // the job goes on
+        expect(await loop.runUntilComplete(fut)).toBe('late');
+        await expect(loop.shutdownDefaultExecutor(Number.NaN)).rejects.toThrow(TypeError);
+      } finally {
+        process.off('warning', onWarning);
+      }
     }));
 });
 
