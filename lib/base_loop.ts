@@ -37,6 +37,7 @@ import { createServer, createUnixServer, type Server, type ServerOptions } from 
 import type { BaseProtocol, ProtocolFactory } from './protocols.js';
 import type { DatagramTransport, ReadTransport, Transport, WriteTransport } from './transports.js';
 import type { Readable, Writable } from 'node:stream';
+import { inspect } from 'node:util';
 import { connectReadPipe, connectWritePipe } from './pipes.js';
 import { createDatagramEndpoint, type DatagramEndpointOptions } from './datagrams.js';
 import { nodeSpawner, subprocessExec, subprocessShell, type Spawner, type SubprocessOptions, type SubprocessTransport } from './subprocess.js';
@@ -820,7 +821,7 @@ export abstract class BaseEventLoop implements EventLoop {
     const lines = [context.message || 'Unhandled exception in event loop'];
     for (const key of Object.keys(context).sort()) {
       if (key === 'message' || key === 'exception') continue;
-      lines.push(`${key}: ${String(context[key])}`);
+      lines.push(`${key}: ${formatContextValue(context[key], 1)}`);
     }
     if ('exception' in context) console.error(lines.join('\n'), context.exception);
     else console.error(lines.join('\n'));
@@ -829,18 +830,22 @@ export abstract class BaseEventLoop implements EventLoop {
   /** Report an error; never throws, so it cannot stop the loop. */
   callExceptionHandler(context: ExceptionContext): void {
     const handler = this._exceptionHandler;
+    if (handler === null) {
+      try {
+        this.defaultExceptionHandler(context);
+      } catch (exception) {
+        // A subclass's defaultExceptionHandler failed: log past it (asyncio's second layer).
+        logQuietly('Exception in default exception handler', exception);
+      }
+      return;
+    }
     try {
-      if (handler === null) this.defaultExceptionHandler(context);
-      else handler(this, context);
+      handler(this, context);
     } catch (exception) {
       try {
-        this.defaultExceptionHandler({
-          message: handler === null ? 'Exception in default exception handler' : 'Unhandled error in exception handler',
-          exception,
-          context: context as unknown,
-        });
-      } catch {
-        // Even logging failed (console replaced by something that throws): nothing left to do.
+        this.defaultExceptionHandler({ message: 'Unhandled error in exception handler', exception, context: context as unknown });
+      } catch (again) {
+        logQuietly('Exception in default exception handler while handling an unexpected error in custom exception handler', again);
       }
     }
   }
@@ -855,5 +860,34 @@ export abstract class BaseEventLoop implements EventLoop {
   /** Debug mode logs slow callbacks and coroutines that are never run. */
   setDebug(enabled: boolean): void {
     this._debug = Boolean(enabled);
+  }
+}
+
+/**
+ * A context value as the default exception handler logs it (asyncio uses
+ * repr()): our objects' own toString (`<Task ...>`, `<Handle ...>`), a plain
+ * object's entries one level deep (a nested context), else util.inspect.
+ */
+function formatContextValue(value: unknown, depth: number): string {
+  if (typeof value === 'object' && value !== null) {
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (proto === Object.prototype || proto === null) {
+      if (depth <= 0) return '{...}';
+      const entries = Object.entries(value).map(([k, v]) => `${k}: ${formatContextValue(v, depth - 1)}`);
+      return `{ ${entries.join(', ')} }`;
+    }
+    if (!(value instanceof Error) && typeof (value as { toString?: unknown }).toString === 'function' && (value as object).toString !== Object.prototype.toString) {
+      return String(value);
+    }
+  }
+  return inspect(value, { depth: 0, breakLength: Infinity });
+}
+
+/** console.error that cannot throw: the last resort of callExceptionHandler. */
+function logQuietly(message: string, exception: unknown): void {
+  try {
+    console.error(message, exception);
+  } catch {
+    // console replaced by something that throws: nothing left to do.
   }
 }

@@ -489,8 +489,17 @@ describe.each(LOOPS)('$name loop: errors', (kind) => {
       await loop.runForever();
       expect(seen).toEqual(['still running']);
       expect(String(logged.mock.calls[0]![0])).toContain('Unhandled error in exception handler');
+      // The original context is logged readably (asyncio logs its repr), not as [object Object].
+      expect(String(logged.mock.calls[0]![0])).toMatch(/context: \{ message: 'Exception in callback .*', exception: Error: first, handle: <Handle .*> \}/);
       loop.setExceptionHandler(null);
       expect(loop.getExceptionHandler()).toBeNull();
+      // A defaultExceptionHandler that throws (a subclass's) is logged past, not swallowed.
+      logged.mockClear();
+      loop.defaultExceptionHandler = () => {
+        throw new Error('default broke');
+      };
+      loop.callExceptionHandler({ message: 'ctx' });
+      expect(logged.mock.calls.map((c) => [c[0], (c[1] as Error).message])).toEqual([['Exception in default exception handler', 'default broke']]);
     }));
 
   it('rejects bad arguments with TypeError or RangeError', () =>
