@@ -865,10 +865,13 @@ export abstract class BaseEventLoop implements EventLoop {
 
 /**
  * A context value as the default exception handler logs it (asyncio uses
- * repr()): our objects' own toString (`<Task ...>`, `<Handle ...>`), a plain
- * object's entries one level deep (a nested context), else util.inspect.
+ * repr()): an error as `Name('message')` (its stack is logged once, for the
+ * context's own exception), our objects' own toString (`<Task ...>`,
+ * `<Handle ...>`), a plain object's entries one level deep (a nested
+ * context), else util.inspect.
  */
 function formatContextValue(value: unknown, depth: number): string {
+  if (value instanceof Error) return `${value.name}(${inspect(value.message)})`;
   if (typeof value === 'object' && value !== null) {
     const proto = Object.getPrototypeOf(value) as object | null;
     if (proto === Object.prototype || proto === null) {
@@ -876,7 +879,7 @@ function formatContextValue(value: unknown, depth: number): string {
       const entries = Object.entries(value).map(([k, v]) => `${k}: ${formatContextValue(v, depth - 1)}`);
       return `{ ${entries.join(', ')} }`;
     }
-    if (!(value instanceof Error) && typeof (value as { toString?: unknown }).toString === 'function' && (value as object).toString !== Object.prototype.toString) {
+    if (typeof (value as { toString?: unknown }).toString === 'function' && (value as object).toString !== Object.prototype.toString) {
       return String(value);
     }
   }

@@ -490,7 +490,7 @@ describe.each(LOOPS)('$name loop: errors', (kind) => {
       expect(seen).toEqual(['still running']);
       expect(String(logged.mock.calls[0]![0])).toContain('Unhandled error in exception handler');
       // The original context is logged readably (asyncio logs its repr), not as [object Object].
-      expect(String(logged.mock.calls[0]![0])).toMatch(/context: \{ message: 'Exception in callback .*', exception: Error: first, handle: <Handle .*> \}/);
+      expect(String(logged.mock.calls[0]![0])).toMatch(/context: \{ message: 'Exception in callback .*', exception: Error\('first'\), handle: <Handle .*> \}/);
       loop.setExceptionHandler(null);
       expect(loop.getExceptionHandler()).toBeNull();
       // A defaultExceptionHandler that throws (a subclass's) is logged past, not swallowed.
