@@ -57,6 +57,7 @@ function envDebug(): boolean {
 
 function checkCallback(cb: unknown, method: string): void {
   if (typeof cb !== 'function') {
+    if (isCoroutine(cb)) throw new TypeError(`coroutines cannot be used with ${method}(): run them with createTask()`);
     throw new TypeError(`${method}() callback must be a function, not ${describe(cb)}`);
   }
 }

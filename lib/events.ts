@@ -186,6 +186,12 @@ export class TimerHandle extends Handle {
     return this._when;
   }
 
+  /** `<TimerHandle when=1234.5 cb()>` (asyncio's repr shows the deadline too). */
+  override toString(): string {
+    const what = this._callback ? describeCallback(this._callback) : 'cancelled';
+    return `<${this.constructor.name} when=${this._when} ${what}>`;
+  }
+
   override cancel(): void {
     if (this._callback === null) return;
     super.cancel();
@@ -437,8 +443,13 @@ export function newEventLoop(): EventLoop {
 /** @internal A short description of a value for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  if (typeof value === 'object') {
+    // A generator object's constructor has no name: say what it is.
+    const name = (value as object).constructor?.name;
+    return name || Object.prototype.toString.call(value).slice(8, -1) || 'object';
+  }
   if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
   return `${typeof value} ${String(value)}`;
 }

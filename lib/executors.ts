@@ -23,7 +23,9 @@
  * Arguments go by structured clone (threads) or v8 serialization (processes):
  * they are checked and copied when the job is submitted (later changes by the
  * caller are not seen), and something that cannot be sent (a function, a
- * symbol, a class instance's methods) is refused there with a TypeError.
+ * symbol) is refused there with a TypeError. A class instance goes as a
+ * plain object: its own data arrives, its prototype (methods, getters)
+ * does not, as with `structuredClone`.
  * Results come back the same way; a result that cannot be sent fails the job
  * with a TypeError. Errors come back with their class (built-in classes such
  * as TypeError and RangeError are rebuilt; other classes arrive as `Error`

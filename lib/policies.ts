@@ -92,10 +92,10 @@ export function install(): void {
   setEventLoopPolicy(new NativeLoopPolicy());
 }
 
-/** @internal Validate a loop name, naming the accepted ones. */
+/** @internal Validate a loop name, naming the accepted ones (TypeError for a non-string, else RangeError). */
 export function checkLoopName(value: unknown, source: string): LoopName {
   if (typeof value === 'string' && (LOOP_NAMES as readonly string[]).includes(value)) return value as LoopName;
-  throw new Error(
+  throw new (typeof value === 'string' ? RangeError : TypeError)(
     `aioloop: ${source}=${typeof value === 'string' ? JSON.stringify(value) : describe(value)} ` +
       `is not a loop; accepted values: ${LOOP_NAMES.join(', ')}`,
   );

@@ -133,6 +133,8 @@ describe('run() options', () => {
 
   it('rejects bad options with a clear error', () => {
     expect(() => new Runner({ loop: 'uvloop' as never })).toThrow('loop="uvloop" is not a loop; accepted values: default, native');
+    expect(() => new Runner({ loop: 'uvloop' as never })).toThrow(RangeError);
+    expect(() => new Runner({ loop: 5 as never })).toThrow(TypeError);
     expect(() => new Runner({ debug: 'yes' as never })).toThrow(TypeError);
     expect(() => new Runner(5 as never)).toThrow(TypeError);
   });

@@ -506,7 +506,9 @@ describe.each(LOOPS)('$name loop: errors', (kind) => {
     withLoop(kind, async (loop) => {
       const bad = (f: () => unknown) => f;
       expect(bad(() => loop.callSoon(42 as never))).toThrow(TypeError);
-      expect(bad(() => loop.callSoon(undefined as never))).toThrow(/callSoon\(\) callback must be a function/);
+      expect(bad(() => loop.callSoon(undefined as never))).toThrow('callSoon() callback must be a function, not undefined');
+      expect(bad(() => loop.callSoon((function* gen() {})() as never))).toThrow('coroutines cannot be used with callSoon(): run them with createTask()');
+      expect(bad(() => loop.callLater(undefined as never, () => {}))).toThrow('callLater() delay must be a number, not undefined');
       expect(bad(() => loop.callLater('10' as never, () => {}))).toThrow(TypeError);
       expect(bad(() => loop.callLater(NaN, () => {}))).toThrow(RangeError);
       expect(bad(() => loop.callLater(10, 'nope' as never))).toThrow(TypeError);
@@ -516,6 +518,11 @@ describe.each(LOOPS)('$name loop: errors', (kind) => {
       expect(bad(() => loop.setTaskFactory('f' as never))).toThrow(TypeError);
       expect(bad(() => loop.createTask(5 as never))).toThrow(TypeError);
       expect(bad(() => loop.runUntilComplete(5 as never))).toThrow(TypeError);
+      // A TimerHandle shows its deadline, as asyncio's repr does.
+      const th = loop.callAt(12345.5, function tick() {});
+      expect(String(th)).toBe('<TimerHandle when=12345.5 tick()>');
+      th.cancel();
+      expect(String(th)).toBe('<TimerHandle when=12345.5 cancelled>');
       // Nothing was scheduled by the failed calls: the loop still runs cleanly.
       loop.callSoon(() => loop.stop());
       await loop.runForever();
