@@ -547,6 +547,32 @@ describe.each(LOOPS)('$name loop: debug mode', (kind) => {
       expect(String(warned.mock.calls[0]![0])).toMatch(/Executing <Handle busyWait\(\)> took \d+\.\d+ ms/);
     }));
 
+  it('logs a slow I/O callback too (a protocol that blocks in dataReceived)', () =>
+    withLoop(kind, async (loop) => {
+      const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      loop.setDebug(true);
+      loop.slowCallbackDuration = 100; // the default: nothing else here comes near it
+      const got = loop.createFuture<void>();
+      const server = await loop.createServer(() => ({
+        dataReceived() {
+          const end = performance.now() + 150;
+          while (performance.now() < end);
+          got.setResult();
+        },
+      }), '127.0.0.1', 0);
+      const port = (server.addresses()[0] as { port: number }).port;
+      const [t] = await loop.runUntilComplete(loop.createConnection(() => ({}), '127.0.0.1', port));
+      t.write('hi');
+      await loop.runUntilComplete(got);
+      t.close();
+      server.close();
+      server.closeClients();
+      await loop.runUntilComplete(server.waitClosed());
+      const slow = warned.mock.calls.map((c) => String(c[0])).filter((m) => / took \d+\.\d+ ms/.test(m));
+      expect(slow).toHaveLength(1);
+      expect(slow[0]).toMatch(/^aioloop: Executing <(Handle .*|I\/O data of .*)> took \d+\.\d+ ms$/);
+    }));
+
   it('reports a coroutine that a callback created and nobody ran', () =>
     withLoop(kind, async (loop) => {
       const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});

@@ -16,6 +16,7 @@
 import { getSystemErrorName } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
 import type { NativeLoopBinding } from './addon.js';
+import { monotonicMs } from '../../clock.js';
 // The global Buffer is an accessor property (read through an IC call in optimized code); the import is a constant.
 import { Buffer } from 'node:buffer';
 
@@ -35,6 +36,23 @@ export const enum IoEvent {
   Exit = 12,
   Buffered = 13,
 }
+
+/** IoEvent names, for debug messages. */
+const IO_EVENT_NAMES: Record<number, string> = {
+  [IoEvent.Data]: 'data',
+  [IoEvent.Eof]: 'eof',
+  [IoEvent.Error]: 'error',
+  [IoEvent.Closed]: 'close',
+  [IoEvent.Accept]: 'accept',
+  [IoEvent.Connect]: 'connect',
+  [IoEvent.Written]: 'write done',
+  [IoEvent.ListenError]: 'listen error',
+  [IoEvent.Datagram]: 'datagram',
+  [IoEvent.DatagramError]: 'datagram error',
+  [IoEvent.Signal]: 'signal',
+  [IoEvent.Exit]: 'exit',
+  [IoEvent.Buffered]: 'read into buffer',
+};
 
 /**
  * Writes of at least this many bytes skip the outbound batch (see write()):
@@ -213,6 +231,24 @@ export class NativeIo {
    */
   slabSlice(start: number, length: number): Buffer {
     return Buffer.from(this._slabMemory, this._slabBase + start, length);
+  }
+
+  /**
+   * Debug mode's `dispatch`: each event on its own, timed; one that kept the
+   * loop `slowMs` or more is reported to `warn` (asyncio's debug mode times
+   * its I/O callbacks like any other handle).
+   */
+  dispatchTimed(bytes: Buffer | undefined, events: Int32Array, count: number, slowMs: number, warn: (message: string) => void): void {
+    for (let i = 0; i < count; i += 4) {
+      const t0 = monotonicMs();
+      this.dispatch(bytes, events.subarray(i, i + 4), 4);
+      const took = monotonicMs() - t0;
+      if (took >= slowMs) {
+        const owner = this._owners[events[i + 1]!];
+        const what = `${IO_EVENT_NAMES[events[i]!] ?? 'event'} of ${owner?.constructor.name ?? 'a closed stream'} ${events[i + 1]}`;
+        warn(`Executing <I/O ${what}> took ${took.toFixed(3)} ms`);
+      }
+    }
   }
 
   /** Deliver one batch of events, in order. */

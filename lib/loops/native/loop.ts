@@ -149,7 +149,8 @@ export class NativeLoop extends DrivenLoop implements NumberedTimerStore {
       const was = this._inIteration;
       this._inIteration = true;
       try {
-        this._io.dispatch(slab, events, count!);
+        if (this._debug) this._io.dispatchTimed(slab, events, count!, this.slowCallbackDuration, (m) => this._debugWarn(m));
+        else this._io.dispatch(slab, events, count!);
       } finally {
         this._inIteration = was;
       }
