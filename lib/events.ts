@@ -334,7 +334,15 @@ export function _markRunning(loop: EventLoop, running: boolean): void {
   else if (!running && i >= 0) runningLoops.splice(i, 1);
 }
 
-/** @internal The running loop, or null (asyncio's `_get_running_loop`). */
+/** @internal True while a loop runs a callback or task step (synchronously inside it). */
+export function _inLoopCallback(): boolean {
+  return currentLoop !== null;
+}
+
+/**
+ * @internal The running loop, or null (asyncio's `_get_running_loop`): the
+ * loop whose callback runs now, else the most recently started running loop.
+ */
 export function _getRunningLoop(): EventLoop | null {
   return currentLoop ?? (runningLoops.length > 0 ? runningLoops[runningLoops.length - 1]! : null);
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { hasSignalHandler } from './signals.js';
-import { describe, newEventLoop, setEventLoop, _getRunningLoop, type EventLoop } from './events.js';
+import { describe, newEventLoop, setEventLoop, _getRunningLoop, _inLoopCallback, type EventLoop } from './events.js';
 import { allTasks } from './tasks.js';
 import type { Task } from './tasks.js';
 import type { TaskTarget } from './coroutines.js';
@@ -66,6 +66,10 @@ export class Runner {
    * second one ends the process as Node does by default.
    */
   async run<T>(main: TaskTarget<T>): Promise<T> {
+    // asyncio refuses to run a loop from inside a running one. Two loops may
+    // run side by side here (both are guests on Node's loop), but not one
+    // started from a callback or task step of another.
+    if (_inLoopCallback()) throw new Error('Runner.run() cannot be called from a running event loop');
     const loop = this._lazyInit();
     if (loop.isRunning() || _getRunningLoop() === loop) {
       throw new Error('Runner.run() cannot be called from a running event loop');
@@ -155,6 +159,7 @@ export class Runner {
  * ```
  */
 export async function run<T>(main: TaskTarget<T>, opts?: RunOptions): Promise<T> {
+  if (_inLoopCallback()) throw new Error('run() cannot be called from a running event loop');
   const runner = new Runner(opts);
   try {
     return await runner.run(main);

@@ -5,6 +5,7 @@ import {
   Runner,
   createTask,
   currentTask,
+  fromPromise,
   getRunningLoop,
   run,
   sleep,
@@ -98,6 +99,25 @@ describe.each(LOOPS)('$name loop: run()', (kind) => {
     expect(loop.isClosed()).toBe(true);
     expect(() => runner.getLoop()).toThrow('Runner is closed');
     await runner.close(); // idempotent
+  });
+
+  it('refuses run() and Runner.run() from inside a running loop, as asyncio; side by side is fine', async () => {
+    const messages = await run(function* () {
+      const out: string[] = [];
+      for (const start of [() => run(function* () {}, opts), () => new Runner(opts).run(function* () {})]) {
+        try {
+          yield* fromPromise(start());
+          out.push('no error');
+        } catch (e) {
+          out.push((e as Error).message);
+        }
+      }
+      return out;
+    }, opts);
+    expect(messages).toEqual(['run() cannot be called from a running event loop', 'Runner.run() cannot be called from a running event loop']);
+    // Two loops started from outside any loop run at the same time.
+    const both = await Promise.all([run(function* () { yield* sleep(5); return 1; }, opts), run(function* () { yield* sleep(5); return 2; }, opts)]);
+    expect(both).toEqual([1, 2]);
   });
 
   it('closes a Runner at the end of an await using block (Symbol.asyncDispose)', async () => {

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle, type TimerHandle } from '../../lib/index.js';
+import { getRunningLoop, type EventLoop, type ExceptionContext, type Handle, type Protocol, type TimerHandle } from '../../lib/index.js';
 import { ITERATIONS_PER_MICROTASK } from '../../lib/loops/driver.js';
 import { LOOPS, withLoop } from '../loops.js';
 
@@ -553,7 +553,7 @@ describe.each(LOOPS)('$name loop: debug mode', (kind) => {
       loop.setDebug(true);
       loop.slowCallbackDuration = 100; // the default: nothing else here comes near it
       const got = loop.createFuture<void>();
-      const server = await loop.createServer(() => ({
+      const server = await loop.createServer((): Protocol => ({
         dataReceived() {
           const end = performance.now() + 150;
           while (performance.now() < end);
