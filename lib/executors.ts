@@ -653,6 +653,10 @@ export abstract class PoolExecutor {
               cause: error,
             }),
       );
+    } else if (error !== null && error !== undefined) {
+      // An error thrown in an idle worker (a timer a job left behind): no
+      // job to fail, so say it, as a process worker's stderr does.
+      console.error(`aioloop: ${slot.describe()} died while idle:`, error);
     }
     while (this._queue.size > 0 && this._slots.size < this.maxWorkers) {
       const next = this._takeQueued();

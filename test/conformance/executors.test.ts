@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CancelledError,
   Future,
@@ -360,6 +360,28 @@ describe.each(LOOPS)('$name loop: ThreadPoolExecutor', (kind) => {
         expect(() => two.shutdown(true, { terminate: 'yes' as never })).toThrow(TypeError);
       } finally {
         rmSync(dir, { recursive: true, force: true });
+      }
+    }));
+
+  it('an error thrown in an idle worker thread is logged, and the worker replaced', () =>
+    withLoop(kind, async (loop) => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const one = new ThreadPoolExecutor({ maxWorkers: 1 });
+      try {
+        const leaveStray = () => {
+          setTimeout(() => {
+            throw new Error('stray after job');
+          }, 10);
+          return 'ok';
+        };
+        expect(await loop.runUntilComplete(one.submitWith({ loop }, leaveStray))).toBe('ok');
+        for (let i = 0; i < 100 && logged.mock.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(String(logged.mock.calls[0]![0])).toMatch(/^aioloop: thread worker \d+ died while idle:$/);
+        expect((logged.mock.calls[0]![1] as Error).message).toBe('stray after job');
+        expect(await loop.runUntilComplete(one.submitWith({ loop }, (a: number) => a + 1, 1))).toBe(2);
+      } finally {
+        await one.shutdown();
+        logged.mockRestore();
       }
     }));
 
