@@ -17,7 +17,7 @@
 import { isCoroutine, isPromiseLike } from './coroutines.js';
 import { IncompleteReadError, LimitOverrunError } from './errors.js';
 import { _getRunningLoop, describe, getRunningLoop, type EventLoop } from './events.js';
-import { Future } from './futures.js';
+import { Future, FutureHooks, State } from './futures.js';
 import { checkOptions, checkPort, checkString } from './net_transport.js';
 import type { Protocol } from './protocols.js';
 import type { Server, ServerOptions } from './servers.js';
@@ -147,11 +147,51 @@ export class StreamReader {
     this._transport = transport;
   }
 
-  /** Add received bytes (called by the protocol). */
+  /**
+   * Add received bytes. A waiting read is woken and looks at everything
+   * buffered when its task resumes, so bytes fed by later calls in the same
+   * iteration count too (asyncio's feed_data).
+   */
   feedData(data: Uint8Array): void {
+    this._feed(data, false);
+  }
+
+  /**
+   * @internal Bytes read from the transport (StreamReaderProtocol, a
+   * subprocess pipe). A `read(n)` waiting on an empty buffer takes a chunk
+   * of at most `n` bytes at once, as it is. That is what asyncio gives with
+   * a socket: the woken task resumes before the socket's next read, so the
+   * read returns that one chunk. (Our native loop may deliver a socket's
+   * next read in the same batch; it then waits for the next read(), as
+   * asyncio's would.) It is also the hot path of the streams echo: a
+   * buffered chunk waiting for its task's turn kept its slab alive longer,
+   * and with it ~6x the page faults (10 KiB echo: 160k -> 135k req/s).
+   */
+  _feedFromTransport(data: Uint8Array): void {
+    this._feed(data, true);
+  }
+
+  /** @internal A handed-over chunk comes back (its reader was cancelled): first in line again. */
+  _giveBack(chunk: Buffer): void {
+    this._chunks.unshift(chunk);
+    this._size += chunk.length;
+    this._wake();
+  }
+
+  private _feed(data: Uint8Array, fromTransport: boolean): void {
     if (this._eof) throw new Error('feedData after feedEof');
     if (data.length === 0) return;
     const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (fromTransport && this._size === 0 && !this._woken && this._op === this._readSome && chunk.length <= this._readMax) {
+      const waiter = this._waiter!;
+      if (!waiter.done()) {
+        this._clearWaiter();
+        waiter._hooks = HANDED_OVER;
+        waiter._owner = this;
+        waiter.setResult(chunk);
+        return;
+      }
+    }
     this._chunks.push(chunk);
     this._size += chunk.length;
     // A waiting read decides about flow control when it has looked (_retry).
@@ -456,6 +496,20 @@ export class StreamReader {
 }
 
 /**
+ * A read(n) Future completed with a chunk straight from the transport
+ * (`_owner`: the reader). If its task is cancelled before it resumes, the
+ * chunk goes back to the front of the buffer: asyncio's read would not have
+ * taken it yet, and no byte may be lost.
+ */
+const HANDED_OVER = new FutureHooks({
+  throw: (fut) => {
+    if (fut._state !== State.FINISHED) return;
+    fut._hooks = null; // once
+    (fut._owner as StreamReader)._giveBack(fut._result as Buffer);
+  },
+});
+
+/**
  * The protocol between a transport and a StreamReader/StreamWriter
  * (asyncio's `StreamReaderProtocol`): feeds the reader, wakes `drain()`
  * waiters, and runs the server's `onClient`.
@@ -515,7 +569,7 @@ export class StreamReaderProtocol implements Protocol {
   }
 
   dataReceived(data: Buffer): void {
-    this._reader.feedData(data);
+    this._reader._feedFromTransport(data);
   }
 
   eofReceived(): boolean {

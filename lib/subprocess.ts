@@ -720,7 +720,7 @@ export class SubprocessStreamProtocol implements SubprocessProtocol {
   }
 
   pipeDataReceived(fd: number, data: Buffer): void {
-    (fd === 1 ? this.stdout : this.stderr)?.feedData(data);
+    (fd === 1 ? this.stdout : this.stderr)?._feedFromTransport(data);
   }
 
   pipeConnectionLost(fd: number, err: Error | null): void {

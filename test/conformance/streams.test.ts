@@ -571,6 +571,47 @@ describe.each(LOOPS)('$name loop: StreamReader fed directly (asyncio test_stream
       expect(await run(loop, main)).toEqual(['CancelledError', 'abc', 'cancelled', 'ok "1"', 'pending', '345', 'cancelled', '6789']);
     }));
 
+  it('a read(n) handed a chunk straight from the transport gives it back if its task is cancelled before it resumes', () =>
+    withLoop(kind, async (loop) => {
+      const B = (s: string) => Buffer.from(s, 'latin1');
+      function* main(): Coroutine<unknown> {
+        const out: unknown[] = [];
+        const reader = new StreamReader();
+        const task = createTask(
+          (function* (): Coroutine<Buffer> {
+            return yield* reader.read(100);
+          })(),
+        );
+        yield* sleep(0);
+        loop.callSoon(() => {
+          reader._feedFromTransport(B('abc')); // the transport's path: the waiting read takes the chunk at once
+          reader._feedFromTransport(B('def')); // the next read's
+          task.cancel();
+        });
+        try {
+          out.push(String(yield* task));
+        } catch (e) {
+          out.push((e as Error).name);
+        }
+        out.push(rest(reader)); // nothing lost, in order
+        // Not cancelled: the read gets the first chunk alone, as asyncio's
+        // read does when its task resumes before the socket's next read.
+        const t2 = createTask(
+          (function* (): Coroutine<Buffer> {
+            return yield* reader.read(100);
+          })(),
+        );
+        yield* sleep(0);
+        loop.callSoon(() => {
+          reader._feedFromTransport(B('gh'));
+          reader._feedFromTransport(B('ij'));
+        });
+        out.push(String(yield* t2), rest(reader));
+        return out;
+      }
+      expect(await run(loop, main)).toEqual(['CancelledError', 'abcdef', 'gh', 'ij']);
+    }));
+
   it('flow control: pauses past 2 × limit, resumes for a waiting read and once drained', () =>
     withLoop(kind, async (loop) => {
       const B = (s: string) => Buffer.from(s, 'latin1');
