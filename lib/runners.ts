@@ -4,7 +4,7 @@
  * @module
  */
 import { hasSignalHandler } from './signals.js';
-import { describe, newEventLoop, setEventLoop, _getRunningLoop, _inLoopCallback, type EventLoop } from './events.js';
+import { describe, newEventLoop, setEventLoop, _inLoopCallback, type EventLoop } from './events.js';
 import { allTasks } from './tasks.js';
 import type { Task } from './tasks.js';
 import type { TaskTarget } from './coroutines.js';
@@ -68,12 +68,12 @@ export class Runner {
   async run<T>(main: TaskTarget<T>): Promise<T> {
     // asyncio refuses to run a loop from inside a running one. Two loops may
     // run side by side here (both are guests on Node's loop), but not one
-    // started from a callback or task step of another.
-    if (_inLoopCallback()) throw new Error('Runner.run() cannot be called from a running event loop');
-    const loop = this._lazyInit();
-    if (loop.isRunning() || _getRunningLoop() === loop) {
+    // started from a callback or task step of another, nor this runner's
+    // loop twice.
+    if (_inLoopCallback() || this._loop?.isRunning()) {
       throw new Error('Runner.run() cannot be called from a running event loop');
     }
+    const loop = this._lazyInit();
     const task = loop.createTask(main);
     // asyncio.Runner: in the main thread, when nobody handles SIGINT, the
     // first SIGINT cancels the main task. Our listener is removed at once,
