@@ -15,8 +15,8 @@ import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { describe, type EventLoop } from './events.js';
-import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
-import { WriteFlowControl, socketExtraInfo, type DatagramTransport, type SockAddr } from './transports.js';
+import { callConnectionLost, checkProtocol, startProtocol, type BaseProtocol, type DatagramProtocol, type ProtocolFactory } from './protocols.js';
+import { ProtocolTransport, socketExtraInfo, type DatagramTransport, type SockAddr } from './transports.js';
 import { checkFactory, checkOptions, checkPort, checkString } from './net_transport.js';
 import { nodeSupportsReusePort } from './servers.js';
 import { AF_INET, AF_INET6 } from './dns.js';
@@ -67,13 +67,10 @@ function addrOf(a: dgram.Socket['address'] extends () => infer R ? R : never): S
  * class MyUdp extends BaseDatagramTransport { ... }
  * ```
  */
-export abstract class BaseDatagramTransport extends WriteFlowControl implements DatagramTransport {
-  /** @internal */ _protocol: DatagramProtocol | null = null;
+export abstract class BaseDatagramTransport extends ProtocolTransport<DatagramProtocol> implements DatagramTransport {
   /** @internal */ _started = false;
   /** @internal */ _closing = false;
   /** @internal */ _lostCalled = false;
-  /** @internal The error of a protocol callback that aborted the transport (for connectionLost). */
-  _lostError: Error | null = null;
 
   constructor(
     loop: EventLoop,
@@ -86,7 +83,6 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
 
   abstract sendto(data: Uint8Array | string, addr?: DatagramAddress | null): void;
   abstract close(): void;
-  abstract abort(): void;
   /** @internal The 'socket' extra info. */
   abstract _socketInfo(): unknown;
 
@@ -113,18 +109,6 @@ export abstract class BaseDatagramTransport extends WriteFlowControl implements 
     if (this._lostCalled) return;
     this._lostCalled = true;
     callConnectionLost(this._loop, this, this._protocol, this._lostError);
-  }
-
-  /** @internal */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this._lostError ??= exception as Error;
-    this.abort();
-  }
-
-  /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
   }
 
   /** True once closing. */

@@ -11,8 +11,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { describe, type EventLoop } from './events.js';
-import { callConnectionLost, checkProtocol, reportProtocolError, startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
-import { WriteFlowControl, type ReadTransport, type WriteTransport } from './transports.js';
+import { callConnectionLost, checkProtocol, startProtocol, type BaseProtocol, type Protocol, type ProtocolFactory } from './protocols.js';
+import { ProtocolTransport, type ReadTransport, type WriteTransport } from './transports.js';
 import { checkFactory } from './net_transport.js';
 
 const EOF = Symbol('eof');
@@ -39,14 +39,11 @@ function openFd(fd: number, want: 'readable' | 'writable'): Readable | Writable 
 }
 
 /** Shared protocol bookkeeping of both pipe transports. */
-abstract class PipeBase extends WriteFlowControl {
-  /** @internal */ _protocol: BaseProtocol | null = null;
+abstract class PipeBase extends ProtocolTransport<BaseProtocol> {
   /** @internal */ _closing = false;
   /** @internal */ _started = false;
   /** @internal */ _lostCalled = false;
   /** @internal */ _pumpScheduled = false;
-  /** @internal The first error (the stream's, or a protocol callback's): for connectionLost. */
-  _error: Error | null = null;
 
   /** @internal */
   abstract _pump(): void;
@@ -76,20 +73,6 @@ abstract class PipeBase extends WriteFlowControl {
     this._lostCalled = this._closing = true;
     callConnectionLost(this._loop, this, this._protocol, err);
   }
-
-  /** @internal */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this._error ??= exception as Error;
-    this.abort();
-  }
-
-  /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
-  }
-
-  abstract abort(): void;
 
   /** True once closing. */
   isClosing(): boolean {
@@ -135,7 +118,7 @@ export class PipeReadTransport extends PipeBase implements ReadTransport {
       this._inbox.push(EOF);
       this._schedulePump();
     });
-    _stream.on('error', (err: Error) => (this._error ??= err));
+    _stream.on('error', (err: Error) => (this._lostError ??= err));
     _stream.on('close', () => {
       this._streamClosed = true;
       this._schedulePump();
@@ -161,7 +144,7 @@ export class PipeReadTransport extends PipeBase implements ReadTransport {
     }
     if (this._closing) inbox.length = 0;
     else inbox.splice(0, i);
-    if (this._streamClosed && inbox.length === 0) this._connectionLost(this._error);
+    if (this._streamClosed && inbox.length === 0) this._connectionLost(this._lostError);
   }
 
   /** No more `dataReceived` until `resumeReading()`. */
@@ -234,7 +217,7 @@ export class PipeWriteTransport extends PipeBase implements WriteTransport {
     /** @internal */ readonly _stream: Writable,
   ) {
     super(loop);
-    _stream.on('error', (err: Error) => (this._error ??= err));
+    _stream.on('error', (err: Error) => (this._lostError ??= err));
     _stream.on('close', () => {
       this._streamClosed = true;
       this._schedulePump();
@@ -243,7 +226,7 @@ export class PipeWriteTransport extends PipeBase implements WriteTransport {
 
   /** @internal */
   _pump(): void {
-    if (this._streamClosed) this._connectionLost(this._error);
+    if (this._streamClosed) this._connectionLost(this._lostError);
   }
 
   /** Queue bytes (strings as UTF-8); dropped after close (as asyncio). */

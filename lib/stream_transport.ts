@@ -16,14 +16,13 @@ import {
   callConnectionLost,
   checkProtocol,
   isBufferedProtocol,
-  reportProtocolError,
   startProtocol,
   type BaseProtocol,
   type BufferedProtocol,
   type Protocol,
   type ProtocolFactory,
 } from './protocols.js';
-import { WriteFlowControl, socketExtraInfo, type SockAddr, type Transport } from './transports.js';
+import { ProtocolTransport, socketExtraInfo, type SockAddr, type Transport } from './transports.js';
 
 /** @internal The inbox marker for the peer's EOF. */
 export const EOF = Symbol('eof');
@@ -47,9 +46,7 @@ export interface ConnectionOwner {
  * class MyTransport extends BaseStreamTransport { ... }
  * ```
  */
-export abstract class BaseStreamTransport extends WriteFlowControl implements Transport {
-  /** @internal Null until the protocol factory ran on the loop. */
-  _protocol: BaseProtocol | null = null;
+export abstract class BaseStreamTransport extends ProtocolTransport<BaseProtocol> implements Transport {
   /** @internal close(), abort() or connection lost. */
   _closing = false;
   /** @internal */ _aborted = false;
@@ -62,8 +59,6 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
   /** @internal */ _pumpScheduled = false;
   /** @internal The socket is gone: connectionLost follows once the inbox is empty. */
   _peerGone = false;
-  /** @internal The first error of the connection (ECONNRESET, EPIPE...). */
-  _lostError: Error | null = null;
   /** @internal connectionLost was called. */
   _lostCalled = false;
   /** @internal Writes dropped after close (asyncio counts them too). */
@@ -78,7 +73,6 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
   abstract write(data: Uint8Array | string): void;
   abstract writeEof(): void;
   abstract close(): void;
-  abstract abort(): void;
   abstract pauseReading(): void;
   abstract resumeReading(): void;
 
@@ -190,21 +184,6 @@ export abstract class BaseStreamTransport extends WriteFlowControl implements Tr
     } finally {
       this._owner?._detach(this);
     }
-  }
-
-  /**
-   * @internal A protocol callback threw: report it and abort only this
-   * transport; `connectionLost` gets the error (asyncio's `_fatal_error`).
-   */
-  _protocolFailed(method: string, exception: unknown): void {
-    reportProtocolError(this._loop, this, this._protocol, method, exception);
-    this._lostError ??= exception as Error;
-    this.abort();
-  }
-
-  /** @internal */
-  _getProtocolForFlow(): BaseProtocol {
-    return this._protocol ?? {};
   }
 
   /**

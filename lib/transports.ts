@@ -7,7 +7,7 @@
  * @module
  */
 import { describe, type EventLoop } from './events.js';
-import type { BaseProtocol } from './protocols.js';
+import { reportProtocolError, type BaseProtocol } from './protocols.js';
 
 /**
  * Default high-water mark of a write buffer: 64 KiB (asyncio's default).
@@ -223,6 +223,40 @@ export abstract class WriteFlowControl {
     } catch (exception) {
       this._protocolFailed('resumeWriting', exception);
     }
+  }
+}
+
+/**
+ * @internal A transport that owns a protocol (the stream, datagram and pipe
+ * transports of both loops): its protocol, the error `connectionLost` will
+ * get, and what a throwing protocol callback does to it.
+ * @example
+ * ```ts
+ * class MyTransport extends ProtocolTransport<Protocol> { ... }
+ * ```
+ */
+export abstract class ProtocolTransport<P extends BaseProtocol> extends WriteFlowControl {
+  /** @internal Null until the protocol factory ran on the loop. */
+  _protocol: P | null = null;
+  /** @internal The transport's first error (the socket's or a protocol callback's), for connectionLost. */
+  _lostError: Error | null = null;
+
+  /** Close at once, dropping buffered data. */
+  abstract abort(): void;
+
+  /**
+   * @internal A protocol callback threw: report it and abort only this
+   * transport; `connectionLost` gets the error (asyncio's `_fatal_error`).
+   */
+  _protocolFailed(method: string, exception: unknown): void {
+    reportProtocolError(this._loop, this, this._protocol, method, exception);
+    this._lostError ??= exception as Error;
+    this.abort();
+  }
+
+  /** @internal */
+  _getProtocolForFlow(): BaseProtocol {
+    return this._protocol ?? {};
   }
 }
 

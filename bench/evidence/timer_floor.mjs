@@ -7,6 +7,7 @@
 // keeps in a HeapNumber of its own: two objects a timer), and that handle
 // with its link field removed.
 // Run (after `npm run build`): node --expose-gc bench/evidence/timer_floor.mjs
+import { interleaved, median } from '../lib/stats.mjs';
 import { Handle, TimerHandle } from '../../dist/events.js';
 
 const N = 1e6;
@@ -61,14 +62,7 @@ const variants = {
   'four fields, double deadline (alloc+keep)': floor(FourFieldsDouble),
   'TimerHandle, six fields, int32 halves (alloc+keep)': floor(TimerHandle),
 };
-const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-for (let round = 0; round < 9; round++) {
-  for (const [name, run] of Object.entries(variants)) {
-    gc();
-    samples[name].push(run());
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const samples = interleaved(variants, 9);
 const base = median(samples['setTimeout+clearTimeout']);
 for (const [name, xs] of Object.entries(samples)) {
   console.log(`${name.padEnd(52)} ${median(xs).toFixed(0).padStart(5)} ns  setTimeout pair / this: ${(base / median(xs)).toFixed(2)}x`);

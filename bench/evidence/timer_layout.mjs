@@ -20,6 +20,7 @@
 // pair is mostly Node's own work), and one field less saves 4-11%, inside
 // the row's run-to-run drift. (Pretenuring, the other lever, is in
 // bench/MISSES.md: class instances do not get it.)
+import { interleaved, median } from '../lib/stats.mjs';
 import { Handle, TimerHandle } from '../../dist/events.js';
 import { PendingTimers } from '../../dist/pending_timers.js';
 
@@ -101,14 +102,7 @@ const variants = {
   'five fields, append-only list': appendOnly((when) => new FiveFields(when, cb, undefined)),
   'four fields, append-only list': appendOnly((when) => new FourFields(when, cb)),
 };
-const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-for (let round = 0; round < 9; round++) {
-  for (const [name, run] of Object.entries(variants)) {
-    gc();
-    samples[name].push(run());
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const samples = interleaved(variants, 9);
 for (const [name, xs] of Object.entries(samples)) {
   const range = `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
   console.log(`${name.padEnd(42)} ${median(xs).toFixed(0).padStart(5)} ns  (range ${range})`);

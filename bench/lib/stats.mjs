@@ -43,3 +43,23 @@ export function mulberry32(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Run each variant `rounds` times, interleaved (one of each per round, a
+ * full GC before each: run under `node --expose-gc`), and return each
+ * variant's samples: `{ name: [value, ...] }`. Interleaving spreads the
+ * machine's drift over every variant alike.
+ * @example
+ * const samples = interleaved({ a: () => timeA(), b: () => timeB() }, 9);
+ * console.log(median(samples.a), median(samples.b));
+ */
+export function interleaved(variants, rounds) {
+  const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(variants)) {
+      globalThis.gc();
+      samples[name].push(run());
+    }
+  }
+  return samples;
+}
