@@ -21,7 +21,11 @@
  * (SIGKILL) and waits until it is reaped before the CancelledError goes on.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { describe, getRunningLoop, _getRunningLoop, type EventLoop } from './events.js';
 import { Future } from './futures.js';
@@ -46,6 +50,17 @@ import { CancelledError } from './errors.js';
 export type StdioMode = 'pipe' | 'inherit' | 'ignore';
 
 /**
+ * The child's stdin, stdout and stderr modes; stderr may also be `'stdout'`
+ * (asyncio's `subprocess.STDOUT`): the child's stderr goes wherever its
+ * stdout goes, into the same pipe when stdout is piped.
+ * @example
+ * ```ts
+ * const modes: StdioModes = ['ignore', 'pipe', 'stdout'];
+ * ```
+ */
+export type StdioModes = [StdioMode, StdioMode, StdioMode | 'stdout'];
+
+/**
  * Options of `loop.subprocessExec()` / `createSubprocessExec()` and the shell variants.
  *
  * @example
@@ -63,8 +78,13 @@ export interface SubprocessOptions {
   stdin?: StdioMode;
   /** Default: see `stdin`. */
   stdout?: StdioMode;
-  /** Default: see `stdin`. */
-  stderr?: StdioMode;
+  /**
+   * Default: see `stdin`. `'stdout'` sends the child's stderr wherever its
+   * stdout goes (asyncio's `stderr=subprocess.STDOUT`): with `stdout:
+   * 'pipe'` both reach the one stdout pipe, in the order written, and there
+   * is no stderr pipe.
+   */
+  stderr?: StdioMode | 'stdout';
   /** The child's environment (default: this process's). */
   env?: Record<string, string | undefined>;
   /** The child's working directory. */
@@ -87,14 +107,15 @@ function checkExecString(value: unknown, what: string): asserts value is string 
   if (value.includes('\0')) throw new TypeError(`${what} must not contain NUL bytes`);
 }
 
-function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: string): [StdioMode, StdioMode, StdioMode] {
+function checkSubprocessOptions(opts: SubprocessOptions | undefined, method: string): StdioModes {
   checkOptions(opts, method);
   const modes = (['stdin', 'stdout', 'stderr'] as const).map((k) => {
     const v = opts?.[k] ?? 'pipe';
-    if (typeof v !== 'string') throw new TypeError(`${method}() ${k} must be 'pipe', 'inherit' or 'ignore', not ${describe(v)}`);
-    if (!STDIO_MODES.has(v)) throw new RangeError(`${method}() ${k} must be 'pipe', 'inherit' or 'ignore', not ${JSON.stringify(v)}`);
+    const valid = k === 'stderr' ? "'pipe', 'inherit', 'ignore' or 'stdout'" : "'pipe', 'inherit' or 'ignore'";
+    if (typeof v !== 'string') throw new TypeError(`${method}() ${k} must be ${valid}, not ${describe(v)}`);
+    if (!STDIO_MODES.has(v) && !(k === 'stderr' && v === 'stdout')) throw new RangeError(`${method}() ${k} must be ${valid}, not ${JSON.stringify(v)}`);
     return v;
-  }) as [StdioMode, StdioMode, StdioMode];
+  }) as StdioModes;
   if (opts?.env !== undefined && (typeof opts.env !== 'object' || opts.env === null)) {
     throw new TypeError(`${method}() env must be an object, not ${describe(opts.env)}`);
   }
@@ -336,10 +357,14 @@ export interface ChildSource {
  * const source = await nodeSpawner('ls', ['-l'], ['pipe', 'pipe', 'pipe'], undefined);
  * ```
  */
-export type Spawner = (file: string, args: string[], modes: [StdioMode, StdioMode, StdioMode], opts: SubprocessOptions | undefined) => Promise<ChildSource>;
+export type Spawner = (file: string, args: string[], modes: StdioModes, opts: SubprocessOptions | undefined) => Promise<ChildSource>;
 
-/** A ChildProcess as a ChildSource (the default loop). */
-function nodeChild(child: ChildProcess): ChildSource {
+/**
+ * A ChildProcess as a ChildSource (the default loop). `mergedOut` is our
+ * end of the socket pair the child writes its stdout and stderr to
+ * (`stderr: 'stdout'` with a piped stdout; `child.stdout` is then null).
+ */
+function nodeChild(child: ChildProcess, mergedOut: net.Socket | null = null): ChildSource {
   const exited = () => child.exitCode !== null || child.signalCode !== null;
   return {
     pid: child.pid!,
@@ -358,7 +383,7 @@ function nodeChild(child: ChildProcess): ChildSource {
         stdin.on('error', (e: Error) => (err ??= e));
         stdin.on('close', () => t._push({ kind: 'lost', fd: 0, err }));
       }
-      for (const [fd, stream] of [[1, child.stdout], [2, child.stderr]] as const) {
+      for (const [fd, stream] of [[1, child.stdout ?? mergedOut], [2, child.stderr]] as const) {
         if (!stream) continue;
         t._pipes.set(fd, new ReadPipeTransport(t, fd, readControl(stream)));
         t._openPipes.add(fd);
@@ -381,22 +406,72 @@ function nodeChild(child: ChildProcess): ChildSource {
  * const source = await nodeSpawner('true', [], ['ignore', 'ignore', 'ignore'], undefined);
  * ```
  */
-export const nodeSpawner: Spawner = (file, args, modes, opts) =>
-  new Promise((resolve, reject) => {
+export const nodeSpawner: Spawner = async (file, args, modes, opts) => {
+  const [stdin, stdout, stderr] = modes;
+  // stderr 'stdout': the child's fd 2 is what its fd 1 is. Into a pipe, that
+  // takes one socket for both (Node's spawn cannot point two of a child's
+  // fds at one pipe it makes): the child gets one end, we read the other.
+  let pair: [net.Socket, net.Socket] | null = null;
+  let stdio: StdioOptions = modes as StdioMode[];
+  if (stderr === 'stdout') {
+    if (stdout === 'pipe') {
+      pair = await socketPair();
+      stdio = [stdin, pair[1], pair[1]];
+    } else {
+      stdio = [stdin, stdout, stdout === 'inherit' ? 1 : 'ignore'];
+    }
+  }
+  return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(file, args, { stdio: modes, env: opts?.env ?? process.env, cwd: opts?.cwd });
+      child = spawn(file, args, { stdio, env: opts?.env ?? process.env, cwd: opts?.cwd });
     } catch (err) {
+      pair?.[0].destroy();
       reject(err);
       return;
+    } finally {
+      // The child has its copy (spawn forks before it returns): ours must go,
+      // or our end never reads EOF.
+      pair?.[1].destroy();
     }
-    const onError = (err: Error) => reject(err); // ENOENT, EACCES... (Node's error, with its code)
+    const onError = (err: Error) => {
+      pair?.[0].destroy();
+      reject(err); // ENOENT, EACCES... (Node's error, with its code)
+    };
     child.once('error', onError);
     child.once('spawn', () => {
       child.removeListener('error', onError);
-      resolve(nodeChild(child));
+      resolve(nodeChild(child, pair?.[0] ?? null));
     });
   });
+};
+
+/**
+ * A connected pair of Unix stream sockets: Node has no socketpair(2), so one
+ * connection to a listener in a new private (0700) temporary directory,
+ * which goes at once with its listener.
+ */
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'aioloop-'));
+  const server = net.createServer();
+  try {
+    const file = path.join(dir, 'stdout');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, resolve);
+    });
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const client = net.connect(file);
+    await new Promise<void>((resolve, reject) => {
+      client.once('error', reject);
+      client.once('connect', resolve);
+    });
+    return [await accepted, client];
+  } finally {
+    server.close();
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
 
 /**
  * The transport of a child process (asyncio's SubprocessTransport). Made by
@@ -602,7 +677,7 @@ function launch<P extends BaseProtocol>(
   factory: ProtocolFactory<P>,
   file: string,
   args: string[],
-  modes: [StdioMode, StdioMode, StdioMode],
+  modes: StdioModes,
   opts: SubprocessOptions | undefined,
   spawner: Spawner,
 ): Promise<[SubprocessTransport, P]> {

@@ -5,6 +5,9 @@
 //
 // libuv reaps the child (SIGCHLD) whether or not anyone waits, so no zombie
 // is left behind.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -49,7 +52,8 @@ std::vector<char*> CStrings(std::vector<std::string>& list) {
 }  // namespace
 
 // spawn(file, argv, env | null, cwd | null, modes) -> [id, pid, stdin, stdout, stderr]
-// modes: three of 0 (ignore), 1 (inherit), 2 (pipe); a pipe's id, or -1.
+// modes: three of 0 (ignore), 1 (inherit), 2 (pipe), and for stderr also 3
+// (wherever stdout goes: asyncio's STDOUT); a pipe's id, or -1.
 // The child's stdout/stderr pipes do not read until readStart(id).
 // Failures (ENOENT, EACCES...) throw with Node's code; nothing stays open.
 Napi::Value Loop::Spawn(const Napi::CallbackInfo& info) {
@@ -71,15 +75,43 @@ Napi::Value Loop::Spawn(const Napi::CallbackInfo& info) {
     Napi::Value v = info[4].As<Napi::Array>()[k];
     if (!v.IsNumber()) throw Napi::TypeError::New(env, "spawn() modes must be numbers");
     double d = v.As<Napi::Number>().DoubleValue();
-    if (d != 0 && d != 1 && d != 2) throw Napi::RangeError::New(env, "spawn() modes must be 0 (ignore), 1 (inherit) or 2 (pipe)");
+    if (d != 0 && d != 1 && d != 2 && !(k == 2 && d == 3)) {
+      throw Napi::RangeError::New(env, "spawn() modes must be 0 (ignore), 1 (inherit) or 2 (pipe), and stderr's may be 3 (as stdout)");
+    }
     modes[k] = static_cast<int>(d);
   }
   CheckOpen(info, "spawn");
 
   Stream* pipes[3] = {nullptr, nullptr, nullptr};
   uv_stdio_container_t stdio[3];
+  // stderr into the stdout pipe: libuv makes a pipe per fd and cannot give
+  // one to two of the child's fds, so the pair is ours. The child inherits
+  // its end as fd 1 and fd 2; we read the other, opened before the spawn so
+  // that nothing can fail once the child runs. Both ends are close-on-exec
+  // (uv_socketpair), so no other child inherits them.
+  uv_os_sock_t pair[2] = {-1, -1};
+  bool merged_pipe = modes[2] == 3 && modes[1] == 2;
   int err = 0;
+  if (merged_pipe) {
+    err = uv_socketpair(SOCK_STREAM, 0, pair, 0, 0);
+    if (err == 0) err = NewStream(Stream::kPipe, 0, &pipes[1]);
+    if (err == 0) {
+      err = uv_pipe_open(&pipes[1]->h.pipe, static_cast<uv_file>(pair[0]));
+      if (err == 0) pair[0] = -1;  // the pipe owns it now
+    }
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = pair[1];
+    stdio[2] = stdio[1];
+  }
+  // Which of our fds a child's inherited fd is: its own number, except a
+  // stderr that follows an inherited stdout (ignored: both /dev/null).
+  int inherit_from[3] = {0, 1, 2};
+  if (modes[2] == 3 && !merged_pipe) {
+    modes[2] = modes[1];
+    inherit_from[2] = 1;
+  }
   for (int k = 0; k < 3 && err == 0; k++) {
+    if (merged_pipe && k > 0) continue;
     if (modes[k] == 2) {
       err = NewStream(Stream::kPipe, 0, &pipes[k]);
       if (err != 0) break;
@@ -88,7 +120,7 @@ Napi::Value Loop::Spawn(const Napi::CallbackInfo& info) {
       stdio[k].data.stream = pipes[k]->AsStream();
     } else if (modes[k] == 1) {
       stdio[k].flags = UV_INHERIT_FD;
-      stdio[k].data.fd = k;
+      stdio[k].data.fd = inherit_from[k];
     } else {
       stdio[k].flags = UV_IGNORE;
     }
@@ -112,6 +144,10 @@ Napi::Value Loop::Spawn(const Napi::CallbackInfo& info) {
     // Like every aioloop handle, a child does not keep the process alive by
     // itself: the running loop does.
     uv_unref(proc->Handle());
+  }
+  // The child has its copy of its end (or there is no child).
+  for (uv_os_sock_t fd : pair) {
+    if (fd >= 0) close(fd);
   }
   if (err != 0) {
     // No event for ids JS never saw; every handle closes (uv_spawn's

@@ -138,6 +138,43 @@ describe.each(LOOPS)('$name loop: subprocess protocol', (kind) => {
       }),
     ),
   );
+
+  it("stderr 'stdout' (asyncio's STDOUT) delivers both streams as fd 1, in the order written; there is no fd 2", () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        // 64 KiB to stderr between two stdout lines: more than a socket
+        // buffer, so the order holds only if both fds are one stream.
+        const [t, p] = yield* fromPromise(
+          loop.subprocessShell(() => new Collector(), `echo first; head -c 65536 /dev/zero | tr '\\0' e >&2; echo; echo last`, {
+            stdin: 'ignore',
+            stdout: 'pipe',
+            stderr: 'stdout',
+          }),
+        );
+        expect(t.getPipeTransport(1)).not.toBeNull();
+        expect(t.getPipeTransport(2)).toBeNull();
+        yield* p.done;
+        expect(p.err).toEqual([]);
+        expect(String(Buffer.concat(p.out))).toBe(`first\n${'e'.repeat(65536)}\nlast\n`);
+        expect(p.events.filter((e) => e.startsWith('pipe'))).toEqual(['pipeConnectionLost(1)']);
+        expect(t.getReturncode()).toBe(0);
+        t.close();
+      }),
+    ),
+  );
+
+  it("stderr 'stdout' is refused for stdin and stdout; other stderr values are still checked", () =>
+    withLoop(kind, (loop) => {
+      expect(() => loop.subprocessExec(() => ({}), 'true', [], { stdin: 'stdout' as never })).toThrow(
+        "subprocessExec() stdin must be 'pipe', 'inherit' or 'ignore', not \"stdout\"",
+      );
+      expect(() => loop.subprocessShell(() => ({}), 'true', { stdout: 'stdout' as never })).toThrow(RangeError);
+      expect(() => createSubprocessExec('true', [], { stderr: 'stderr' as never })).toThrow(
+        "createSubprocessExec() stderr must be 'pipe', 'inherit', 'ignore' or 'stdout', not \"stderr\"",
+      );
+      expect(() => createSubprocessExec('true', [], { stderr: 2 as never })).toThrow(TypeError);
+    }),
+  );
 });
 
 describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
@@ -201,6 +238,74 @@ describe.each(LOOPS)('$name loop: Process (streams)', (kind) => {
         expect(p.returncode).toBeNull();
         p.kill();
         expect(yield* p.wait()).toBe(-9);
+      }),
+    ),
+  );
+
+  it("stderr 'stdout' merges into the stdout pipe: one socket for fds 1 and 2, nothing else leaks to the child", () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        const merged = yield* createSubprocessShell('echo out; echo err >&2; echo out2 >&1; echo err2 >&2', {
+          stdout: 'pipe',
+          stderr: 'stdout',
+        });
+        expect(merged.stderr).toBeNull();
+        const [out, err] = yield* merged.communicate();
+        expect(String(out)).toBe('out\nerr\nout2\nerr2\n');
+        expect(err).toBeNull();
+        expect(merged.returncode).toBe(0);
+        if (process.platform !== 'linux') return;
+        // fd 1 and fd 2 are the same socket, and the child holds no other
+        // descriptor than a child with ordinary pipes does (our end of the
+        // pair is close-on-exec).
+        const fds = function* (stderr: 'pipe' | 'stdout') {
+          const p = yield* createSubprocessExec('sh', ['-c', 'readlink /proc/self/fd/1 /proc/self/fd/2; ls /proc/self/fd'], {
+            stdin: 'ignore',
+            stdout: 'pipe',
+            stderr,
+          });
+          const [o] = yield* p.communicate();
+          const [one, two, ...listed] = String(o).trim().split('\n');
+          return { same: one === two, listed: listed.join(' ') };
+        };
+        const ours = yield* fds('stdout');
+        const plain = yield* fds('pipe');
+        expect(ours.same).toBe(true);
+        expect(plain.same).toBe(false);
+        expect(ours.listed).toBe(plain.listed);
+      }),
+    ),
+  );
+
+  it("stderr 'stdout' follows an inherited or ignored stdout", () =>
+    withLoop(kind, (loop) =>
+      run(loop, function* () {
+        // Ignored: the child's fd 2 is /dev/null, as its fd 1.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aioloop-merge-'));
+        try {
+          const file = path.join(dir, 'fd2');
+          const quiet = yield* createSubprocessExec('sh', ['-c', `readlink /proc/self/fd/2 > ${file}`], {
+            stdin: 'ignore',
+            stdout: 'ignore',
+            stderr: 'stdout',
+          });
+          expect(yield* quiet.wait()).toBe(0);
+          if (process.platform === 'linux') expect(fs.readFileSync(file, 'utf8')).toBe('/dev/null\n');
+          // Inherited: stderr lands in this process's stdout (a file here).
+          const outFile = path.join(dir, 'stdout');
+          const child = spawnSync(process.execPath, ['--input-type=module', '-e', `
+            import * as aio from ${JSON.stringify(path.resolve('dist/index.js'))};
+            await aio.run(function* () {
+              const p = yield* aio.createSubprocessShell('echo to-stdout; echo to-stderr >&2', { stderr: 'stdout' });
+              process.stderr.write(JSON.stringify({ code: yield* p.wait(), piped: [p.stdout, p.stderr].map((s) => s !== null) }));
+            }, { loop: ${JSON.stringify(kind.name)} });
+          `], { stdio: ['ignore', fs.openSync(outFile, 'w'), 'pipe'], encoding: 'utf8', timeout: 20_000 });
+          expect(child.status).toBe(0);
+          expect(JSON.parse(child.stderr)).toEqual({ code: 0, piped: [false, false] });
+          expect(fs.readFileSync(outFile, 'utf8')).toBe('to-stdout\nto-stderr\n');
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
       }),
     ),
   );

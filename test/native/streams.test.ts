@@ -92,7 +92,9 @@ describe.runIf(built)('native addon: stream boundary', () => {
         [() => any.spawn('true', ['true'], 'PATH=/bin', null, [0, 0, 0]), TypeError],
         [() => any.spawn('true', ['true'], null, 5, [0, 0, 0]), TypeError],
         [() => any.spawn('true', ['true'], null, null, [0, 0]), TypeError],
-        [() => any.spawn('true', ['true'], null, null, [0, 0, 3]), RangeError],
+        [() => any.spawn('true', ['true'], null, null, [0, 0, 4]), RangeError],
+        [() => any.spawn('true', ['true'], null, null, [3, 0, 0]), RangeError], // only stderr may follow stdout
+        [() => any.spawn('true', ['true'], null, null, [0, 3, 0]), RangeError],
         [() => any.spawn('tr\0ue', ['true'], null, null, [0, 0, 0]), TypeError],
         [() => any.kill(id, 9), TypeError], // not a process
         [() => any.kill(id, 'SIGKILL'), TypeError],

@@ -15,7 +15,8 @@ import type { NativeLoopBinding } from './addon.js';
 import type { NativeIo, StreamOwner } from './io.js';
 import { NativeStreamTransport } from './stream_transport.js';
 
-const MODE: Record<StdioMode, number> = { ignore: 0, inherit: 1, pipe: 2 };
+/** The modes native/process.cc takes (3: stderr to wherever stdout goes). */
+const MODE: Record<StdioMode | 'stdout', number> = { ignore: 0, inherit: 1, pipe: 2, stdout: 3 };
 
 /** A uv_process_t as the SubprocessTransport sees it. */
 class NativeChild implements ChildSource, StreamOwner {
