@@ -164,7 +164,7 @@ describe.each(LOOPS)('$name loop: subprocess protocol', (kind) => {
   );
 
   it("stderr 'stdout' is refused for stdin and stdout; other stderr values are still checked", () =>
-    withLoop(kind, (loop) => {
+    withLoop(kind, async (loop) => {
       expect(() => loop.subprocessExec(() => ({}), 'true', [], { stdin: 'stdout' as never })).toThrow(
         "subprocessExec() stdin must be 'pipe', 'inherit' or 'ignore', not \"stdout\"",
       );
